@@ -1,0 +1,1 @@
+//! fedrecon benches

@@ -1,0 +1,92 @@
+//! The one error type of `fedrecon-physics`.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the physics crate. Every message names the offending field or
+/// argument and its value, so a user can fix the input without reading the source.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum PhysicsError {
+    /// A geometry field is out of its valid range.
+    #[error("invalid geometry: `{field}` = {value}: {reason}")]
+    InvalidGeometry {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// A buffer does not have the length the operator's shape requires.
+    #[error("shape mismatch for `{what}`: expected {expected} elements (shape {shape:?}), got {got}")]
+    ShapeMismatch {
+        what: &'static str,
+        expected: usize,
+        shape: Vec<usize>,
+        got: usize,
+    },
+    /// Two operators that are composed do not fit together.
+    #[error("cannot compose operators: {0}")]
+    Incompatible(String),
+    /// An argument (not a geometry field) is out of range.
+    #[error("invalid argument `{name}` = {value}: {reason}")]
+    InvalidArgument {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// Input data contains a NaN or an infinity.
+    #[error("`{what}` contains a non-finite value ({value}) at flat index {index}")]
+    NonFinite {
+        what: &'static str,
+        index: usize,
+        value: f64,
+    },
+    /// A phantom or table definition could not be parsed.
+    #[error("cannot parse {what}: {reason}")]
+    Parse { what: String, reason: String },
+}
+
+/// Result alias of the physics crate.
+pub type Result<T> = std::result::Result<T, PhysicsError>;
+
+impl PhysicsError {
+    pub(crate) fn geometry(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        Self::InvalidGeometry {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn argument(name: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Check that a buffer has `shape`'s number of elements.
+pub fn check_len(what: &'static str, shape: &[usize], got: usize) -> Result<()> {
+    let expected: usize = shape.iter().product();
+    if expected == got {
+        Ok(())
+    } else {
+        Err(PhysicsError::ShapeMismatch {
+            what,
+            expected,
+            shape: shape.to_vec(),
+            got,
+        })
+    }
+}
+
+/// Reject NaN and infinities in real input data.
+pub fn check_finite(what: &'static str, data: &[f32]) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(PhysicsError::NonFinite {
+            what,
+            index,
+            value: data[index] as f64,
+        }),
+    }
+}

@@ -1,0 +1,15 @@
+//! # fedrecon-physics
+//!
+//! The physics core of fedrecon: the [`LinearOperator`](linop::LinearOperator) contract and its
+//! combinators, 2-D CT geometry and projectors with matched adjoints, and the slow,
+//! obviously-correct references every fast path is tested against.
+
+pub mod ct;
+pub mod error;
+pub mod geometry;
+pub mod linop;
+pub mod scalar;
+
+pub use error::{PhysicsError, Result};
+pub use geometry::{CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, ParallelBeam};
+pub use linop::LinearOperator;
