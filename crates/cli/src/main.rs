@@ -1,1 +1,40 @@
-fn main() {}
+//! `fedrecon`: one binary, one subcommand per user task. Each subcommand reads files and writes
+//! files (`.npy`, HDF5, DICOM, PNG) so that it chains with other tools, BART-style.
+
+mod cmd;
+mod common;
+mod files;
+
+use clap::{Parser, Subcommand};
+
+/// Physics-informed CT and MRI reconstruction.
+#[derive(Debug, Parser)]
+#[command(name = "fedrecon", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Rasterise a phantom (Shepp–Logan, modified Shepp–Logan, random ellipses) to `.npy`.
+    Phantom(cmd::phantom::Args),
+    /// CT: projection, back-projection, noise, reconstruction, LoDoPaB evaluation.
+    #[command(subcommand)]
+    Ct(cmd::ct::Command),
+    /// Run the built-in demonstration on phantom sites and print a quality table.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Phantom(a) => cmd::phantom::run(a),
+        Command::Ct(c) => cmd::ct::run(c),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

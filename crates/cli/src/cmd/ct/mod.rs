@@ -1,0 +1,47 @@
+//! `fedrecon ct …`: CT subcommands, one file each.
+
+pub mod backproject;
+pub mod project;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+/// CT subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Forward-project an image (or an ellipse phantom analytically) to a sinogram.
+    Project(project::Args),
+    /// Back-project a sinogram with the exact adjoint of the projector.
+    Backproject(backproject::Args),
+}
+
+/// Dispatch a CT subcommand.
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Project(a) => project::run(a),
+        Command::Backproject(a) => backproject::run(a),
+    }
+}
+
+/// Discrete projector model.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, serde::Serialize, Default)]
+pub enum Projector {
+    /// Joseph (linear interpolation), fast; the default.
+    #[default]
+    Joseph,
+    /// Exact ray–pixel intersection lengths (Siddon), slow reference.
+    Siddon,
+}
+
+impl Projector {
+    /// Build the operator.
+    pub fn build(
+        self,
+        g: fedrecon_physics::CtGeometry,
+    ) -> Box<dyn fedrecon_physics::LinearOperator<f32>> {
+        match self {
+            Projector::Joseph => Box::new(fedrecon_physics::ct::JosephProjector::new(g)),
+            Projector::Siddon => Box::new(fedrecon_physics::ct::SiddonProjector::new(g)),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod ct;
+pub mod demo;
+pub mod phantom;
