@@ -15,6 +15,7 @@
 pub mod atomic;
 pub mod error;
 pub mod npy;
+pub mod png_export;
 
 pub use atomic::write_atomic;
 pub use error::{IoError, Result};
@@ -22,3 +23,4 @@ pub use npy::{
     NdArray, NpyDtype, NpyElement, NpyHeader, read_npy, read_npy_as_c32, read_npy_as_f32,
     read_npy_header, write_npy, write_npy_array,
 };
+pub use png_export::{PngDepth, Window, encode_png, write_png, write_png_depth};
