@@ -8,6 +8,7 @@ pub mod ct;
 pub mod error;
 pub mod geometry;
 pub mod linop;
+pub mod metrics;
 pub mod phantom;
 pub mod scalar;
 
