@@ -11,6 +11,7 @@ pub mod linop;
 pub mod metrics;
 pub mod phantom;
 pub mod scalar;
+pub mod solvers;
 
 pub use error::{PhysicsError, Result};
 pub use geometry::{CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, ParallelBeam};
