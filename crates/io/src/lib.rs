@@ -1,1 +1,26 @@
-//! File formats.
+//! # fedrecon-io
+//!
+//! File formats for fedrecon. Readers validate everything they read and report corrupt input as
+//! an [`IoError`] naming the file, the field / dataset / tag and the offending value — never a
+//! panic. Every writer is atomic ([`write_atomic`]: temporary file in the same directory, then a
+//! rename).
+//!
+//! - [`npy`]: NumPy `.npy` read/write (f32, f64, complex; integer → f32 conversion; C and Fortran
+//!   order).
+//! - [`png_export`]: windowed 8/16-bit grayscale PNG export of 2-D images.
+//! - [`lodopab`]: the LoDoPaB-CT HDF5 files and their acquisition geometry.
+//! - [`dxchange`]: Data Exchange (TomoPy/APS) HDF5 projections and flat/dark correction.
+//! - [`dicom_ct`]: single-frame uncompressed CT DICOM images in Hounsfield units.
+
+pub mod atomic;
+pub mod error;
+pub mod npy;
+pub mod png_export;
+
+pub use atomic::write_atomic;
+pub use error::{IoError, Result};
+pub use npy::{
+    NdArray, NpyDtype, NpyElement, NpyHeader, read_npy, read_npy_as_c32, read_npy_as_f32,
+    read_npy_header, write_npy, write_npy_array,
+};
+pub use png_export::{PngDepth, Window, encode_png, write_png, write_png_depth};

@@ -8,8 +8,10 @@ pub mod ct;
 pub mod error;
 pub mod geometry;
 pub mod linop;
+pub mod metrics;
 pub mod phantom;
 pub mod scalar;
+pub mod solvers;
 
 pub use error::{PhysicsError, Result};
 pub use geometry::{CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, ParallelBeam};

@@ -1,9 +1,13 @@
 //! 2-D CT: projectors, the analytic reference, FBP and noise models.
 
+pub mod fbp;
 pub mod joseph;
+pub mod noise;
 pub mod siddon;
 
+pub use fbp::{Fbp, FbpFilter, FbpOptions, PixelDrivenBackprojector};
 pub use joseph::{FanBeamJoseph, JosephProjector, ParallelBeamJoseph};
+pub use noise::TransmissionNoise;
 pub use siddon::SiddonProjector;
 
 use rayon::prelude::*;

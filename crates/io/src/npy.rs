@@ -1,0 +1,1198 @@
+//! NumPy `.npy` files (format versions 1.0, 2.0 and 3.0).
+//!
+//! # Format
+//! (NumPy Enhancement Proposal 1, "A Simple File Format for NumPy Arrays", and
+//! `numpy/lib/format.py`.) A file is
+//! `b"\x93NUMPY"`, a major and a minor version byte, the header length `HLEN` as little-endian
+//! `u16` (version 1) or `u32` (versions 2 and 3), `HLEN` bytes of header — the `repr` of a Python
+//! dict `{'descr': <dtype>, 'fortran_order': <bool>, 'shape': <tuple of ints>, }` padded with
+//! spaces and closed by `'\n'` so that the data starts at a multiple of 64 bytes — and then the raw
+//! element data. ASCII header for versions 1 and 2, UTF-8 for version 3.
+//!
+//! # What this module reads and writes
+//! - Read: any ndim (including 0-d), little- or big-endian, C or Fortran order. A Fortran-order
+//!   file is transposed on reading, so the returned [`NdArray`] is always C order (last index
+//!   fastest) with the file's logical shape: `a[i0, …, ik]` is the same element as in NumPy.
+//! - Element types: exactly-typed reads of `f32` (`<f4`), `f64` (`<f8`), [`Complex32`] (`<c8`) and
+//!   [`Complex64`] (`<c16`) with [`read_npy`]; [`read_npy_as_f32`] converts any real numeric dtype
+//!   (bool, 8/16/32/64-bit integers, `f4`, `f8`) to `f32`; [`read_npy_as_c32`] reads `c8`/`c16` as
+//!   `Complex32`.
+//! - Write: C order, little-endian, the oldest version that fits, with byte-for-byte the header
+//!   NumPy ≥ 1.24 writes (including its 21-digit growth padding after the dict).
+//! - Validation: magic, version, header syntax and keys, dtype string, shape (no overflow), and the
+//!   data size against the shape: a truncated or over-long file is an error, never a short array.
+
+use crate::atomic::write_atomic;
+use crate::error::{IoError, Result, check_len};
+use num_complex::{Complex32, Complex64};
+use std::io::Write;
+use std::path::Path;
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+/// NumPy's `ARRAY_ALIGN`: the data starts at a multiple of this.
+const ARRAY_ALIGN: usize = 64;
+/// NumPy's `GROWTH_AXIS_MAX_DIGITS`: spare header room for the growth axis.
+const GROWTH_AXIS_MAX_DIGITS: usize = 21;
+
+/// A dense n-dimensional array in C (row-major) order: the last index varies fastest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NdArray<T> {
+    /// Extent of each axis (empty for a 0-d array, which holds one element).
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` elements in C order.
+    pub data: Vec<T>,
+}
+
+impl<T> NdArray<T> {
+    /// An array after checking that `data` has `shape`'s number of elements.
+    pub fn new(shape: Vec<usize>, data: Vec<T>) -> Result<Self> {
+        check_len("NdArray data", &shape, data.len())?;
+        Ok(Self { shape, data })
+    }
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+    /// Whether the array has no element (some axis has extent 0).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// The element types a `.npy` file can declare (the `descr` without its byte-order character).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NpyDtype {
+    /// `b1`
+    Bool,
+    /// `i1`
+    I8,
+    /// `u1`
+    U8,
+    /// `i2`
+    I16,
+    /// `u2`
+    U16,
+    /// `i4`
+    I32,
+    /// `u4`
+    U32,
+    /// `i8`
+    I64,
+    /// `u8`
+    U64,
+    /// `f4`
+    F32,
+    /// `f8`
+    F64,
+    /// `c8` (two `f4`)
+    C64,
+    /// `c16` (two `f8`)
+    C128,
+}
+
+impl NpyDtype {
+    /// Size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            Self::Bool | Self::I8 | Self::U8 => 1,
+            Self::I16 | Self::U16 => 2,
+            Self::I32 | Self::U32 | Self::F32 => 4,
+            Self::I64 | Self::U64 | Self::F64 | Self::C64 => 8,
+            Self::C128 => 16,
+        }
+    }
+    /// NumPy's type code (`"f4"`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Bool => "b1",
+            Self::I8 => "i1",
+            Self::U8 => "u1",
+            Self::I16 => "i2",
+            Self::U16 => "u2",
+            Self::I32 => "i4",
+            Self::U32 => "u4",
+            Self::I64 => "i8",
+            Self::U64 => "u8",
+            Self::F32 => "f4",
+            Self::F64 => "f8",
+            Self::C64 => "c8",
+            Self::C128 => "c16",
+        }
+    }
+    fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "b1" | "?" => Self::Bool,
+            "i1" => Self::I8,
+            "u1" => Self::U8,
+            "i2" => Self::I16,
+            "u2" => Self::U16,
+            "i4" => Self::I32,
+            "u4" => Self::U32,
+            "i8" => Self::I64,
+            "u8" => Self::U64,
+            "f4" => Self::F32,
+            "f8" => Self::F64,
+            "c8" => Self::C64,
+            "c16" => Self::C128,
+            _ => return None,
+        })
+    }
+    /// Whether the type is complex.
+    pub fn is_complex(self) -> bool {
+        matches!(self, Self::C64 | Self::C128)
+    }
+}
+
+/// A parsed `.npy` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// `(major, minor)` format version.
+    pub version: (u8, u8),
+    /// Element type.
+    pub dtype: NpyDtype,
+    /// Whether multi-byte elements are stored big-endian.
+    pub big_endian: bool,
+    /// Whether the data is in Fortran (first index fastest) order.
+    pub fortran_order: bool,
+    /// Logical shape.
+    pub shape: Vec<usize>,
+    /// Byte offset of the first data byte.
+    pub data_offset: usize,
+    /// Number of elements (`shape` product).
+    pub len: usize,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Element types that [`read_npy`] and [`write_npy`] store without conversion.
+pub trait NpyElement: Copy + sealed::Sealed {
+    /// The dtype of this element.
+    const DTYPE: NpyDtype;
+    /// Decode one element from exactly `DTYPE.size()` bytes.
+    #[doc(hidden)]
+    fn decode(bytes: &[u8], big_endian: bool) -> Self;
+    /// Append the little-endian bytes of `self`.
+    #[doc(hidden)]
+    fn encode_le(self, out: &mut Vec<u8>);
+}
+
+fn arr<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&b[..N]);
+    a
+}
+
+macro_rules! real_element {
+    ($t:ty, $dt:ident, $n:literal) => {
+        impl sealed::Sealed for $t {}
+        impl NpyElement for $t {
+            const DTYPE: NpyDtype = NpyDtype::$dt;
+            fn decode(bytes: &[u8], big_endian: bool) -> Self {
+                if big_endian {
+                    <$t>::from_be_bytes(arr::<$n>(bytes))
+                } else {
+                    <$t>::from_le_bytes(arr::<$n>(bytes))
+                }
+            }
+            fn encode_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    };
+}
+real_element!(f32, F32, 4);
+real_element!(f64, F64, 8);
+
+macro_rules! complex_element {
+    ($t:ty, $r:ty, $dt:ident, $n:literal) => {
+        impl sealed::Sealed for $t {}
+        impl NpyElement for $t {
+            const DTYPE: NpyDtype = NpyDtype::$dt;
+            fn decode(bytes: &[u8], big_endian: bool) -> Self {
+                <$t>::new(
+                    <$r as NpyElement>::decode(&bytes[..$n], big_endian),
+                    <$r as NpyElement>::decode(&bytes[$n..], big_endian),
+                )
+            }
+            fn encode_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.re.to_le_bytes());
+                out.extend_from_slice(&self.im.to_le_bytes());
+            }
+        }
+    };
+}
+complex_element!(Complex32, f32, C64, 4);
+complex_element!(Complex64, f64, C128, 8);
+
+// ---------------------------------------------------------------------------------------------
+// Header parsing
+// ---------------------------------------------------------------------------------------------
+
+/// A value of the restricted Python literal grammar used in `.npy` headers.
+#[derive(Debug)]
+enum PyValue {
+    Str(String),
+    Bool(bool),
+    Tuple(Vec<usize>),
+}
+
+struct DictParser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl DictParser<'_> {
+    fn skip_ws(&mut self) {
+        while self.pos < self.s.len() && self.s[self.pos].is_ascii_whitespace() {
+            self.pos += 1;
+        }
+    }
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.s.get(self.pos).copied()
+    }
+    fn expect(&mut self, c: u8) -> std::result::Result<(), String> {
+        match self.peek() {
+            Some(x) if x == c => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(x) => Err(format!(
+                "expected '{}' at byte {} but found '{}'",
+                c as char, self.pos, x as char
+            )),
+            None => Err(format!("expected '{}' but the header ended", c as char)),
+        }
+    }
+    fn string(&mut self) -> std::result::Result<String, String> {
+        let q = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err(format!("expected a quoted string at byte {}", self.pos)),
+        };
+        self.pos += 1;
+        let start = self.pos;
+        while self.pos < self.s.len() && self.s[self.pos] != q {
+            if self.s[self.pos] == b'\\' {
+                return Err("escape sequences in header strings are not supported".into());
+            }
+            self.pos += 1;
+        }
+        if self.pos >= self.s.len() {
+            return Err("unterminated string".into());
+        }
+        let out = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
+        self.pos += 1;
+        Ok(out)
+    }
+    fn int(&mut self) -> std::result::Result<usize, String> {
+        self.skip_ws();
+        let start = self.pos;
+        while self.pos < self.s.len() && self.s[self.pos].is_ascii_digit() {
+            self.pos += 1;
+        }
+        if start == self.pos {
+            return Err(format!("expected a non-negative integer at byte {start}"));
+        }
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
+        let v = text
+            .parse::<usize>()
+            .map_err(|_| format!("dimension {text} does not fit in usize"))?;
+        // Python 2 wrote long integers as `5L`.
+        if self.pos < self.s.len() && self.s[self.pos] == b'L' {
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+    fn value(&mut self) -> std::result::Result<PyValue, String> {
+        match self.peek() {
+            Some(b'\'' | b'"') => Ok(PyValue::Str(self.string()?)),
+            Some(b'(') => {
+                self.pos += 1;
+                let mut dims = Vec::new();
+                loop {
+                    if self.peek() == Some(b')') {
+                        self.pos += 1;
+                        break;
+                    }
+                    dims.push(self.int()?);
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b')') => {}
+                        _ => return Err(format!("malformed shape tuple at byte {}", self.pos)),
+                    }
+                }
+                Ok(PyValue::Tuple(dims))
+            }
+            Some(b'T') if self.s[self.pos..].starts_with(b"True") => {
+                self.pos += 4;
+                Ok(PyValue::Bool(true))
+            }
+            Some(b'F') if self.s[self.pos..].starts_with(b"False") => {
+                self.pos += 5;
+                Ok(PyValue::Bool(false))
+            }
+            Some(b'[') => Err("structured (record) dtypes are not supported".into()),
+            Some(c) => Err(format!(
+                "unexpected '{}' at byte {} (expected a string, True/False or a tuple)",
+                c as char, self.pos
+            )),
+            None => Err("the header ended inside the dict".into()),
+        }
+    }
+    fn dict(&mut self) -> std::result::Result<Vec<(String, PyValue)>, String> {
+        self.expect(b'{')?;
+        let mut items = Vec::new();
+        loop {
+            if self.peek() == Some(b'}') {
+                self.pos += 1;
+                break;
+            }
+            let key = self.string()?;
+            self.expect(b':')?;
+            let value = self.value()?;
+            items.push((key, value));
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {}
+                _ => return Err(format!("expected ',' or '}}' at byte {}", self.pos)),
+            }
+        }
+        if self.peek().is_some() {
+            return Err(format!(
+                "unexpected text after the dict at byte {}",
+                self.pos
+            ));
+        }
+        Ok(items)
+    }
+}
+
+/// Parse the header at the start of `bytes` (which must hold at least the whole header) of a
+/// `.npy` file that is `file_len` bytes long; `path` only labels errors.
+fn parse_npy_header(path: &Path, bytes: &[u8], file_len: usize) -> Result<NpyHeader> {
+    if bytes.len() < 10 {
+        return Err(IoError::format(
+            path,
+            "npy magic",
+            format!(
+                "file is only {} bytes long, too short for a .npy header",
+                bytes.len()
+            ),
+        ));
+    }
+    if &bytes[..6] != MAGIC {
+        return Err(IoError::format(
+            path,
+            "npy magic",
+            format!(
+                "expected \\x93NUMPY, found {:?}",
+                String::from_utf8_lossy(&bytes[..6])
+            ),
+        ));
+    }
+    let version = (bytes[6], bytes[7]);
+    let (hlen, prefix) = match version.0 {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(IoError::format(path, "npy header length", "file truncated"));
+            }
+            (
+                u32::from_le_bytes(arr::<4>(&bytes[8..12])) as usize,
+                12usize,
+            )
+        }
+        v => {
+            return Err(IoError::unsupported(
+                path,
+                "npy format version",
+                format!("{v}.{} (only 1.x, 2.x and 3.x exist)", version.1),
+            ));
+        }
+    };
+    let data_offset = prefix
+        .checked_add(hlen)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| {
+            IoError::format(
+                path,
+                "npy header length",
+                format!(
+                    "header claims {hlen} bytes but the file has only {} bytes after the prefix",
+                    bytes.len() - prefix
+                ),
+            )
+        })?;
+    let text = std::str::from_utf8(&bytes[prefix..data_offset])
+        .map_err(|e| IoError::format(path, "npy header", format!("not valid UTF-8/ASCII: {e}")))?;
+    if version.0 < 3 && !text.is_ascii() {
+        return Err(IoError::format(
+            path,
+            "npy header",
+            format!("version {}.{} header must be ASCII", version.0, version.1),
+        ));
+    }
+    let items = DictParser {
+        s: text.as_bytes(),
+        pos: 0,
+    }
+    .dict()
+    .map_err(|reason| IoError::format(path, "npy header dict", format!("{reason} in {text:?}")))?;
+
+    let mut descr = None;
+    let mut fortran = None;
+    let mut shape = None;
+    for (key, value) in items {
+        match (key.as_str(), value) {
+            ("descr", PyValue::Str(s)) => descr = Some(s),
+            ("fortran_order", PyValue::Bool(b)) => fortran = Some(b),
+            ("shape", PyValue::Tuple(t)) => shape = Some(t),
+            ("descr" | "fortran_order" | "shape", v) => {
+                return Err(IoError::format(
+                    path,
+                    format!("npy header key '{key}'"),
+                    format!("has the wrong type: {v:?}"),
+                ));
+            }
+            (other, _) => {
+                return Err(IoError::format(
+                    path,
+                    format!("npy header key '{other}'"),
+                    "unknown key (expected only 'descr', 'fortran_order', 'shape')",
+                ));
+            }
+        }
+    }
+    let missing = |k: &str| IoError::format(path, format!("npy header key '{k}'"), "missing");
+    let descr = descr.ok_or_else(|| missing("descr"))?;
+    let fortran_order = fortran.ok_or_else(|| missing("fortran_order"))?;
+    let shape = shape.ok_or_else(|| missing("shape"))?;
+
+    let bad_descr =
+        |reason: &str| IoError::unsupported(path, "npy dtype", format!("'{descr}': {reason}"));
+    let (order, code) = match descr.chars().next() {
+        Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
+        _ => {
+            return Err(bad_descr(
+                "expected a byte-order character '<', '>', '|' or '='",
+            ));
+        }
+    };
+    let dtype = NpyDtype::from_code(code).ok_or_else(|| {
+        bad_descr("not one of b1, i1, u1, i2, u2, i4, u4, i8, u8, f4, f8, c8, c16")
+    })?;
+    if order == '|' && dtype.size() > 1 {
+        return Err(bad_descr(
+            "'|' (not applicable) byte order on a multi-byte type",
+        ));
+    }
+    let big_endian = order == '>' || (order == '=' && cfg!(target_endian = "big"));
+    let len = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| IoError::format(path, "npy shape", format!("{shape:?} overflows")))?;
+    let n_bytes = len
+        .checked_mul(dtype.size())
+        .ok_or_else(|| IoError::format(path, "npy shape", format!("{shape:?} overflows")))?;
+    let have = file_len.saturating_sub(data_offset);
+    if have != n_bytes {
+        return Err(IoError::format(
+            path,
+            "npy data size",
+            format!(
+                "shape {shape:?} of '{descr}' needs {n_bytes} data bytes but the file has {have}{}",
+                if have < n_bytes {
+                    " (truncated)"
+                } else {
+                    " (trailing bytes)"
+                }
+            ),
+        ));
+    }
+    Ok(NpyHeader {
+        version,
+        dtype,
+        big_endian,
+        fortran_order,
+        shape,
+        data_offset,
+        len,
+    })
+}
+
+/// Read a whole `.npy` file and parse its header.
+fn read_file(path: &Path) -> Result<(Vec<u8>, NpyHeader)> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::io("read", path, e))?;
+    let h = parse_npy_header(path, &bytes, bytes.len())?;
+    Ok((bytes, h))
+}
+
+/// Read only the header of a `.npy` file (to decide which typed reader to call); the data size
+/// is still checked against the file's length.
+pub fn read_npy_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| IoError::io("open", path, e))?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| IoError::io("stat", path, e))?
+        .len();
+    let file_len = usize::try_from(file_len).unwrap_or(usize::MAX);
+    // The prefix is at most 12 bytes; the header is then read in full (it cannot be longer than
+    // the file, so a corrupt length cannot trigger a huge allocation).
+    let mut bytes = Vec::new();
+    let mut reader = file.take(12);
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| IoError::io("read", path, e))?;
+    if bytes.len() >= 10 && &bytes[..6] == MAGIC {
+        let hlen = match bytes[6] {
+            1 => u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10,
+            _ if bytes.len() >= 12 => u32::from_le_bytes(arr::<4>(&bytes[8..12])) as usize + 12,
+            _ => 0,
+        };
+        let want = hlen.min(file_len) as u64;
+        let mut file = reader.into_inner();
+        let already = bytes.len() as u64;
+        (&mut file)
+            .take(want.saturating_sub(already))
+            .read_to_end(&mut bytes)
+            .map_err(|e| IoError::io("read", path, e))?;
+    }
+    parse_npy_header(path, &bytes, file_len)
+}
+
+/// Reorder Fortran-order (first index fastest) data of logical `shape` into C order.
+pub fn fortran_to_c_order<T: Copy>(shape: &[usize], src: &[T]) -> Vec<T> {
+    let n = src.len();
+    if shape.len() < 2 || n == 0 {
+        return src.to_vec();
+    }
+    let k = shape.len();
+    // Fortran strides.
+    let mut fstride = vec![1usize; k];
+    for j in 1..k {
+        fstride[j] = fstride[j - 1] * shape[j - 1];
+    }
+    let mut idx = vec![0usize; k];
+    let mut f = 0usize;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(src[f]);
+        // Increment the C-order multi-index (last axis fastest), updating the Fortran offset.
+        for j in (0..k).rev() {
+            idx[j] += 1;
+            f += fstride[j];
+            if idx[j] < shape[j] {
+                break;
+            }
+            f -= fstride[j] * shape[j];
+            idx[j] = 0;
+        }
+    }
+    out
+}
+
+fn decode_all<T>(h: &NpyHeader, bytes: &[u8], f: impl Fn(&[u8]) -> T) -> Vec<T>
+where
+    T: Copy,
+{
+    let size = h.dtype.size();
+    let data: Vec<T> = bytes[h.data_offset..].chunks_exact(size).map(f).collect();
+    if h.fortran_order {
+        fortran_to_c_order(&h.shape, &data)
+    } else {
+        data
+    }
+}
+
+fn wrong_dtype(path: &Path, h: &NpyHeader, want: &str) -> IoError {
+    IoError::unsupported(
+        path,
+        "npy dtype",
+        format!("file holds '{}' but {want} was requested", h.dtype.code()),
+    )
+}
+
+/// Read a `.npy` file whose dtype is exactly `T`'s (either byte order, either memory order).
+pub fn read_npy<T: NpyElement>(path: impl AsRef<Path>) -> Result<NdArray<T>> {
+    let path = path.as_ref();
+    let (bytes, h) = read_file(path)?;
+    if h.dtype != T::DTYPE {
+        return Err(wrong_dtype(path, &h, T::DTYPE.code()));
+    }
+    let data = decode_all(&h, &bytes, |b| T::decode(b, h.big_endian));
+    Ok(NdArray {
+        shape: h.shape,
+        data,
+    })
+}
+
+/// Read a `.npy` file of any real numeric dtype (bool, integers, `f4`, `f8`) converted to `f32`
+/// (`f8` and 32/64-bit integers are rounded to the nearest `f32`). Complex files are an error.
+pub fn read_npy_as_f32(path: impl AsRef<Path>) -> Result<NdArray<f32>> {
+    let path = path.as_ref();
+    let (bytes, h) = read_file(path)?;
+    let be = h.big_endian;
+    macro_rules! conv {
+        ($t:ty, $n:literal) => {
+            decode_all(&h, &bytes, |b| {
+                let a = arr::<$n>(b);
+                (if be {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                }) as f32
+            })
+        };
+    }
+    let data = match h.dtype {
+        NpyDtype::Bool => decode_all(&h, &bytes, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
+        NpyDtype::I8 => decode_all(&h, &bytes, |b| b[0] as i8 as f32),
+        NpyDtype::U8 => decode_all(&h, &bytes, |b| b[0] as f32),
+        NpyDtype::I16 => conv!(i16, 2),
+        NpyDtype::U16 => conv!(u16, 2),
+        NpyDtype::I32 => conv!(i32, 4),
+        NpyDtype::U32 => conv!(u32, 4),
+        NpyDtype::I64 => conv!(i64, 8),
+        NpyDtype::U64 => conv!(u64, 8),
+        NpyDtype::F32 => conv!(f32, 4),
+        NpyDtype::F64 => conv!(f64, 8),
+        NpyDtype::C64 | NpyDtype::C128 => {
+            return Err(wrong_dtype(path, &h, "a real array (as f32)"));
+        }
+    };
+    Ok(NdArray {
+        shape: h.shape,
+        data,
+    })
+}
+
+/// Read a complex `.npy` file (`c8` or `c16`) as `Complex32` (`c16` is rounded).
+pub fn read_npy_as_c32(path: impl AsRef<Path>) -> Result<NdArray<Complex32>> {
+    let path = path.as_ref();
+    let (bytes, h) = read_file(path)?;
+    let be = h.big_endian;
+    let data = match h.dtype {
+        NpyDtype::C64 => decode_all(&h, &bytes, |b| Complex32::decode(b, be)),
+        NpyDtype::C128 => decode_all(&h, &bytes, |b| {
+            let z = Complex64::decode(b, be);
+            Complex32::new(z.re as f32, z.im as f32)
+        }),
+        _ => return Err(wrong_dtype(path, &h, "a complex array (as complex64)")),
+    };
+    Ok(NdArray {
+        shape: h.shape,
+        data,
+    })
+}
+
+fn py_tuple(shape: &[usize]) -> String {
+    match shape {
+        [] => "()".to_string(),
+        [n] => format!("({n},)"),
+        _ => {
+            let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+/// The exact header bytes (magic through the closing `'\n'`) NumPy writes for a C-order,
+/// little-endian array of `dtype` and `shape`.
+pub fn npy_header_bytes(dtype: NpyDtype, shape: &[usize]) -> Vec<u8> {
+    let order = if dtype.size() == 1 { '|' } else { '<' };
+    let mut dict = format!(
+        "{{'descr': '{order}{}', 'fortran_order': False, 'shape': {}, }}",
+        dtype.code(),
+        py_tuple(shape)
+    );
+    if let Some(first) = shape.first() {
+        let digits = first.to_string().len();
+        dict.push_str(&" ".repeat(GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits)));
+    }
+    let hlen = dict.len() + 1; // + '\n'
+    let wrap = |len_bytes: usize| {
+        let padlen = ARRAY_ALIGN - ((8 + len_bytes + hlen) % ARRAY_ALIGN);
+        (padlen, hlen + padlen)
+    };
+    let (padlen, total, major) = {
+        let (p, t) = wrap(2);
+        if t <= u16::MAX as usize {
+            (p, t, 1u8)
+        } else {
+            let (p, t) = wrap(4);
+            (p, t, 2u8)
+        }
+    };
+    let mut out = Vec::with_capacity(12 + total);
+    out.extend_from_slice(MAGIC);
+    out.push(major);
+    out.push(0);
+    if major == 1 {
+        out.extend_from_slice(&(total as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(total as u32).to_le_bytes());
+    }
+    out.extend_from_slice(dict.as_bytes());
+    out.extend(std::iter::repeat_n(b' ', padlen));
+    out.push(b'\n');
+    out
+}
+
+/// Write `data` (C order, `shape`) as a little-endian `.npy` file, atomically.
+pub fn write_npy<T: NpyElement>(path: impl AsRef<Path>, shape: &[usize], data: &[T]) -> Result<()> {
+    check_len("npy data", shape, data.len())?;
+    let header = npy_header_bytes(T::DTYPE, shape);
+    write_atomic(path, |w| {
+        w.write_all(&header)?;
+        let mut buf = Vec::with_capacity(T::DTYPE.size() * 8192);
+        for chunk in data.chunks(8192) {
+            buf.clear();
+            for &v in chunk {
+                v.encode_le(&mut buf);
+            }
+            w.write_all(&buf)?;
+        }
+        Ok(())
+    })
+}
+
+/// [`write_npy`] for an [`NdArray`].
+pub fn write_npy_array<T: NpyElement>(path: impl AsRef<Path>, a: &NdArray<T>) -> Result<()> {
+    write_npy(path, &a.shape, &a.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Build a `.npy` file by hand exactly as NumPy lays it out: magic, version 1.0, u16 header
+    /// length, the dict text, spaces and a newline up to `total_header` bytes, then `data`.
+    fn numpy_file(dict_and_growth: &str, total_header: usize, data: &[u8]) -> Vec<u8> {
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend_from_slice(&((total_header - 10) as u16).to_le_bytes());
+        v.extend_from_slice(dict_and_growth.as_bytes());
+        while v.len() < total_header - 1 {
+            v.push(b' ');
+        }
+        v.push(b'\n');
+        assert_eq!(v.len(), total_header);
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn tmp() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn writer_reproduces_numpy_layout_byte_for_byte() {
+        let dir = tmp();
+        let p = dir.path().join("a.npy");
+        // np.save of np.arange(6, dtype=np.float32).reshape(2, 3): the dict is followed by
+        // 21 - len("2") = 20 growth spaces, then padding to 128 bytes.
+        let data: Vec<f32> = (0..6).map(|i| i as f32).collect();
+        write_npy(&p, &[2, 3], &data).unwrap();
+        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let expected = numpy_file(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+            128,
+            &raw,
+        );
+        let got = std::fs::read(&p).unwrap();
+        assert_eq!(&got[..10], b"\x93NUMPY\x01\x00\x76\x00");
+        assert_eq!(got, expected);
+
+        // 1-D complex64: shape repr `(5,)`.
+        let z: Vec<Complex32> = (0..5)
+            .map(|i| Complex32::new(i as f32, -(i as f32)))
+            .collect();
+        write_npy(&p, &[5], &z).unwrap();
+        let raw: Vec<u8> = z
+            .iter()
+            .flat_map(|c| [c.re.to_le_bytes(), c.im.to_le_bytes()].concat())
+            .collect();
+        let expected = numpy_file(
+            "{'descr': '<c8', 'fortran_order': False, 'shape': (5,), }",
+            128,
+            &raw,
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), expected);
+
+        // 0-d float64: shape `()` and no growth padding.
+        write_npy(&p, &[], &[2.5f64]).unwrap();
+        let expected = numpy_file(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+            128,
+            &2.5f64.to_le_bytes(),
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), expected);
+    }
+
+    #[test]
+    fn writer_pads_a_full_extra_block_when_already_aligned_like_numpy() {
+        // For 36 unit axes, 10 + len(dict + growth + '\n') is exactly 192, and NumPy's
+        // `ARRAY_ALIGN - (x % ARRAY_ALIGN)` then adds 64 spaces: a 256-byte header (length 0xf6).
+        let shape = vec![1usize; 36];
+        let h = npy_header_bytes(NpyDtype::F32, &shape);
+        assert_eq!(h.len(), 256);
+        assert_eq!(&h[8..10], &[0xf6, 0x00]);
+        let dict = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
+            vec!["1"; 36].join(", ")
+        );
+        assert_eq!(10 + dict.len() + 20 + 1, 192);
+        assert_eq!(&h[10..10 + dict.len()], dict.as_bytes());
+        assert!(h[10 + dict.len()..255].iter().all(|&b| b == b' '));
+        assert_eq!(h[255], b'\n');
+    }
+
+    #[test]
+    fn reads_numpy_file_built_by_hand() {
+        let dir = tmp();
+        let p = dir.path().join("hand.npy");
+        let vals = [1.5f32, -2.0, 3.25, 0.0, 7.0, -8.5];
+        let raw: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = numpy_file(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
+            128,
+            &raw,
+        );
+        std::fs::write(&p, bytes).unwrap();
+        let a = read_npy::<f32>(&p).unwrap();
+        assert_eq!(a.shape, vec![3, 2]);
+        assert_eq!(a.data, vals);
+        let h = read_npy_header(&p).unwrap();
+        assert_eq!(h.version, (1, 0));
+        assert_eq!(h.data_offset, 128);
+        assert_eq!(h.len, 6);
+    }
+
+    #[test]
+    fn round_trips_every_element_type_and_ndim() {
+        let dir = tmp();
+        let p = dir.path().join("rt.npy");
+        for shape in [
+            vec![],
+            vec![4],
+            vec![2, 3],
+            vec![2, 1, 3],
+            vec![2, 2, 1, 3],
+            vec![0, 3],
+        ] {
+            let n: usize = shape.iter().product();
+            let f: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 1.0).collect();
+            write_npy(&p, &shape, &f).unwrap();
+            assert_eq!(
+                read_npy::<f32>(&p).unwrap(),
+                NdArray::new(shape.clone(), f).unwrap()
+            );
+            let d: Vec<f64> = (0..n).map(|i| (i as f64).sqrt() + 1e-12).collect();
+            write_npy(&p, &shape, &d).unwrap();
+            assert_eq!(read_npy::<f64>(&p).unwrap().data, d);
+            let c: Vec<Complex32> = (0..n)
+                .map(|i| Complex32::new(i as f32, 1.0 / (1.0 + i as f32)))
+                .collect();
+            write_npy_array(&p, &NdArray::new(shape.clone(), c.clone()).unwrap()).unwrap();
+            let back = read_npy::<Complex32>(&p).unwrap();
+            assert_eq!((back.shape, back.data), (shape.clone(), c.clone()));
+            assert_eq!(read_npy_as_c32(&p).unwrap().data, c);
+            let z: Vec<Complex64> = (0..n)
+                .map(|i| Complex64::new(-(i as f64), 0.1 * i as f64))
+                .collect();
+            write_npy(&p, &shape, &z).unwrap();
+            assert_eq!(read_npy::<Complex64>(&p).unwrap().data, z);
+        }
+    }
+
+    #[test]
+    fn fortran_order_file_is_returned_in_c_order() {
+        // Logical 2×3×4 array a[i,j,k] = 100i + 10j + k, stored with the first index fastest.
+        let shape = [2usize, 3, 4];
+        let mut fortran = Vec::new();
+        for k in 0..4 {
+            for j in 0..3 {
+                for i in 0..2 {
+                    fortran.extend_from_slice(&((100 * i + 10 * j + k) as f32).to_le_bytes());
+                }
+            }
+        }
+        let bytes = numpy_file(
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }",
+            128,
+            &fortran,
+        );
+        let dir = tmp();
+        let p = dir.path().join("f.npy");
+        std::fs::write(&p, bytes).unwrap();
+        let a = read_npy::<f32>(&p).unwrap();
+        assert_eq!(a.shape, shape);
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    assert_eq!(a.data[(i * 3 + j) * 4 + k], (100 * i + 10 * j + k) as f32);
+                }
+            }
+        }
+        assert!(read_npy_header(&p).unwrap().fortran_order);
+    }
+
+    #[test]
+    fn fortran_to_c_matches_index_arithmetic_in_4d() {
+        let shape = [3usize, 1, 4, 2];
+        let n: usize = shape.iter().product();
+        let src: Vec<usize> = (0..n).collect();
+        let out = fortran_to_c_order(&shape, &src);
+        for (c, &v) in out.iter().enumerate() {
+            // C multi-index of flat c.
+            let mut rem = c;
+            let mut idx = [0usize; 4];
+            for ax in (0..4).rev() {
+                idx[ax] = rem % shape[ax];
+                rem /= shape[ax];
+            }
+            let f = idx[0] + shape[0] * (idx[1] + shape[1] * (idx[2] + shape[2] * idx[3]));
+            assert_eq!(v, f);
+        }
+    }
+
+    #[test]
+    fn big_endian_and_integer_dtypes_convert_to_f32() {
+        let dir = tmp();
+        let p = dir.path().join("i.npy");
+        let cases: Vec<(&str, Vec<u8>, Vec<f32>)> = vec![
+            (
+                ">f4",
+                [1.5f32, -3.0]
+                    .iter()
+                    .flat_map(|v| v.to_be_bytes())
+                    .collect(),
+                vec![1.5, -3.0],
+            ),
+            (
+                "<i2",
+                [-7i16, 300].iter().flat_map(|v| v.to_le_bytes()).collect(),
+                vec![-7.0, 300.0],
+            ),
+            (
+                ">i2",
+                [-7i16, 300].iter().flat_map(|v| v.to_be_bytes()).collect(),
+                vec![-7.0, 300.0],
+            ),
+            (
+                "<u2",
+                [65535u16, 1].iter().flat_map(|v| v.to_le_bytes()).collect(),
+                vec![65535.0, 1.0],
+            ),
+            (
+                "<i4",
+                [-100000i32, 5]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+                vec![-100000.0, 5.0],
+            ),
+            ("|u1", vec![255u8, 3], vec![255.0, 3.0]),
+            ("|i1", vec![0xffu8, 3], vec![-1.0, 3.0]),
+            ("|b1", vec![1u8, 0], vec![1.0, 0.0]),
+            (
+                "<i8",
+                [-(1i64 << 40), 2]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+                vec![-(2f32.powi(40)), 2.0],
+            ),
+            (
+                "<f8",
+                [0.25f64, -1e10]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+                vec![0.25, -1e10],
+            ),
+        ];
+        for (descr, raw, want) in cases {
+            let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2,), }}");
+            std::fs::write(&p, numpy_file(&dict, 128, &raw)).unwrap();
+            let a = read_npy_as_f32(&p).unwrap_or_else(|e| panic!("{descr}: {e}"));
+            assert_eq!(a.data, want, "{descr}");
+        }
+        // An exact read of the wrong type names both types.
+        let dict = "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }";
+        std::fs::write(&p, numpy_file(dict, 128, &[0, 0, 0, 0])).unwrap();
+        let msg = read_npy::<f32>(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains("i2") && msg.contains("f4") && msg.contains("i.npy"),
+            "{msg}"
+        );
+        let msg = read_npy_as_c32(&p).unwrap_err().to_string();
+        assert!(msg.contains("i2"), "{msg}");
+    }
+
+    #[test]
+    fn versions_2_and_3_are_read() {
+        let dir = tmp();
+        let p = dir.path().join("v.npy");
+        for major in [2u8, 3] {
+            let dict = "{'shape': (2,), 'fortran_order': False, 'descr': '<f8'}";
+            let mut v = b"\x93NUMPY".to_vec();
+            v.push(major);
+            v.push(0);
+            let hlen = 128 - 12;
+            v.extend_from_slice(&(hlen as u32).to_le_bytes());
+            v.extend_from_slice(dict.as_bytes());
+            while v.len() < 127 {
+                v.push(b' ');
+            }
+            v.push(b'\n');
+            v.extend_from_slice(&1.0f64.to_le_bytes());
+            v.extend_from_slice(&(-2.0f64).to_le_bytes());
+            std::fs::write(&p, v).unwrap();
+            let a = read_npy::<f64>(&p).unwrap();
+            assert_eq!(a.data, vec![1.0, -2.0]);
+            assert_eq!(read_npy_header(&p).unwrap().version, (major, 0));
+        }
+    }
+
+    fn expect_err(bytes: &[u8], needles: &[&str]) {
+        let dir = tmp();
+        let p = dir.path().join("bad.npy");
+        std::fs::write(&p, bytes).unwrap();
+        let msg = read_npy::<f32>(&p).unwrap_err().to_string();
+        assert!(msg.contains("bad.npy"), "{msg}");
+        for n in needles {
+            assert!(msg.contains(n), "`{n}` not in: {msg}");
+        }
+        let msg2 = read_npy_header(&p).unwrap_err().to_string();
+        assert!(msg2.contains("bad.npy"), "{msg2}");
+    }
+
+    #[test]
+    fn corrupt_files_give_errors_naming_the_problem() {
+        let good = |dict: &str, data: &[u8]| numpy_file(dict, 128, data);
+        let d23 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+        let data = [0u8; 24];
+        expect_err(b"", &["too short"]);
+        let mut bad_magic = good(d23, &data);
+        bad_magic[1] = b'X';
+        expect_err(&bad_magic, &["magic"]);
+        let mut bad_version = good(d23, &data);
+        bad_version[6] = 4;
+        expect_err(&bad_version, &["version", "4.0"]);
+        expect_err(
+            &good(d23, &data[..20]),
+            &["needs 24", "has 20", "truncated"],
+        );
+        expect_err(&good(d23, &[0u8; 28]), &["trailing"]);
+        let mut long_header = good(d23, &data);
+        long_header[8] = 0xff;
+        long_header[9] = 0xff;
+        expect_err(&long_header, &["header length", "65535"]);
+        expect_err(
+            &good(
+                "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 3), }",
+                &data,
+            ),
+            &["dtype", "<f2"],
+        );
+        expect_err(
+            &good(
+                "{'descr': 'f4', 'fortran_order': False, 'shape': (2, 3), }",
+                &data,
+            ),
+            &["byte-order"],
+        );
+        expect_err(
+            &good(
+                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",
+                &data,
+            ),
+            &["structured"],
+        );
+        expect_err(
+            &good("{'descr': '<f4', 'shape': (2, 3), }", &data),
+            &["fortran_order", "missing"],
+        );
+        expect_err(
+            &good(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 'y'}",
+                &data,
+            ),
+            &["'x'", "unknown"],
+        );
+        expect_err(
+            &good(
+                "{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3), }",
+                &data,
+            ),
+            &["header dict"],
+        );
+        expect_err(
+            &good(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }",
+                &data,
+            ),
+            &["header dict"],
+        );
+        expect_err(
+            &good(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }",
+                &data,
+            ),
+            &["overflows"],
+        );
+        expect_err(
+            &good("{'descr': '<f4', 'fortran_order': False", &data),
+            &["header"],
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_byte_flip_is_an_error_or_valid_never_a_panic() {
+        let dir = tmp();
+        let p = dir.path().join("fuzz.npy");
+        let data: Vec<Complex32> = (0..6).map(|i| Complex32::new(i as f32, 1.0)).collect();
+        write_npy(&p, &[3, 2], &data).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        for cut in 0..good.len() {
+            std::fs::write(&p, &good[..cut]).unwrap();
+            assert!(
+                read_npy::<Complex32>(&p).is_err(),
+                "truncation at {cut} accepted"
+            );
+            assert!(read_npy_header(&p).is_err());
+        }
+        // Deterministic pseudo-random single-byte corruptions of the header.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..400 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let pos = (state % 128) as usize;
+            let mut bad = good.clone();
+            bad[pos] = (state >> 32) as u8;
+            std::fs::write(&p, &bad).unwrap();
+            let _ = read_npy::<Complex32>(&p);
+            let _ = read_npy_as_f32(&p);
+            let _ = read_npy_header(&p);
+        }
+    }
+
+    #[test]
+    fn writer_rejects_shape_data_mismatch() {
+        let dir = tmp();
+        let p = dir.path().join("m.npy");
+        let msg = write_npy(&p, &[2, 3], &[0f32; 5]).unwrap_err().to_string();
+        assert!(msg.contains("expected 6") && msg.contains("got 5"), "{msg}");
+        assert!(!p.exists());
+        assert!(NdArray::new(vec![2, 2], vec![0u8; 3]).is_err());
+    }
+}
