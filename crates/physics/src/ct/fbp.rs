@@ -519,6 +519,9 @@ fn atan_f32(z: f32) -> f32 {
     r.copysign(z)
 }
 
+/// Image rows per task of the back-projection.
+const ROW_BLOCK: usize = 8;
+
 /// Copy a sinogram into rows padded by one zero on each side.
 fn pad_rows(q: &[f32], n_det: usize) -> Vec<f32> {
     let w = n_det + 2;
@@ -542,21 +545,26 @@ impl LinearOperator<f32> for PixelDrivenBackprojector {
         let w = n_det + 2;
         let padded = pad_rows(q, n_det);
         let views = self.views();
-        img.par_chunks_mut(nx).enumerate().for_each_init(
-            || (vec![0.0f32; nx], vec![0.0f32; nx]),
-            |(ts, ws), (i, row)| {
-                row.fill(0.0);
-                for (v, qa) in views.iter().zip(padded.chunks_exact(w)) {
-                    self.row_coords(i, v, ts, ws);
-                    for ((o, &t), &wt) in row.iter_mut().zip(ts.iter()).zip(ws.iter()) {
-                        let k = t as i32 as usize;
-                        let f = t - k as f32;
-                        let (a, b) = (qa[k], qa[k + 1]);
-                        *o += wt * (a + f * (b - a));
+        // blocks of rows share each view's (cached) sinogram row
+        img.par_chunks_mut(nx * ROW_BLOCK)
+            .enumerate()
+            .for_each_init(
+                || (vec![0.0f32; nx], vec![0.0f32; nx]),
+                |(ts, ws), (blk, rows)| {
+                    rows.fill(0.0);
+                    for (v, qa) in views.iter().zip(padded.chunks_exact(w)) {
+                        for (r, row) in rows.chunks_exact_mut(nx).enumerate() {
+                            self.row_coords(blk * ROW_BLOCK + r, v, ts, ws);
+                            for ((o, &t), &wt) in row.iter_mut().zip(ts.iter()).zip(ws.iter()) {
+                                let k = t as i32 as usize;
+                                let f = t - k as f32;
+                                let (a, b) = (qa[k], qa[k + 1]);
+                                *o += wt * (a + f * (b - a));
+                            }
+                        }
                     }
-                }
-            },
-        );
+                },
+            );
     }
     fn apply_adjoint(&self, img: &[f32], q: &mut [f32]) {
         let [_, n_det] = self.dom;
