@@ -86,8 +86,10 @@ impl GeometryArgs {
         };
         let spec = match &self.geometry {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading geometry file {}", path.display()))?;
-                flags.or(&GeometrySpec::from_toml(&text).with_context(|| format!("in {}", path.display()))?)
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading geometry file {}", path.display()))?;
+                flags.or(&GeometrySpec::from_toml(&text)
+                    .with_context(|| format!("in {}", path.display()))?)
             }
             None => flags,
         };
@@ -120,7 +122,12 @@ pub fn timed<T>(repeat: usize, mut op: impl FnMut() -> Result<T>) -> Result<T> {
 
 /// Write the resolved configuration of a run next to its output as `<output>.json`: the
 /// subcommand, its arguments, the resolved geometry (if any) and the tool's version.
-pub fn write_sidecar(output: &Path, command: &str, args: &impl Serialize, geometry: &impl Serialize) -> Result<()> {
+pub fn write_sidecar(
+    output: &Path,
+    command: &str,
+    args: &impl Serialize,
+    geometry: &impl Serialize,
+) -> Result<()> {
     let mut name = output.as_os_str().to_owned();
     name.push(".json");
     let config = serde_json::json!({
@@ -136,7 +143,9 @@ pub fn write_sidecar(output: &Path, command: &str, args: &impl Serialize, geomet
 pub fn require_cpu(device: &str) -> Result<()> {
     match device {
         "cpu" => Ok(()),
-        "cuda" => bail!("--device cuda: this build has no CUDA backend (rebuild with `--features cuda`; see README, GPU)"),
+        "cuda" => bail!(
+            "--device cuda: this build has no CUDA backend (rebuild with `--features cuda`; see README, GPU)"
+        ),
         other => bail!("--device {other}: unknown device (expected cpu or cuda)"),
     }
 }
@@ -151,4 +160,10 @@ pub fn progress(n: u64, what: &str) -> ProgressBar {
     );
     pb.set_message(what.to_string());
     pb
+}
+
+/// Print a line on stdout; a closed pipe (`fedrecon … | head`) is not an error worth a panic.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }

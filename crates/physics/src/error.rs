@@ -14,7 +14,9 @@ pub enum PhysicsError {
         reason: String,
     },
     /// A buffer does not have the length the operator's shape requires.
-    #[error("shape mismatch for `{what}`: expected {expected} elements (shape {shape:?}), got {got}")]
+    #[error(
+        "shape mismatch for `{what}`: expected {expected} elements (shape {shape:?}), got {got}"
+    )]
     ShapeMismatch {
         what: &'static str,
         expected: usize,
@@ -47,7 +49,11 @@ pub enum PhysicsError {
 pub type Result<T> = std::result::Result<T, PhysicsError>;
 
 impl PhysicsError {
-    pub(crate) fn geometry(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+    pub(crate) fn geometry(
+        field: &'static str,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::InvalidGeometry {
             field,
             value: value.to_string(),
@@ -55,7 +61,11 @@ impl PhysicsError {
         }
     }
 
-    pub(crate) fn argument(name: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+    pub(crate) fn argument(
+        name: &'static str,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::InvalidArgument {
             name,
             value: value.to_string(),

@@ -37,13 +37,25 @@ impl ImageGrid {
     /// A validated grid.
     pub fn new(ny: usize, nx: usize, pixel_size: f64) -> Result<Self> {
         if ny == 0 {
-            return Err(PhysicsError::geometry("ny", ny, "image must have at least one row"));
+            return Err(PhysicsError::geometry(
+                "ny",
+                ny,
+                "image must have at least one row",
+            ));
         }
         if nx == 0 {
-            return Err(PhysicsError::geometry("nx", nx, "image must have at least one column"));
+            return Err(PhysicsError::geometry(
+                "nx",
+                nx,
+                "image must have at least one column",
+            ));
         }
         if !(pixel_size.is_finite() && pixel_size > 0.0) {
-            return Err(PhysicsError::geometry("pixel_size", pixel_size, "must be finite and > 0"));
+            return Err(PhysicsError::geometry(
+                "pixel_size",
+                pixel_size,
+                "must be finite and > 0",
+            ));
         }
         Ok(Self { ny, nx, pixel_size })
     }
@@ -88,13 +100,25 @@ impl Detector {
     /// A validated detector.
     pub fn new(n: usize, spacing: f64, offset: f64) -> Result<Self> {
         if n == 0 {
-            return Err(PhysicsError::geometry("detectors", n, "need at least one detector cell"));
+            return Err(PhysicsError::geometry(
+                "detectors",
+                n,
+                "need at least one detector cell",
+            ));
         }
         if !(spacing.is_finite() && spacing > 0.0) {
-            return Err(PhysicsError::geometry("detector_spacing", spacing, "must be finite and > 0"));
+            return Err(PhysicsError::geometry(
+                "detector_spacing",
+                spacing,
+                "must be finite and > 0",
+            ));
         }
         if !offset.is_finite() {
-            return Err(PhysicsError::geometry("detector_offset", offset, "must be finite"));
+            return Err(PhysicsError::geometry(
+                "detector_offset",
+                offset,
+                "must be finite",
+            ));
         }
         Ok(Self { n, spacing, offset })
     }
@@ -110,10 +134,18 @@ impl Detector {
 
 fn check_angles(angles: &[f64]) -> Result<()> {
     if angles.is_empty() {
-        return Err(PhysicsError::geometry("angles", "[]", "need at least one projection angle"));
+        return Err(PhysicsError::geometry(
+            "angles",
+            "[]",
+            "need at least one projection angle",
+        ));
     }
     if let Some((k, a)) = angles.iter().enumerate().find(|(_, a)| !a.is_finite()) {
-        return Err(PhysicsError::geometry("angles", format!("angles[{k}] = {a}"), "must be finite"));
+        return Err(PhysicsError::geometry(
+            "angles",
+            format!("angles[{k}] = {a}"),
+            "must be finite",
+        ));
     }
     Ok(())
 }
@@ -138,11 +170,19 @@ impl ParallelBeam {
     /// A validated parallel-beam geometry.
     pub fn new(image: ImageGrid, angles: Vec<f64>, detector: Detector) -> Result<Self> {
         check_angles(&angles)?;
-        Ok(Self { image, angles, detector })
+        Ok(Self {
+            image,
+            angles,
+            detector,
+        })
     }
     /// `n_angles` over `[0, π)`, `n_det` unit cells, on a square `n × n` unit-pixel image.
     pub fn standard(n: usize, n_angles: usize, n_det: usize) -> Result<Self> {
-        Self::new(ImageGrid::square(n)?, equispaced_angles(n_angles, PI), Detector::new(n_det, 1.0, 0.0)?)
+        Self::new(
+            ImageGrid::square(n)?,
+            equispaced_angles(n_angles, PI),
+            Detector::new(n_det, 1.0, 0.0)?,
+        )
     }
 }
 
@@ -186,7 +226,11 @@ impl FanBeam {
     ) -> Result<Self> {
         check_angles(&angles)?;
         if !(sod.is_finite() && sod > 0.0) {
-            return Err(PhysicsError::geometry("sod", sod, "source–isocentre distance must be finite and > 0"));
+            return Err(PhysicsError::geometry(
+                "sod",
+                sod,
+                "source–isocentre distance must be finite and > 0",
+            ));
         }
         if !(sdd.is_finite() && sdd > sod) {
             return Err(PhysicsError::geometry(
@@ -200,11 +244,17 @@ impl FanBeam {
             return Err(PhysicsError::geometry(
                 "sod",
                 sod,
-                format!("the source would be inside the image: the image's circumscribed radius is {r:.4}"),
+                format!(
+                    "the source would be inside the image: the image's circumscribed radius is {r:.4}"
+                ),
             ));
         }
         if shape == DetectorShape::Curved {
-            let gmax = detector.u(-0.5).abs().max(detector.u(detector.n as f64 - 0.5).abs()) / sdd;
+            let gmax = detector
+                .u(-0.5)
+                .abs()
+                .max(detector.u(detector.n as f64 - 0.5).abs())
+                / sdd;
             if gmax >= PI / 2.0 {
                 return Err(PhysicsError::geometry(
                     "detector_spacing",
@@ -213,7 +263,14 @@ impl FanBeam {
                 ));
             }
         }
-        Ok(Self { image, angles, detector, sod, sdd, shape })
+        Ok(Self {
+            image,
+            angles,
+            detector,
+            sod,
+            sdd,
+            shape,
+        })
     }
     /// Magnification `sdd / sod` of the isocentre onto the detector.
     pub fn magnification(&self) -> f64 {
@@ -296,7 +353,12 @@ impl CtGeometry {
     pub fn with_image(&self, image: ImageGrid) -> Result<Self> {
         match self {
             Self::Parallel(g) => Ok(ParallelBeam::new(image, g.angles.clone(), g.detector)?.into()),
-            Self::Fan(g) => Ok(FanBeam::new(image, g.angles.clone(), g.detector, g.sod, g.sdd, g.shape)?.into()),
+            Self::Fan(g) => {
+                Ok(
+                    FanBeam::new(image, g.angles.clone(), g.detector, g.sod, g.sdd, g.shape)?
+                        .into(),
+                )
+            }
         }
     }
     /// The ray of angle index `a` and detector coordinate `u` (not necessarily a cell centre).
@@ -305,19 +367,31 @@ impl CtGeometry {
         let d = [-s, c];
         let e = [c, s];
         match self {
-            Self::Parallel(_) => Ray { origin: [u * e[0], u * e[1]], dir: d },
+            Self::Parallel(_) => Ray {
+                origin: [u * e[0], u * e[1]],
+                dir: d,
+            },
             Self::Fan(g) => {
                 let src = g.source(theta);
                 let p = match g.shape {
-                    DetectorShape::Flat => [src[0] + g.sdd * d[0] + u * e[0], src[1] + g.sdd * d[1] + u * e[1]],
+                    DetectorShape::Flat => [
+                        src[0] + g.sdd * d[0] + u * e[0],
+                        src[1] + g.sdd * d[1] + u * e[1],
+                    ],
                     DetectorShape::Curved => {
                         let (sg, cg) = (u / g.sdd).sin_cos();
-                        [src[0] + g.sdd * (cg * d[0] + sg * e[0]), src[1] + g.sdd * (cg * d[1] + sg * e[1])]
+                        [
+                            src[0] + g.sdd * (cg * d[0] + sg * e[0]),
+                            src[1] + g.sdd * (cg * d[1] + sg * e[1]),
+                        ]
                     }
                 };
                 let v = [p[0] - src[0], p[1] - src[1]];
                 let n = (v[0] * v[0] + v[1] * v[1]).sqrt();
-                Ray { origin: src, dir: [v[0] / n, v[1] / n] }
+                Ray {
+                    origin: src,
+                    dir: [v[0] / n, v[1] / n],
+                }
             }
         }
     }
@@ -378,7 +452,10 @@ pub struct GeometrySpec {
 impl GeometrySpec {
     /// Parse a TOML geometry file's text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| PhysicsError::Parse { what: "geometry TOML".into(), reason: e.to_string() })
+        toml::from_str(text).map_err(|e| PhysicsError::Parse {
+            what: "geometry TOML".into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Fill unset fields from `other` (e.g. CLI flags over a file).
@@ -386,7 +463,22 @@ impl GeometrySpec {
         macro_rules! pick {
             ($($f:ident),*) => { Self { $($f: self.$f.or_else(|| other.$f.clone())),* } };
         }
-        pick!(beam, angles, angle_span, angle_list, detectors, detector_spacing, detector_offset, size, ny, nx, pixel_size, sod, sdd, curved)
+        pick!(
+            beam,
+            angles,
+            angle_span,
+            angle_list,
+            detectors,
+            detector_spacing,
+            detector_offset,
+            size,
+            ny,
+            nx,
+            pixel_size,
+            sod,
+            sdd,
+            curved
+        )
     }
 
     /// Validate and build. `default_size` is used when neither `size` nor `nx`/`ny` is given.
@@ -395,18 +487,34 @@ impl GeometrySpec {
         let fan = match beam {
             "parallel" => false,
             "fan" => true,
-            other => return Err(PhysicsError::geometry("beam", other, "must be \"parallel\" or \"fan\"")),
+            other => {
+                return Err(PhysicsError::geometry(
+                    "beam",
+                    other,
+                    "must be \"parallel\" or \"fan\"",
+                ));
+            }
         };
         let size = self.size.or(default_size);
-        let ny = self.ny.or(size).ok_or_else(|| PhysicsError::geometry("size", "unset", "give the image size"))?;
-        let nx = self.nx.or(size).ok_or_else(|| PhysicsError::geometry("size", "unset", "give the image size"))?;
+        let ny = self
+            .ny
+            .or(size)
+            .ok_or_else(|| PhysicsError::geometry("size", "unset", "give the image size"))?;
+        let nx = self
+            .nx
+            .or(size)
+            .ok_or_else(|| PhysicsError::geometry("size", "unset", "give the image size"))?;
         let image = ImageGrid::new(ny, nx, self.pixel_size.unwrap_or(1.0))?;
         let angles = match (&self.angle_list, self.angles) {
             (Some(list), _) => list.clone(),
             (None, n) => {
                 let n = n.unwrap_or(if fan { 360 } else { 180 });
                 if n == 0 {
-                    return Err(PhysicsError::geometry("angles", 0, "need at least one projection angle"));
+                    return Err(PhysicsError::geometry(
+                        "angles",
+                        0,
+                        "need at least one projection angle",
+                    ));
                 }
                 let span = self.angle_span.unwrap_or(if fan { 2.0 * PI } else { PI });
                 equispaced_angles(n, span)
@@ -418,16 +526,40 @@ impl GeometrySpec {
         } else {
             image.pixel_size
         });
-        let detector = Detector::new(self.detectors.unwrap_or(default_det), spacing, self.detector_offset.unwrap_or(0.0))?;
+        let detector = Detector::new(
+            self.detectors.unwrap_or(default_det),
+            spacing,
+            self.detector_offset.unwrap_or(0.0),
+        )?;
         if fan {
-            let sod = self.sod.ok_or_else(|| PhysicsError::geometry("sod", "unset", "fan beam needs the source–isocentre distance"))?;
-            let sdd = self.sdd.ok_or_else(|| PhysicsError::geometry("sdd", "unset", "fan beam needs the source–detector distance"))?;
-            let shape = if self.curved.unwrap_or(false) { DetectorShape::Curved } else { DetectorShape::Flat };
+            let sod = self.sod.ok_or_else(|| {
+                PhysicsError::geometry(
+                    "sod",
+                    "unset",
+                    "fan beam needs the source–isocentre distance",
+                )
+            })?;
+            let sdd = self.sdd.ok_or_else(|| {
+                PhysicsError::geometry(
+                    "sdd",
+                    "unset",
+                    "fan beam needs the source–detector distance",
+                )
+            })?;
+            let shape = if self.curved.unwrap_or(false) {
+                DetectorShape::Curved
+            } else {
+                DetectorShape::Flat
+            };
             Ok(FanBeam::new(image, angles, detector, sod, sdd, shape)?.into())
         } else {
             for (f, v) in [("sod", self.sod), ("sdd", self.sdd)] {
                 if let Some(v) = v {
-                    return Err(PhysicsError::geometry(f, v, "only valid with beam = \"fan\""));
+                    return Err(PhysicsError::geometry(
+                        f,
+                        v,
+                        "only valid with beam = \"fan\"",
+                    ));
                 }
             }
             Ok(ParallelBeam::new(image, angles, detector)?.into())
@@ -458,7 +590,16 @@ mod tests {
     fn fan_central_ray_hits_isocentre_and_limits_to_parallel() {
         let img = ImageGrid::square(8).unwrap();
         for shape in [DetectorShape::Flat, DetectorShape::Curved] {
-            let f: CtGeometry = FanBeam::new(img, vec![0.7], Detector::new(9, 1.0, 0.0).unwrap(), 1e7, 2e7, shape).unwrap().into();
+            let f: CtGeometry = FanBeam::new(
+                img,
+                vec![0.7],
+                Detector::new(9, 1.0, 0.0).unwrap(),
+                1e7,
+                2e7,
+                shape,
+            )
+            .unwrap()
+            .into();
             let r = f.ray_at(0.7, 0.0);
             // distance of the origin from the central ray is 0
             let cross = r.origin[0] * r.dir[1] - r.origin[1] * r.dir[0];
@@ -470,7 +611,12 @@ mod tests {
             assert!((r.dir[0] - q.dir[0]).abs() < 1e-6 && (r.dir[1] - q.dir[1]).abs() < 1e-6);
             // signed distance of the isocentre from each ray
             let cross = |r: &Ray| r.origin[0] * r.dir[1] - r.origin[1] * r.dir[0];
-            assert!((cross(&r) - cross(&q)).abs() < 1e-5, "{} vs {}", cross(&r), cross(&q));
+            assert!(
+                (cross(&r) - cross(&q)).abs() < 1e-5,
+                "{} vs {}",
+                cross(&r),
+                cross(&q)
+            );
         }
     }
 
@@ -482,10 +628,31 @@ mod tests {
         assert!(e.to_string().contains("`sod`"), "{e}");
         let e = FanBeam::new(img, vec![0.0], det, 500.0, 400.0, DetectorShape::Flat).unwrap_err();
         assert!(e.to_string().contains("`sdd`"), "{e}");
-        assert!(Detector::new(10, -1.0, 0.0).unwrap_err().to_string().contains("detector_spacing"));
-        assert!(ParallelBeam::new(img, vec![], det).unwrap_err().to_string().contains("angles"));
-        assert!(ParallelBeam::new(img, vec![f64::NAN], det).unwrap_err().to_string().contains("angles[0]"));
-        let e = GeometrySpec { beam: Some("cone".into()), size: Some(4), ..Default::default() }.build(None).unwrap_err();
+        assert!(
+            Detector::new(10, -1.0, 0.0)
+                .unwrap_err()
+                .to_string()
+                .contains("detector_spacing")
+        );
+        assert!(
+            ParallelBeam::new(img, vec![], det)
+                .unwrap_err()
+                .to_string()
+                .contains("angles")
+        );
+        assert!(
+            ParallelBeam::new(img, vec![f64::NAN], det)
+                .unwrap_err()
+                .to_string()
+                .contains("angles[0]")
+        );
+        let e = GeometrySpec {
+            beam: Some("cone".into()),
+            size: Some(4),
+            ..Default::default()
+        }
+        .build(None)
+        .unwrap_err();
         assert!(e.to_string().contains("`beam`"), "{e}");
     }
 

@@ -85,7 +85,11 @@ pub trait LinearOperator<T: Scalar>: Send + Sync {
     fn forward_batch(&self, x: &[T], y: &mut [T]) -> Result<usize> {
         let (n, m) = (self.domain_len(), self.range_len());
         let b = batch_size("x (batched domain)", self.domain_shape(), x.len())?;
-        check_len("y (batched range)", &batched(b, self.range_shape()), y.len())?;
+        check_len(
+            "y (batched range)",
+            &batched(b, self.range_shape()),
+            y.len(),
+        )?;
         for (xi, yi) in x.chunks_exact(n).zip(y.chunks_exact_mut(m)) {
             self.apply_forward(xi, yi);
         }
@@ -95,7 +99,11 @@ pub trait LinearOperator<T: Scalar>: Send + Sync {
     fn adjoint_batch(&self, y: &[T], x: &mut [T]) -> Result<usize> {
         let (n, m) = (self.domain_len(), self.range_len());
         let b = batch_size("y (batched range)", self.range_shape(), y.len())?;
-        check_len("x (batched domain)", &batched(b, self.domain_shape()), x.len())?;
+        check_len(
+            "x (batched domain)",
+            &batched(b, self.domain_shape()),
+            x.len(),
+        )?;
         for (yi, xi) in y.chunks_exact(m).zip(x.chunks_exact_mut(n)) {
             self.apply_adjoint(yi, xi);
         }
@@ -165,7 +173,9 @@ pub struct Identity {
 impl Identity {
     /// Identity on buffers of `shape`.
     pub fn new(shape: &[usize]) -> Self {
-        Self { shape: shape.to_vec() }
+        Self {
+            shape: shape.to_vec(),
+        }
     }
 }
 
@@ -201,7 +211,11 @@ impl<T: Scalar, A: LinearOperator<T>, B: LinearOperator<T>> Chain<T, A, B> {
                 b.domain_shape()
             )));
         }
-        Ok(Self { a, b, _t: PhantomData })
+        Ok(Self {
+            a,
+            b,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -244,7 +258,12 @@ impl<T: Scalar, A: LinearOperator<T>, B: LinearOperator<T>> Stack<T, A, B> {
             )));
         }
         let range = vec![a.range_len() + b.range_len()];
-        Ok(Self { a, b, range, _t: PhantomData })
+        Ok(Self {
+            a,
+            b,
+            range,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -321,7 +340,11 @@ impl<T: Scalar, A: LinearOperator<T>, B: LinearOperator<T>> Sum<T, A, B> {
                 b.range_shape()
             )));
         }
-        Ok(Self { a, b, _t: PhantomData })
+        Ok(Self {
+            a,
+            b,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -400,7 +423,10 @@ pub mod testing {
         op.apply_normal(&x, &mut z);
         let diff: Vec<T> = z.iter().zip(&ref_).map(|(a, b)| *a - *b).collect();
         let e = norm(&diff) / norm(&ref_).max(1e-300);
-        assert!(e <= tol, "normal test failed: relative L2 {e:.3e} > {tol:.1e}");
+        assert!(
+            e <= tol,
+            "normal test failed: relative L2 {e:.3e} > {tol:.1e}"
+        );
     }
 }
 
@@ -418,7 +444,11 @@ mod tests {
     }
     impl Dense {
         fn new(rows: usize, cols: usize, seed: u64) -> Self {
-            Self { m: random_vec(rows * cols, seed), dom: vec![cols], ran: vec![rows] }
+            Self {
+                m: random_vec(rows * cols, seed),
+                dom: vec![cols],
+                ran: vec![rows],
+            }
         }
     }
     impl LinearOperator<Complex64> for Dense {
@@ -502,7 +532,14 @@ mod tests {
         assert!(err.to_string().contains("expected 3 elements"), "{err}");
         assert!(Chain::new(Dense::new(4, 3, 1), Dense::new(2, 5, 1)).is_err());
         let mut yb = vec![Complex64::default(); 8];
-        assert_eq!(a.forward_batch(&[Complex64::default(); 6], &mut yb).unwrap(), 2);
-        assert!(a.forward_batch(&[Complex64::default(); 7], &mut yb).is_err());
+        assert_eq!(
+            a.forward_batch(&[Complex64::default(); 6], &mut yb)
+                .unwrap(),
+            2
+        );
+        assert!(
+            a.forward_batch(&[Complex64::default(); 7], &mut yb)
+                .is_err()
+        );
     }
 }

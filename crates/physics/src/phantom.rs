@@ -55,7 +55,11 @@ impl Ellipse {
         let b = px * wx + py * wy;
         let cc = px * px + py * py - 1.0;
         let disc = b * b - a * cc;
-        if disc <= 0.0 { 0.0 } else { 2.0 * disc.sqrt() / a }
+        if disc <= 0.0 {
+            0.0
+        } else {
+            2.0 * disc.sqrt() / a
+        }
     }
 }
 
@@ -77,14 +81,18 @@ const MODIFIED_SHEPP_LOGAN: &str = include_str!("../../../phantoms/modified_shep
 impl Phantom {
     /// Parse a TOML ellipse table.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let p: Phantom =
-            toml::from_str(text).map_err(|e| PhysicsError::Parse { what: "phantom table".into(), reason: e.to_string() })?;
+        let p: Phantom = toml::from_str(text).map_err(|e| PhysicsError::Parse {
+            what: "phantom table".into(),
+            reason: e.to_string(),
+        })?;
         for (k, e) in p.ellipses.iter().enumerate() {
             for (field, v) in [("a", e.a), ("b", e.b)] {
                 if !(v.is_finite() && v > 0.0) {
                     return Err(PhysicsError::Parse {
                         what: "phantom table".into(),
-                        reason: format!("ellipse[{k}].{field} = {v}: semi-axes must be finite and > 0"),
+                        reason: format!(
+                            "ellipse[{k}].{field} = {v}: semi-axes must be finite and > 0"
+                        ),
                     });
                 }
             }
@@ -127,16 +135,28 @@ impl Phantom {
                 }
             })
             .collect();
-        Self { name: format!("ellipses-seed{seed}"), ellipses }
+        Self {
+            name: format!("ellipses-seed{seed}"),
+            ellipses,
+        }
     }
     /// Scale all lengths by `s` (normalised → physical units).
     pub fn scaled(&self, s: f64) -> Self {
         let ellipses = self
             .ellipses
             .iter()
-            .map(|e| Ellipse { a: e.a * s, b: e.b * s, x: e.x * s, y: e.y * s, ..*e })
+            .map(|e| Ellipse {
+                a: e.a * s,
+                b: e.b * s,
+                x: e.x * s,
+                y: e.y * s,
+                ..*e
+            })
             .collect();
-        Self { name: self.name.clone(), ellipses }
+        Self {
+            name: self.name.clone(),
+            ellipses,
+        }
     }
     /// Map the normalised field of view `[−1, 1]²` onto the shorter side of `grid`.
     pub fn fit_to(&self, grid: &ImageGrid) -> Self {
@@ -144,26 +164,32 @@ impl Phantom {
     }
     /// Value at a point (physical coordinates).
     pub fn value_at(&self, x: f64, y: f64) -> f64 {
-        self.ellipses.iter().filter(|e| e.contains(x, y)).map(|e| e.value).sum()
+        self.ellipses
+            .iter()
+            .filter(|e| e.contains(x, y))
+            .map(|e| e.value)
+            .sum()
     }
     /// Rasterise on `grid` (physical coordinates, no fitting) as the mean over `ss × ss`
     /// sub-pixel samples per pixel.
     pub fn rasterize(&self, grid: &ImageGrid, ss: usize) -> Vec<f32> {
         let ss = ss.max(1);
         let mut img = vec![0.0f32; grid.len()];
-        img.par_chunks_mut(grid.nx).enumerate().for_each(|(i, row)| {
-            for (j, out) in row.iter_mut().enumerate() {
-                let mut acc = 0.0;
-                for si in 0..ss {
-                    for sj in 0..ss {
-                        let fi = i as f64 - 0.5 + (si as f64 + 0.5) / ss as f64;
-                        let fj = j as f64 - 0.5 + (sj as f64 + 0.5) / ss as f64;
-                        acc += self.value_at(grid.x(fj), grid.y(fi));
+        img.par_chunks_mut(grid.nx)
+            .enumerate()
+            .for_each(|(i, row)| {
+                for (j, out) in row.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for si in 0..ss {
+                        for sj in 0..ss {
+                            let fi = i as f64 - 0.5 + (si as f64 + 0.5) / ss as f64;
+                            let fj = j as f64 - 0.5 + (sj as f64 + 0.5) / ss as f64;
+                            acc += self.value_at(grid.x(fj), grid.y(fi));
+                        }
                     }
+                    *out = (acc / (ss * ss) as f64) as f32;
                 }
-                *out = (acc / (ss * ss) as f64) as f32;
-            }
-        });
+            });
         img
     }
     /// Line integral along one ray.
@@ -193,15 +219,42 @@ mod tests {
 
     #[test]
     fn chord_of_a_circle() {
-        let e = Ellipse { value: 1.0, a: 2.0, b: 2.0, x: 0.0, y: 0.0, phi: 0.0 };
-        let ray = Ray { origin: [1.0, -10.0], dir: [0.0, 1.0] };
+        let e = Ellipse {
+            value: 1.0,
+            a: 2.0,
+            b: 2.0,
+            x: 0.0,
+            y: 0.0,
+            phi: 0.0,
+        };
+        let ray = Ray {
+            origin: [1.0, -10.0],
+            dir: [0.0, 1.0],
+        };
         assert!((e.chord(&ray) - 2.0 * 3.0f64.sqrt()).abs() < 1e-12);
-        let miss = Ray { origin: [2.5, 0.0], dir: [0.0, 1.0] };
+        let miss = Ray {
+            origin: [2.5, 0.0],
+            dir: [0.0, 1.0],
+        };
         assert_eq!(e.chord(&miss), 0.0);
         // rotated ellipse: the chord along its major axis is 2a whatever the rotation
-        let r = Ellipse { value: 1.0, a: 3.0, b: 1.0, x: 1.0, y: 2.0, phi: 30.0 };
+        let r = Ellipse {
+            value: 1.0,
+            a: 3.0,
+            b: 1.0,
+            x: 1.0,
+            y: 2.0,
+            phi: 30.0,
+        };
         let (s, c) = 30f64.to_radians().sin_cos();
-        assert!((r.chord(&Ray { origin: [1.0, 2.0], dir: [c, s] }) - 6.0).abs() < 1e-12);
+        assert!(
+            (r.chord(&Ray {
+                origin: [1.0, 2.0],
+                dir: [c, s]
+            }) - 6.0)
+                .abs()
+                < 1e-12
+        );
     }
 
     #[test]
@@ -211,11 +264,26 @@ mod tests {
         let grid = ImageGrid::square(64).unwrap();
         let img = p.fit_to(&grid).rasterize(&grid, 3);
         // centre of the Shepp–Logan head is 2 − 0.98 = 1.02; outside is 0
-        assert!((img[32 * 64 + 32] - 1.02).abs() < 1e-4, "{}", img[32 * 64 + 32]);
+        assert!(
+            (img[32 * 64 + 32] - 1.02).abs() < 1e-4,
+            "{}",
+            img[32 * 64 + 32]
+        );
         assert_eq!(img[0], 0.0);
-        assert!(Phantom::from_toml("[[ellipse]]\nvalue = 1.0\na = -1.0\nb = 1.0\nx = 0.0\ny = 0.0\n").unwrap_err().to_string().contains("ellipse[0].a"));
-        assert_eq!(Phantom::random_ellipses(5, 3), Phantom::random_ellipses(5, 3));
-        assert_ne!(Phantom::random_ellipses(5, 3), Phantom::random_ellipses(5, 4));
+        assert!(
+            Phantom::from_toml("[[ellipse]]\nvalue = 1.0\na = -1.0\nb = 1.0\nx = 0.0\ny = 0.0\n")
+                .unwrap_err()
+                .to_string()
+                .contains("ellipse[0].a")
+        );
+        assert_eq!(
+            Phantom::random_ellipses(5, 3),
+            Phantom::random_ellipses(5, 3)
+        );
+        assert_ne!(
+            Phantom::random_ellipses(5, 3),
+            Phantom::random_ellipses(5, 4)
+        );
     }
 
     /// The discrete projection of a finely rasterised phantom matches the analytic sinogram.
@@ -236,21 +304,68 @@ mod tests {
             let geom = g(grid);
             let analytic = ph.sinogram(&geom);
             let discrete = JosephProjector::new(geom).forward_vec(&img).unwrap();
-            let num: f64 = analytic.iter().zip(&discrete).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+            let num: f64 = analytic
+                .iter()
+                .zip(&discrete)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum();
             let den: f64 = analytic.iter().map(|a| (*a as f64).powi(2)).sum();
             (num / den).sqrt()
         };
-        let geoms: Vec<(&str, Box<dyn Fn(ImageGrid) -> CtGeometry>)> = vec![
-            ("parallel", Box::new(|g| ParallelBeam::new(g, equispaced_angles(45, std::f64::consts::PI), Detector::new(200, 0.75, 0.3).unwrap()).unwrap().into())),
-            ("fan flat", Box::new(|g| FanBeam::new(g, equispaced_angles(40, std::f64::consts::TAU), Detector::new(220, 1.2, 0.0).unwrap(), 150.0, 300.0, DetectorShape::Flat).unwrap().into())),
-            ("fan curved", Box::new(|g| FanBeam::new(g, equispaced_angles(40, std::f64::consts::TAU), Detector::new(220, 1.2, -2.0).unwrap(), 150.0, 300.0, DetectorShape::Curved).unwrap().into())),
+        type GeometryOf = Box<dyn Fn(ImageGrid) -> CtGeometry>;
+        let geoms: Vec<(&str, GeometryOf)> = vec![
+            (
+                "parallel",
+                Box::new(|g| {
+                    ParallelBeam::new(
+                        g,
+                        equispaced_angles(45, std::f64::consts::PI),
+                        Detector::new(200, 0.75, 0.3).unwrap(),
+                    )
+                    .unwrap()
+                    .into()
+                }),
+            ),
+            (
+                "fan flat",
+                Box::new(|g| {
+                    FanBeam::new(
+                        g,
+                        equispaced_angles(40, std::f64::consts::TAU),
+                        Detector::new(220, 1.2, 0.0).unwrap(),
+                        150.0,
+                        300.0,
+                        DetectorShape::Flat,
+                    )
+                    .unwrap()
+                    .into()
+                }),
+            ),
+            (
+                "fan curved",
+                Box::new(|g| {
+                    FanBeam::new(
+                        g,
+                        equispaced_angles(40, std::f64::consts::TAU),
+                        Detector::new(220, 1.2, -2.0).unwrap(),
+                        150.0,
+                        300.0,
+                        DetectorShape::Curved,
+                    )
+                    .unwrap()
+                    .into()
+                }),
+            ),
         ];
         for (name, g) in &geoms {
             let (coarse, fine) = (rel_error(128, g), rel_error(256, g));
             eprintln!("{name}: relative L2 {coarse:.4} at 128², {fine:.4} at 256²");
             assert!(fine < 0.016, "{name}: relative L2 error {fine} at 256²");
             let order = coarse / fine;
-            assert!((1.7..2.4).contains(&order), "{name}: error ratio {order} is not first-order convergence");
+            assert!(
+                (1.7..2.4).contains(&order),
+                "{name}: error ratio {order} is not first-order convergence"
+            );
         }
     }
 }

@@ -8,7 +8,17 @@ use std::ops::{Add, AddAssign, Mul, Sub};
 /// A real or complex field element. Inner products are accumulated in `Complex64`, whatever the
 /// storage type, so that adjoint tests measure the operator and not the summation.
 pub trait Scalar:
-    Copy + Send + Sync + Default + Debug + PartialEq + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + AddAssign + 'static
+    Copy
+    + Send
+    + Sync
+    + Default
+    + Debug
+    + PartialEq
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + AddAssign
+    + 'static
 {
     /// Whether the type is complex (adjoint tests then use complex random vectors).
     const IS_COMPLEX: bool;
@@ -113,7 +123,10 @@ impl Scalar for Complex64 {
 
 /// `⟨a, b⟩ = Σ a_i · conj(b_i)`, accumulated in `Complex64`.
 pub fn inner<T: Scalar>(a: &[T], b: &[T]) -> Complex64 {
-    a.iter().zip(b).map(|(x, y)| x.to_c64() * y.to_c64().conj()).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.to_c64() * y.to_c64().conj())
+        .sum()
 }
 
 /// Euclidean norm, accumulated in `f64`.

@@ -55,7 +55,8 @@ pub struct Args {
 pub fn load(kind: Kind, table: Option<&Path>, seed: u64, count: usize) -> Result<Phantom> {
     Ok(match table {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             Phantom::from_toml(&text).with_context(|| format!("in {}", path.display()))?
         }
         None => match kind {

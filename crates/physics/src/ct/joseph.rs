@@ -62,7 +62,11 @@ impl JosephRay {
         };
         // estimate the valid interval in f64, widen, then shrink with the exact f32 test
         let (lo, hi) = if b == 0.0 {
-            if valid(0) { (0.0, n_major as f64) } else { (1.0, 0.0) }
+            if valid(0) {
+                (0.0, n_major as f64)
+            } else {
+                (1.0, 0.0)
+            }
         } else {
             let t1 = (0.0 - a as f64) / b as f64;
             let t2 = (upper as f64 - a as f64) / b as f64;
@@ -76,8 +80,19 @@ impl JosephRay {
         while k1 >= k0 as isize && !valid(k1 as usize) {
             k1 -= 1;
         }
-        let (k0, k1) = if k1 < k0 as isize { (1, 0) } else { (k0, k1 as usize) };
-        Self { x_major, a, b, k0, k1, weight: weight as f32 }
+        let (k0, k1) = if k1 < k0 as isize {
+            (1, 0)
+        } else {
+            (k0, k1 as usize)
+        };
+        Self {
+            x_major,
+            a,
+            b,
+            k0,
+            k1,
+            weight: weight as f32,
+        }
     }
 
     /// Line integral through the padded layout `p` (major axis contiguous, row stride `stride`).
@@ -91,7 +106,11 @@ impl JosephRay {
             let base = i0 * stride + k;
             acc += p[base] + w * (p[base + stride] - p[base]);
         }
-        if self.k0 > self.k1 { 0.0 } else { acc * self.weight }
+        if self.k0 > self.k1 {
+            0.0
+        } else {
+            acc * self.weight
+        }
     }
 
     /// Transpose of [`Self::integrate`]: `p += v · (∂ integral / ∂ p)`.
@@ -123,7 +142,10 @@ pub(crate) struct PaddedPair {
 
 impl PaddedPair {
     pub(crate) fn zeros(ny: usize, nx: usize) -> Self {
-        Self { x: vec![0.0; (ny + 2) * nx], y: vec![0.0; (nx + 2) * ny] }
+        Self {
+            x: vec![0.0; (ny + 2) * nx],
+            y: vec![0.0; (nx + 2) * ny],
+        }
     }
     pub(crate) fn from_image(img: &[f32], ny: usize, nx: usize) -> Self {
         let mut p = Self::zeros(ny, nx);
@@ -168,7 +190,11 @@ impl JosephProjector {
     /// Projector on a validated geometry.
     pub fn new(geom: impl Into<CtGeometry>) -> Self {
         let geom = geom.into();
-        Self { dom: geom.image_shape(), ran: geom.sino_shape(), geom }
+        Self {
+            dom: geom.image_shape(),
+            ran: geom.sino_shape(),
+            geom,
+        }
     }
     /// The geometry.
     pub fn geometry(&self) -> &CtGeometry {
@@ -194,7 +220,11 @@ impl LinearOperator<f32> for JosephProjector {
         y.par_chunks_mut(n_det).enumerate().for_each(|(a, row)| {
             for (d, out) in row.iter_mut().enumerate() {
                 let r = self.prepared(a, d);
-                *out = if r.x_major { r.integrate(&p.x, nx) } else { r.integrate(&p.y, ny) };
+                *out = if r.x_major {
+                    r.integrate(&p.x, nx)
+                } else {
+                    r.integrate(&p.y, ny)
+                };
             }
         });
     }
@@ -211,7 +241,11 @@ impl LinearOperator<f32> for JosephProjector {
                 for (d, &v) in row.iter().enumerate() {
                     if v != 0.0 {
                         let r = self.prepared(a, d);
-                        if r.x_major { r.scatter(v, &mut acc.x, nx) } else { r.scatter(v, &mut acc.y, ny) }
+                        if r.x_major {
+                            r.scatter(v, &mut acc.x, nx)
+                        } else {
+                            r.scatter(v, &mut acc.y, ny)
+                        }
                     }
                 }
             },
@@ -233,7 +267,11 @@ mod tests {
         let mut out = Vec::new();
         for k in 0..count {
             let ny = rng.random_range(5..40);
-            let nx = if k % 3 == 0 { ny } else { rng.random_range(5..40) };
+            let nx = if k % 3 == 0 {
+                ny
+            } else {
+                rng.random_range(5..40)
+            };
             let h = [1.0, 0.5, 1.7][k % 3];
             let img = ImageGrid::new(ny, nx, h).unwrap();
             let n_ang = rng.random_range(1..9);
@@ -247,8 +285,16 @@ mod tests {
             } else {
                 let sod = img.radius() * rng.random_range(1.1..4.0);
                 let sdd = sod * rng.random_range(1.05..3.0);
-                let shape = if k % 4 == 1 { DetectorShape::Flat } else { DetectorShape::Curved };
-                out.push(FanBeam::new(img, angles, det, sod, sdd, shape).unwrap().into());
+                let shape = if k % 4 == 1 {
+                    DetectorShape::Flat
+                } else {
+                    DetectorShape::Curved
+                };
+                out.push(
+                    FanBeam::new(img, angles, det, sod, sdd, shape)
+                        .unwrap()
+                        .into(),
+                );
             }
         }
         out
@@ -264,7 +310,12 @@ mod tests {
     #[test]
     fn axis_aligned_rays_and_exact_angles() {
         // θ = 0 is the vertical ray x = s: the column sum through pixel centres.
-        let g = ParallelBeam::new(ImageGrid::square(4).unwrap(), vec![0.0, std::f64::consts::FRAC_PI_2], Detector::new(4, 1.0, 0.0).unwrap()).unwrap();
+        let g = ParallelBeam::new(
+            ImageGrid::square(4).unwrap(),
+            vec![0.0, std::f64::consts::FRAC_PI_2],
+            Detector::new(4, 1.0, 0.0).unwrap(),
+        )
+        .unwrap();
         let p = JosephProjector::new(g);
         let img: Vec<f32> = (0..16).map(|v| v as f32).collect();
         let s = p.forward_vec(&img).unwrap();
@@ -276,7 +327,11 @@ mod tests {
         for d in 0..4 {
             let row = 3 - d;
             let sum: f32 = (0..4).map(|j| img[row * 4 + j]).sum();
-            assert!((s[4 + d] - sum).abs() < 1e-4, "row {row}: {} vs {sum}", s[4 + d]);
+            assert!(
+                (s[4 + d] - sum).abs() < 1e-4,
+                "row {row}: {} vs {sum}",
+                s[4 + d]
+            );
         }
     }
 
@@ -290,7 +345,11 @@ mod tests {
         let s = p.forward_vec(&vec![1.0; n * n]).unwrap();
         for (a, &th) in g.angles.iter().enumerate() {
             let expected = n as f64 / th.cos().abs().max(th.sin().abs());
-            assert!((s[a] as f64 - expected).abs() / expected < 0.02, "angle {th}: {} vs {expected}", s[a]);
+            assert!(
+                (s[a] as f64 - expected).abs() / expected < 0.02,
+                "angle {th}: {} vs {expected}",
+                s[a]
+            );
         }
     }
 }

@@ -78,7 +78,11 @@ impl SiddonProjector {
     /// Projector on a validated geometry.
     pub fn new(geom: impl Into<CtGeometry>) -> Self {
         let geom = geom.into();
-        Self { dom: geom.image_shape(), ran: geom.sino_shape(), geom }
+        Self {
+            dom: geom.image_shape(),
+            ran: geom.sino_shape(),
+            geom,
+        }
     }
 }
 
@@ -91,13 +95,15 @@ impl LinearOperator<f32> for SiddonProjector {
     }
     fn apply_forward(&self, x: &[f32], y: &mut [f32]) {
         let grid = *self.geom.image();
-        y.par_chunks_mut(self.ran[1]).enumerate().for_each(|(a, row)| {
-            for (d, out) in row.iter_mut().enumerate() {
-                let mut acc = 0.0f64;
-                trace_exact(&self.geom.ray(a, d), &grid, |p, l| acc += l * x[p] as f64);
-                *out = acc as f32;
-            }
-        });
+        y.par_chunks_mut(self.ran[1])
+            .enumerate()
+            .for_each(|(a, row)| {
+                for (d, out) in row.iter_mut().enumerate() {
+                    let mut acc = 0.0f64;
+                    trace_exact(&self.geom.ray(a, d), &grid, |p, l| acc += l * x[p] as f64);
+                    *out = acc as f32;
+                }
+            });
     }
     fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
         let grid = *self.geom.image();
@@ -132,8 +138,19 @@ mod tests {
     fn siddon_adjoint() {
         let img = ImageGrid::new(13, 17, 0.7).unwrap();
         let det = Detector::new(23, 0.9, 0.4).unwrap();
-        assert_adjoint(&SiddonProjector::new(ParallelBeam::new(img, vec![0.0, 0.3, 1.2, 2.9], det).unwrap()), 1e-5);
-        let fan = FanBeam::new(img, vec![0.1, 2.0, 4.0], det, 30.0, 50.0, DetectorShape::Curved).unwrap();
+        assert_adjoint(
+            &SiddonProjector::new(ParallelBeam::new(img, vec![0.0, 0.3, 1.2, 2.9], det).unwrap()),
+            1e-5,
+        );
+        let fan = FanBeam::new(
+            img,
+            vec![0.1, 2.0, 4.0],
+            det,
+            30.0,
+            50.0,
+            DetectorShape::Curved,
+        )
+        .unwrap();
         assert_adjoint(&SiddonProjector::new(fan), 1e-5);
     }
 
@@ -141,7 +158,13 @@ mod tests {
     fn exact_lengths_of_a_diagonal() {
         // the main diagonal of an n×n unit grid crosses n pixels, each over √2
         let grid = ImageGrid::square(5).unwrap();
-        let ray = Ray { origin: [0.0, 0.0], dir: [std::f64::consts::FRAC_1_SQRT_2, -std::f64::consts::FRAC_1_SQRT_2] };
+        let ray = Ray {
+            origin: [0.0, 0.0],
+            dir: [
+                std::f64::consts::FRAC_1_SQRT_2,
+                -std::f64::consts::FRAC_1_SQRT_2,
+            ],
+        };
         let mut hits = Vec::new();
         trace_exact(&ray, &grid, |p, l| hits.push((p, l)));
         assert_eq!(hits.len(), 5);
@@ -169,7 +192,16 @@ mod tests {
             .collect();
         for g in [
             CtGeometry::from(ParallelBeam::standard(n, 30, 96).unwrap()),
-            FanBeam::new(ImageGrid::square(n).unwrap(), crate::geometry::equispaced_angles(30, 6.283), Detector::new(120, 1.5, 0.0).unwrap(), 100.0, 180.0, DetectorShape::Flat).unwrap().into(),
+            FanBeam::new(
+                ImageGrid::square(n).unwrap(),
+                crate::geometry::equispaced_angles(30, std::f64::consts::TAU),
+                Detector::new(120, 1.5, 0.0).unwrap(),
+                100.0,
+                180.0,
+                DetectorShape::Flat,
+            )
+            .unwrap()
+            .into(),
         ] {
             let a = JosephProjector::new(g.clone()).forward_vec(&img).unwrap();
             let b = SiddonProjector::new(g).forward_vec(&img).unwrap();

@@ -32,7 +32,10 @@ pub struct Args {
 }
 
 /// Check that a sinogram file matches the geometry; `--angles`/`--detectors` default to its shape.
-pub fn sinogram_geometry(geometry: &GeometryArgs, shape: [usize; 2]) -> Result<fedrecon_physics::CtGeometry> {
+pub fn sinogram_geometry(
+    geometry: &GeometryArgs,
+    shape: [usize; 2],
+) -> Result<fedrecon_physics::CtGeometry> {
     let mut flags = geometry.clone();
     flags.angles = flags.angles.or(Some(shape[0]));
     flags.detectors = flags.detectors.or(Some(shape[1]));

@@ -1,7 +1,9 @@
 //! `fedrecon ct …`: CT subcommands, one file each.
 
 pub mod backproject;
+pub mod noise;
 pub mod project;
+pub mod recon;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -13,6 +15,10 @@ pub enum Command {
     Project(project::Args),
     /// Back-project a sinogram with the exact adjoint of the projector.
     Backproject(backproject::Args),
+    /// Add Poisson transmission (low-dose) noise to a post-log sinogram.
+    Noise(noise::Args),
+    /// Reconstruct a sinogram: FBP, SIRT, CGLS or TV.
+    Recon(recon::Args),
 }
 
 /// Dispatch a CT subcommand.
@@ -20,6 +26,8 @@ pub fn run(c: Command) -> Result<()> {
     match c {
         Command::Project(a) => project::run(a),
         Command::Backproject(a) => backproject::run(a),
+        Command::Noise(a) => noise::run(a),
+        Command::Recon(a) => recon::run(a),
     }
 }
 

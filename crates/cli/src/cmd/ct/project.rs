@@ -57,7 +57,9 @@ pub fn run(a: Args) -> Result<()> {
         let sino = common::timed(a.repeat, || Ok(ph.sinogram(&g)))?;
         (g, sino)
     } else {
-        let Some(path) = a.input.as_ref() else { bail!("--input is required without --analytic") };
+        let Some(path) = a.input.as_ref() else {
+            bail!("--input is required without --analytic")
+        };
         let img = files::read_image(path)?;
         check_finite("input image", &img.data)?;
         let g = a.geometry.build(Some(img.dims2(path)?))?;
