@@ -13,6 +13,7 @@
 //! - [`dicom_ct`]: single-frame uncompressed CT DICOM images in Hounsfield units.
 
 pub mod atomic;
+pub mod dicom_ct;
 pub mod dxchange;
 pub mod error;
 mod h5;
@@ -21,6 +22,9 @@ pub mod npy;
 pub mod png_export;
 
 pub use atomic::write_atomic;
+pub use dicom_ct::{
+    CtImage, MU_WATER_70KEV_PER_MM, hu_image_to_mu, hu_to_mu, read_dicom_ct, write_dicom_ct,
+};
 pub use dxchange::{
     DxchangeScan, FLAT_DARK_EPSILON, flat_dark_correct, read_dxchange, sinogram_row,
 };
