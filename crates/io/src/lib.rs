@@ -13,12 +13,24 @@
 //! - [`dicom_ct`]: single-frame uncompressed CT DICOM images in Hounsfield units.
 
 pub mod atomic;
+pub mod dicom_ct;
+pub mod dxchange;
 pub mod error;
+mod h5;
+pub mod lodopab;
 pub mod npy;
 pub mod png_export;
 
 pub use atomic::write_atomic;
+pub use dicom_ct::{
+    CtImage, MU_WATER_70KEV_PER_MM, hu_image_to_mu, hu_to_mu, read_dicom_ct, write_dicom_ct,
+};
+pub use dxchange::{
+    DxchangeScan, FLAT_DARK_EPSILON, flat_dark_correct, read_dxchange, sinogram_row,
+};
 pub use error::{IoError, Result};
+pub use h5::MAX_READ_ELEMENTS;
+pub use lodopab::{LODOPAB, LodopabFile, LodopabGeometry, LodopabKind};
 pub use npy::{
     NdArray, NpyDtype, NpyElement, NpyHeader, read_npy, read_npy_as_c32, read_npy_as_f32,
     read_npy_header, write_npy, write_npy_array,
