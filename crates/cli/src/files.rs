@@ -8,6 +8,8 @@ use std::path::Path;
 pub struct Array {
     pub shape: Vec<usize>,
     pub data: Vec<f32>,
+    /// Pixel size in mm when the file says it (DICOM).
+    pub pixel_size_mm: Option<f64>,
 }
 
 impl Array {
@@ -32,12 +34,46 @@ pub fn read_npy(path: &Path) -> Result<Array> {
     Ok(Array {
         shape: a.shape,
         data: a.data,
+        pixel_size_mm: None,
     })
 }
 
-/// Read a 2-D image: `.npy`, or a DICOM CT slice (`.dcm`, converted HU → μ).
+/// Whether `path` is a DICOM file (`.dcm` extension or the `DICM` magic at byte 128).
+fn is_dicom(path: &Path) -> bool {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm"))
+    {
+        return true;
+    }
+    let mut head = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|_| &head[128..] == b"DICM")
+}
+
+/// Read a 2-D image: `.npy`, or a DICOM CT slice converted HU → μ in mm⁻¹
+/// (`μ = μ_water·(1 + HU/1000)`, μ_water = 0.01937 mm⁻¹ at 70 keV, negatives clamped to 0),
+/// with its pixel spacing kept so that line integrals come out dimensionless.
 pub fn read_image(path: &Path) -> Result<Array> {
-    read_npy(path)
+    if !is_dicom(path) {
+        return read_npy(path);
+    }
+    let img =
+        fedrecon_io::read_dicom_ct(path).with_context(|| format!("reading {}", path.display()))?;
+    let [dy, dx] = img.pixel_spacing_mm;
+    if (dy - dx).abs() > 1e-6 * dx.abs().max(1e-12) {
+        bail!(
+            "{}: non-square pixels (PixelSpacing {dy} \\ {dx} mm) are not supported",
+            path.display()
+        );
+    }
+    let mu = fedrecon_io::hu_image_to_mu(&img.hu, fedrecon_io::MU_WATER_70KEV_PER_MM);
+    Ok(Array {
+        shape: vec![img.ny, img.nx],
+        data: mu,
+        pixel_size_mm: Some(dx),
+    })
 }
 
 /// Write an f32 array as `.npy` (atomically).

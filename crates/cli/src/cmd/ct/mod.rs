@@ -1,6 +1,7 @@
 //! `fedrecon ct …`: CT subcommands, one file each.
 
 pub mod backproject;
+pub mod lodopab;
 pub mod noise;
 pub mod project;
 pub mod recon;
@@ -19,6 +20,8 @@ pub enum Command {
     Noise(noise::Args),
     /// Reconstruct a sinogram: FBP, SIRT, CGLS or TV.
     Recon(recon::Args),
+    /// Reconstruct a LoDoPaB-CT sample and print PSNR / SSIM against its ground truth.
+    Lodopab(lodopab::Args),
 }
 
 /// Dispatch a CT subcommand.
@@ -28,6 +31,7 @@ pub fn run(c: Command) -> Result<()> {
         Command::Backproject(a) => backproject::run(a),
         Command::Noise(a) => noise::run(a),
         Command::Recon(a) => recon::run(a),
+        Command::Lodopab(a) => lodopab::run(a),
     }
 }
 

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// Arguments of `fedrecon ct project`.
 #[derive(Debug, ClapArgs, Serialize)]
 pub struct Args {
-    /// Input image: `.npy` (float, shape (ny, nx)) or a DICOM CT slice (`.dcm`; HU → μ).
+    /// Input image: `.npy` (float, shape (ny, nx)) or a DICOM CT slice (HU → μ in mm⁻¹ at
+    /// 70 keV; the pixel spacing becomes --pixel-size unless given).
     #[arg(long, required_unless_present = "analytic")]
     pub input: Option<PathBuf>,
     /// Output sinogram `.npy` (float32, shape (angles, detectors)).
@@ -62,7 +63,9 @@ pub fn run(a: Args) -> Result<()> {
         };
         let img = files::read_image(path)?;
         check_finite("input image", &img.data)?;
-        let g = a.geometry.build(Some(img.dims2(path)?))?;
+        let mut flags = a.geometry.clone();
+        flags.pixel_size = flags.pixel_size.or(img.pixel_size_mm);
+        let g = flags.build(Some(img.dims2(path)?))?;
         let op = a.projector.build(g.clone());
         let sino = common::timed(a.repeat, || Ok(op.forward_vec(&img.data)?))?;
         (g, sino)
