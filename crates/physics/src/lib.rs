@@ -8,6 +8,7 @@ pub mod ct;
 pub mod error;
 pub mod geometry;
 pub mod linop;
+pub mod mri;
 pub mod phantom;
 pub mod scalar;
 
