@@ -2,5 +2,9 @@
 //! references (dense DFT, direct NUDFT).
 
 pub mod fft;
+pub mod sense;
 
 pub use fft::{CenteredFft2, Direction, Fft2Plan, dft2c_dense};
+pub use sense::{
+    SamplingMask, SenseOperator, coil_combine, rss, rss_from_kspace, sens_expand, sens_reduce,
+};
