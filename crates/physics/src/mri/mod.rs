@@ -2,9 +2,11 @@
 //! references (dense DFT, direct NUDFT).
 
 pub mod fft;
+pub mod nufft;
 pub mod sense;
 
 pub use fft::{CenteredFft2, Direction, Fft2Plan, dft2c_dense};
+pub use nufft::{NufftOptions, NufftPlan, ToeplitzNormal, Upsampling, nudft2_type1, nudft2_type2};
 pub use sense::{
     SamplingMask, SenseOperator, coil_combine, rss, rss_from_kspace, sens_expand, sens_reduce,
 };
