@@ -1,9 +1,11 @@
 //! 2-D MRI: centred FFTs, multi-coil Cartesian SENSE, the non-uniform FFT, with their slow
 //! references (dense DFT, direct NUDFT).
 
+pub mod dcf;
 pub mod fft;
 pub mod nufft;
 pub mod sense;
+pub mod traj;
 
 pub use fft::{CenteredFft2, Direction, Fft2Plan, dft2c_dense};
 pub use nufft::{NufftOptions, NufftPlan, ToeplitzNormal, Upsampling, nudft2_type1, nudft2_type2};

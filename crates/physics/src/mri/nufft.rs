@@ -926,6 +926,89 @@ impl NufftPlan {
         });
     }
 
+    /// The gridding convolution at the points, without FFT or deapodisation:
+    /// `out_m = Σ_n v_n C(k_m, k_n)`, `C(k_m, k_n) = Π_axes Σ_l ψ(t_m − l) ψ(t_n − l)` with
+    /// `t = k·nf` and `l` over the periodic fine grid (spread onto the grid, interpolate back).
+    /// Used by the Pipe–Menon density compensation ([`super::dcf`]).
+    pub fn grid_convolve(&self, v: &[Complex32], out: &mut [Complex32]) -> Result<()> {
+        let m = self.n_points();
+        crate::error::check_len("v (M)", &[m], v.len())?;
+        crate::error::check_len("out (M)", &[m], out.len())?;
+        let mut grid = vec![Complex32::default(); self.nfx * self.nfy];
+        with_width!(
+            self.kernel.width,
+            spread_dispatch,
+            self.horner,
+            (
+                &self.points,
+                v,
+                self.nfx,
+                self.nfy,
+                as_floats_mut(&mut grid)
+            )
+        );
+        let mut sorted = vec![Complex32::default(); m];
+        with_width!(
+            self.kernel.width,
+            interp_dispatch,
+            self.horner,
+            (
+                &self.points,
+                as_floats(&grid),
+                self.nfx,
+                self.nfy,
+                &mut sorted
+            )
+        );
+        let inv = &self.points.inv;
+        out.par_iter_mut()
+            .enumerate()
+            .for_each(|(k, o)| *o = sorted[inv[k]]);
+        Ok(())
+    }
+
+    /// The slow reference for [`Self::grid_convolve`]: the double sum over point pairs with the
+    /// exact kernel `ψ` in `f64`, `O(M² · w)`, periodic images taken explicitly.
+    pub fn grid_convolve_direct(&self, v: &[Complex32]) -> Result<Vec<Complex64>> {
+        let m = self.n_points();
+        crate::error::check_len("v (M)", &[m], v.len())?;
+        let half = self.kernel.width as f64 / 2.0;
+        // Σ_{l ∈ Z} ψ(a − l) ψ(b + q·nf − l) over the periodic images q of b
+        let axis = |a: f64, b: f64, nf: usize| -> f64 {
+            let mut acc = 0.0;
+            for q in -1i64..=1 {
+                let bq = b + (q * nf as i64) as f64;
+                let lo = (a - half).floor() as i64 - 1;
+                let hi = (a + half).ceil() as i64 + 1;
+                for l in lo..=hi {
+                    acc += self.kernel.eval(a - l as f64) * self.kernel.eval(bq - l as f64);
+                }
+            }
+            acc
+        };
+        let t = |k: usize, axis_: usize, nf: usize| {
+            fold(self.traj[2 * k + axis_] as f64 * nf as f64, nf)
+        };
+        Ok((0..m)
+            .into_par_iter()
+            .map(|i| {
+                (0..m)
+                    .map(|n| {
+                        let c = axis(t(i, 0, self.nfx), t(n, 0, self.nfx), self.nfx)
+                            * axis(t(i, 1, self.nfy), t(n, 1, self.nfy), self.nfy);
+                        Complex64::new(v[n].re as f64, v[n].im as f64) * c
+                    })
+                    .sum()
+            })
+            .collect())
+    }
+
+    /// `∫ ψ(s) ds = ψ̂(0)` of the plan's kernel (in fine-grid cells).
+    pub fn kernel_integral(&self) -> f64 {
+        self.kernel
+            .fourier(0.0, &gauss_legendre(4 * self.kernel.width + 20))
+    }
+
     /// The Toeplitz-embedded normal operator `Aᴴ W A` of this plan's type 2 (`weights`: `W`'s
     /// diagonal, length `M`; `None` for `W = I`).
     pub fn toeplitz_normal(&self, weights: Option<&[f32]>) -> Result<ToeplitzNormal> {
