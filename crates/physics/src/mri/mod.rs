@@ -3,6 +3,7 @@
 
 pub mod dcf;
 pub mod fft;
+pub mod mask;
 pub mod nufft;
 pub mod sense;
 pub mod traj;
