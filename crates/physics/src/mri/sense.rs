@@ -136,7 +136,7 @@ impl SamplingMask {
 }
 
 /// Validate coil maps: length `coils · ny · nx` and finite.
-fn check_maps(maps: &[Complex32], coils: usize, ny: usize, nx: usize) -> Result<()> {
+pub(crate) fn check_maps(maps: &[Complex32], coils: usize, ny: usize, nx: usize) -> Result<()> {
     if coils == 0 {
         return Err(PhysicsError::argument(
             "coils",
@@ -168,7 +168,7 @@ fn check_maps(maps: &[Complex32], coils: usize, ny: usize, nx: usize) -> Result<
 }
 
 /// `out_c = S_c ⊙ x` for every coil.
-fn weight_by_maps(x: &[Complex32], maps: &[Complex32], out: &mut [Complex32]) {
+pub(crate) fn weight_by_maps(x: &[Complex32], maps: &[Complex32], out: &mut [Complex32]) {
     let n = x.len();
     out.par_chunks_mut(n)
         .zip(maps.par_chunks(n))
@@ -180,7 +180,7 @@ fn weight_by_maps(x: &[Complex32], maps: &[Complex32], out: &mut [Complex32]) {
 }
 
 /// `x = Σ_c conj(S_c) ⊙ t_c`, summed over coils in order (deterministic).
-fn reduce_by_maps(t: &[Complex32], maps: &[Complex32], x: &mut [Complex32]) {
+pub(crate) fn reduce_by_maps(t: &[Complex32], maps: &[Complex32], x: &mut [Complex32]) {
     let n = x.len();
     x.par_chunks_mut(4096).enumerate().for_each(|(b, xs)| {
         let k0 = b * 4096;
