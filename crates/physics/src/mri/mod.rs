@@ -6,6 +6,8 @@ pub mod fft;
 pub mod mask;
 pub mod noncart;
 pub mod nufft;
+#[cfg(test)]
+mod realdata;
 pub mod sense;
 pub mod traj;
 
