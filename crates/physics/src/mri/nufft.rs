@@ -414,7 +414,8 @@ pub fn check_trajectory(traj: &[f32]) -> Result<usize> {
 /// Fold `t` (in cells of a grid of `n`) onto `[0, n)`.
 fn fold(t: f64, n: usize) -> f64 {
     let n = n as f64;
-    let mut u = t % n;
+    // |t| ≤ n/2 for validated trajectories: skip the division
+    let mut u = if t.abs() < n { t } else { t % n };
     if u < 0.0 {
         u += n;
     }
@@ -444,9 +445,11 @@ impl SortedPoints {
         let half = w as f64 / 2.0;
         let (nbs, nbf) = (nfs.div_ceil(BIN), nff.div_ceil(BIN));
         let ts: Vec<f64> = (0..m)
+            .into_par_iter()
             .map(|k| fold(traj[2 * k] as f64 * nfs as f64, nfs))
             .collect();
         let tf: Vec<f64> = (0..m)
+            .into_par_iter()
             .map(|k| fold(traj[2 * k + 1] as f64 * nff as f64, nff))
             .collect();
         let bin = |k: usize| {
@@ -474,8 +477,8 @@ impl SortedPoints {
             let l0 = (t - half).ceil();
             (l0 as i32, (2.0 * (l0 - t + half) - 1.0) as f32)
         };
-        let (ls, zs): (Vec<i32>, Vec<f32>) = perm.iter().map(|&k| offsets(ts[k])).unzip();
-        let (lf, zf): (Vec<i32>, Vec<f32>) = perm.iter().map(|&k| offsets(tf[k])).unzip();
+        let (ls, zs): (Vec<i32>, Vec<f32>) = perm.par_iter().map(|&k| offsets(ts[k])).unzip();
+        let (lf, zf): (Vec<i32>, Vec<f32>) = perm.par_iter().map(|&k| offsets(tf[k])).unzip();
         let size = m.div_ceil(32).clamp(256, 10_000);
         let subproblems = (0..m)
             .step_by(size)
@@ -525,7 +528,7 @@ fn as_floats_mut(v: &mut [Complex32]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), 2 * v.len()) }
 }
 
-/// Spread one subproblem's points (values `c` in original order) into its own sub-grid
+/// Spread one subproblem's points (values `c` in sorted order) into its own sub-grid
 /// `rs × rf` complex, interleaved.
 fn spread_subproblem<const W: usize, const W2: usize>(
     pts: &SortedPoints,
@@ -538,7 +541,7 @@ fn spread_subproblem<const W: usize, const W2: usize>(
     let rf = rf as usize;
     let mut sub = vec![0f32; rs as usize * rf * 2];
     for k in range {
-        let v = c[pts.perm[k]];
+        let v = c[k];
         let ks = horner(coef, pts.zs[k]);
         let kf = horner(coef, pts.zf[k]);
         let mut vf = [0f32; W2];
@@ -568,10 +571,13 @@ fn spread<const W: usize, const W2: usize>(
     nff: usize,
     grid: &mut [f32],
 ) {
+    // gather the values into sorted order first: a streaming pass with independent loads, so
+    // the spreading loop reads them sequentially
+    let cs: Vec<Complex32> = pts.perm.par_iter().map(|&k| c[k]).collect();
     let subs: Vec<Vec<f32>> = pts
         .subproblems
         .par_iter()
-        .map(|(r, bbox)| spread_subproblem::<W, W2>(pts, r.clone(), *bbox, coef, c))
+        .map(|(r, bbox)| spread_subproblem::<W, W2>(pts, r.clone(), *bbox, coef, &cs))
         .collect();
     // add the sub-grids in subproblem order, parallel over fine-grid rows (each row has one owner)
     grid.par_chunks_mut(2 * nff)
