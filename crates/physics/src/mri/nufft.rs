@@ -1236,7 +1236,7 @@ mod tests {
     #[test]
     fn accuracy_vs_nudft_both_types_both_upsamplings() {
         // (ny, nx, M): odd and even sizes, several subproblems (M / 256), points near the wrap
-        let cases = [(24usize, 19usize, 1500usize), (17, 32, 1200)];
+        let cases = [(24usize, 19usize, 1500usize), (17, 32, 1200), (1, 7, 60)];
         for up in [Upsampling::Two, Upsampling::FiveQuarters] {
             for (ci, &(ny, nx, m)) in cases.iter().enumerate() {
                 let traj = random_traj(m, 40 + ci as u64);
@@ -1367,9 +1367,15 @@ mod tests {
 
     #[test]
     fn type1_is_the_adjoint_of_type2() {
-        for (k, &(ny, nx, m)) in [(9usize, 13usize, 300usize), (16, 16, 700), (5, 4, 50)]
-            .iter()
-            .enumerate()
+        for (k, &(ny, nx, m)) in [
+            (9usize, 13usize, 300usize),
+            (16, 16, 700),
+            (5, 4, 50),
+            (1, 7, 40),
+            (2, 1, 30),
+        ]
+        .iter()
+        .enumerate()
         {
             let traj = random_traj(m, 60 + k as u64);
             for up in [Upsampling::Two, Upsampling::FiveQuarters] {
