@@ -1,7 +1,8 @@
 //! # fedrecon-physics
 //!
 //! The physics core of fedrecon: the [`LinearOperator`](linop::LinearOperator) contract and its
-//! combinators, 2-D CT geometry and projectors with matched adjoints, and the slow,
+//! combinators, 2-D CT geometry and projectors with matched adjoints, MRI (centred FFT, SENSE,
+//! NUFFT), classical solvers, phantoms, noise models and metrics, and the slow,
 //! obviously-correct references every fast path is tested against.
 
 pub mod ct;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod geometry;
 pub mod linop;
 pub mod metrics;
+pub mod mri;
 pub mod phantom;
 pub mod scalar;
 pub mod solvers;

@@ -1,0 +1,19 @@
+//! 2-D MRI: centred FFTs, multi-coil Cartesian SENSE, the non-uniform FFT, with their slow
+//! references (dense DFT, direct NUDFT).
+
+pub mod dcf;
+pub mod fft;
+pub mod mask;
+pub mod noncart;
+pub mod nufft;
+#[cfg(test)]
+mod realdata;
+pub mod sense;
+pub mod traj;
+
+pub use fft::{CenteredFft2, Direction, Fft2Plan, dft2c_dense};
+pub use noncart::NufftSenseOperator;
+pub use nufft::{NufftOptions, NufftPlan, ToeplitzNormal, Upsampling, nudft2_type1, nudft2_type2};
+pub use sense::{
+    SamplingMask, SenseOperator, coil_combine, rss, rss_from_kspace, sens_expand, sens_reduce,
+};

@@ -1,0 +1,561 @@
+//! Multi-coil Cartesian SENSE: `y = M F S x`.
+//!
+//! Pruessmann, Weiger, Scheidegger, Boesiger (1999), "SENSE: sensitivity encoding for fast MRI",
+//! Magn. Reson. Med. 42(5). An image `x` of shape `(ny, nx)` is weighted by each coil's
+//! sensitivity map `S_c` (maps shaped `(coils, ny, nx)`), transformed by the centred orthonormal
+//! FFT `F` ([`super::fft`], fastMRI's `fft2c`) and sampled by the mask `M`, giving k-space
+//! `(coils, ny, nx)` in fastMRI's `(coil, ky, kx)` order:
+//!
+//! `y_c = M ⊙ F(S_c ⊙ x)`,  and the exact adjoint `x = Σ_c conj(S_c) ⊙ Fᴴ(M ⊙ y_c)`.
+//!
+//! The mask is either a full `(ny, nx)` pattern or a column mask over `kx` (length `nx`) broadcast
+//! over all rows `ky`, as fastMRI's masks are. Unsampled entries are written as `+0.0` (never
+//! `−0.0`): masking selects rather than multiplies, as fastMRI's `data * mask + 0.0` does.
+//!
+//! The helpers follow fastMRI's VarNet: [`sens_expand`] is `fft2c(S_c x)` (no mask),
+//! [`sens_reduce`] is `Σ_c conj(S_c) ifft2c(k_c)`; [`rss`] is the root-sum-of-squares coil
+//! combination `√(Σ_c |x_c|²)` and [`coil_combine`] the sensitivity-weighted `Σ_c conj(S_c) x_c`.
+
+use crate::error::{PhysicsError, Result, check_len};
+use crate::linop::LinearOperator;
+use crate::mri::fft::Fft2Plan;
+use num_complex::Complex32;
+use rayon::prelude::*;
+
+/// A Cartesian sampling pattern on a `(ny, nx)` k-space grid.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SamplingMask {
+    /// Every `(ky, kx)` location given, row-major `(ny, nx)`.
+    Full {
+        /// Rows (`ky`).
+        ny: usize,
+        /// Columns (`kx`).
+        nx: usize,
+        /// `true` where sampled.
+        mask: Vec<bool>,
+    },
+    /// A mask over `kx` (length `nx`), the same for every row `ky` (fastMRI's 1-D masks).
+    Columns(Vec<bool>),
+}
+
+fn mask_from_f32(what: &'static str, values: &[f32]) -> Result<Vec<bool>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if v == 1.0 {
+                Ok(true)
+            } else if v == 0.0 {
+                Ok(false)
+            } else {
+                Err(PhysicsError::argument(
+                    what,
+                    format!("{v} at index {i}"),
+                    "mask values must be 0 or 1",
+                ))
+            }
+        })
+        .collect()
+}
+
+impl SamplingMask {
+    /// A full `(ny, nx)` mask; errors unless `mask.len() == ny · nx`.
+    pub fn full(ny: usize, nx: usize, mask: Vec<bool>) -> Result<Self> {
+        check_len("mask (ny, nx)", &[ny, nx], mask.len())?;
+        Ok(Self::Full { ny, nx, mask })
+    }
+
+    /// A column mask over `kx`, broadcast over rows.
+    pub fn columns(mask: Vec<bool>) -> Self {
+        Self::Columns(mask)
+    }
+
+    /// A full mask from 0/1 floats (as stored in files); any other value is an error naming its index.
+    pub fn full_from_f32(ny: usize, nx: usize, values: &[f32]) -> Result<Self> {
+        check_len("mask (ny, nx)", &[ny, nx], values.len())?;
+        Self::full(ny, nx, mask_from_f32("mask", values)?)
+    }
+
+    /// A column mask from 0/1 floats.
+    pub fn columns_from_f32(values: &[f32]) -> Result<Self> {
+        Ok(Self::Columns(mask_from_f32("mask", values)?))
+    }
+
+    /// Whether `(ky, kx) = (i, j)` is sampled.
+    pub fn is_sampled(&self, i: usize, j: usize) -> bool {
+        match self {
+            Self::Full { nx, mask, .. } => mask[i * nx + j],
+            Self::Columns(mask) => mask[j],
+        }
+    }
+
+    /// Errors unless the mask fits a `(ny, nx)` grid.
+    pub fn check_shape(&self, ny: usize, nx: usize) -> Result<()> {
+        match self {
+            Self::Full { ny: my, nx: mx, .. } if (*my, *mx) != (ny, nx) => {
+                Err(PhysicsError::argument(
+                    "mask shape",
+                    format!("({my}, {mx})"),
+                    format!("does not match the k-space grid ({ny}, {nx})"),
+                ))
+            }
+            Self::Columns(m) if m.len() != nx => Err(PhysicsError::argument(
+                "mask length",
+                m.len(),
+                format!("a column mask must have nx = {nx} entries"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The dense `(ny, nx)` pattern.
+    pub fn to_dense(&self, ny: usize, nx: usize) -> Result<Vec<bool>> {
+        self.check_shape(ny, nx)?;
+        Ok((0..ny * nx)
+            .map(|k| self.is_sampled(k / nx, k % nx))
+            .collect())
+    }
+
+    /// Fraction of sampled locations of the `(ny, nx)` grid.
+    pub fn sampled_fraction(&self, ny: usize, nx: usize) -> Result<f64> {
+        let d = self.to_dense(ny, nx)?;
+        Ok(d.iter().filter(|&&b| b).count() as f64 / d.len().max(1) as f64)
+    }
+
+    /// Zero (with `+0.0`) every unsampled entry of each `(ny, nx)` slice of `kspace`.
+    fn apply(&self, ny: usize, nx: usize, kspace: &mut [Complex32]) {
+        kspace.par_chunks_mut(nx).enumerate().for_each(|(r, row)| {
+            let i = r % ny;
+            for (j, v) in row.iter_mut().enumerate() {
+                if !self.is_sampled(i, j) {
+                    *v = Complex32::new(0.0, 0.0);
+                }
+            }
+        });
+    }
+}
+
+/// Validate coil maps: length `coils · ny · nx` and finite.
+pub(crate) fn check_maps(maps: &[Complex32], coils: usize, ny: usize, nx: usize) -> Result<()> {
+    if coils == 0 {
+        return Err(PhysicsError::argument(
+            "coils",
+            coils,
+            "need at least one coil",
+        ));
+    }
+    if ny == 0 || nx == 0 {
+        return Err(PhysicsError::argument(
+            "image shape",
+            format!("({ny}, {nx})"),
+            "must not be empty",
+        ));
+    }
+    check_len("maps (coils, ny, nx)", &[coils, ny, nx], maps.len())?;
+    if let Some(index) = maps
+        .iter()
+        .position(|v| !v.re.is_finite() || !v.im.is_finite())
+    {
+        let v = maps[index];
+        let value = if v.re.is_finite() { v.im } else { v.re } as f64;
+        return Err(PhysicsError::NonFinite {
+            what: "maps",
+            index,
+            value,
+        });
+    }
+    Ok(())
+}
+
+/// `out_c = S_c ⊙ x` for every coil.
+pub(crate) fn weight_by_maps(x: &[Complex32], maps: &[Complex32], out: &mut [Complex32]) {
+    let n = x.len();
+    out.par_chunks_mut(n)
+        .zip(maps.par_chunks(n))
+        .for_each(|(o, s)| {
+            for ((o, s), x) in o.iter_mut().zip(s).zip(x) {
+                *o = s * x;
+            }
+        });
+}
+
+/// `x = Σ_c conj(S_c) ⊙ t_c`, summed over coils in order (deterministic).
+pub(crate) fn reduce_by_maps(t: &[Complex32], maps: &[Complex32], x: &mut [Complex32]) {
+    let n = x.len();
+    x.par_chunks_mut(4096).enumerate().for_each(|(b, xs)| {
+        let k0 = b * 4096;
+        xs.fill(Complex32::default());
+        for (tc, sc) in t.chunks_exact(n).zip(maps.chunks_exact(n)) {
+            for (k, v) in xs.iter_mut().enumerate() {
+                *v += sc[k0 + k].conj() * tc[k0 + k];
+            }
+        }
+    });
+}
+
+/// fastMRI's `sens_expand`: `k_c = fft2c(S_c ⊙ x)` for every coil (no mask). `x` is `(ny, nx)`,
+/// `maps` and the result `(coils, ny, nx)`.
+pub fn sens_expand(
+    x: &[Complex32],
+    maps: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+) -> Result<Vec<Complex32>> {
+    check_maps(maps, coils, ny, nx)?;
+    check_len("x (ny, nx)", &[ny, nx], x.len())?;
+    let plan = Fft2Plan::new(ny, nx)?;
+    let mut k = vec![Complex32::default(); maps.len()];
+    weight_by_maps(x, maps, &mut k);
+    plan.fft2c(&mut k)?;
+    Ok(k)
+}
+
+/// fastMRI's `sens_reduce`: `x = Σ_c conj(S_c) ⊙ ifft2c(k_c)`. `kspace` and `maps` are
+/// `(coils, ny, nx)`, the result `(ny, nx)`.
+pub fn sens_reduce(
+    kspace: &[Complex32],
+    maps: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+) -> Result<Vec<Complex32>> {
+    check_maps(maps, coils, ny, nx)?;
+    check_len("kspace (coils, ny, nx)", &[coils, ny, nx], kspace.len())?;
+    let plan = Fft2Plan::new(ny, nx)?;
+    let mut t = kspace.to_vec();
+    plan.ifft2c(&mut t)?;
+    let mut x = vec![Complex32::default(); ny * nx];
+    reduce_by_maps(&t, maps, &mut x);
+    Ok(x)
+}
+
+/// Root-sum-of-squares combination `√(Σ_c |x_c|²)` of coil images `(coils, ny, nx)` into `(ny, nx)`
+/// (fastMRI's `rss(complex_abs(x), dim=0)`), accumulated in `f64`.
+pub fn rss(coil_images: &[Complex32], coils: usize, ny: usize, nx: usize) -> Result<Vec<f32>> {
+    if coils == 0 {
+        return Err(PhysicsError::argument(
+            "coils",
+            coils,
+            "need at least one coil",
+        ));
+    }
+    check_len(
+        "coil_images (coils, ny, nx)",
+        &[coils, ny, nx],
+        coil_images.len(),
+    )?;
+    let n = ny * nx;
+    Ok((0..n)
+        .into_par_iter()
+        .map(|k| {
+            (0..coils)
+                .map(|c| coil_images[c * n + k].norm_sqr() as f64)
+                .sum::<f64>()
+                .sqrt() as f32
+        })
+        .collect())
+}
+
+/// RSS image of fully sampled (or zero-filled) multi-coil k-space `(coils, ny, nx)`:
+/// `rss(ifft2c(k))`, fastMRI's target image.
+pub fn rss_from_kspace(
+    kspace: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+) -> Result<Vec<f32>> {
+    check_len("kspace (coils, ny, nx)", &[coils, ny, nx], kspace.len())?;
+    let plan = Fft2Plan::new(ny, nx)?;
+    let mut t = kspace.to_vec();
+    plan.ifft2c(&mut t)?;
+    rss(&t, coils, ny, nx)
+}
+
+/// Sensitivity-weighted coil combination `Σ_c conj(S_c) ⊙ x_c` of coil images `(coils, ny, nx)`
+/// (equal to `x` when `Σ_c |S_c|² = 1` and `x_c = S_c x`).
+pub fn coil_combine(
+    coil_images: &[Complex32],
+    maps: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+) -> Result<Vec<Complex32>> {
+    check_maps(maps, coils, ny, nx)?;
+    check_len(
+        "coil_images (coils, ny, nx)",
+        &[coils, ny, nx],
+        coil_images.len(),
+    )?;
+    let mut x = vec![Complex32::default(); ny * nx];
+    reduce_by_maps(coil_images, maps, &mut x);
+    Ok(x)
+}
+
+/// The multi-coil Cartesian SENSE operator `y = M F S x`, image `(ny, nx)` → k-space
+/// `(coils, ny, nx)`.
+#[derive(Debug, Clone)]
+pub struct SenseOperator {
+    maps: Vec<Complex32>,
+    mask: Option<SamplingMask>,
+    plan: Fft2Plan,
+    domain: [usize; 2],
+    range: [usize; 3],
+}
+
+impl SenseOperator {
+    /// SENSE with coil `maps` `(coils, ny, nx)` and an optional sampling `mask` (`None`: fully
+    /// sampled). Errors on mismatched shapes or non-finite maps.
+    pub fn new(
+        maps: Vec<Complex32>,
+        coils: usize,
+        ny: usize,
+        nx: usize,
+        mask: Option<SamplingMask>,
+    ) -> Result<Self> {
+        check_maps(&maps, coils, ny, nx)?;
+        if let Some(m) = &mask {
+            m.check_shape(ny, nx)?;
+        }
+        Ok(Self {
+            maps,
+            mask,
+            plan: Fft2Plan::new(ny, nx)?,
+            domain: [ny, nx],
+            range: [coils, ny, nx],
+        })
+    }
+
+    /// Number of coils.
+    pub fn coils(&self) -> usize {
+        self.range[0]
+    }
+
+    /// The coil maps `(coils, ny, nx)`.
+    pub fn maps(&self) -> &[Complex32] {
+        &self.maps
+    }
+
+    /// The sampling mask (`None`: fully sampled).
+    pub fn mask(&self) -> Option<&SamplingMask> {
+        self.mask.as_ref()
+    }
+}
+
+impl LinearOperator<Complex32> for SenseOperator {
+    fn domain_shape(&self) -> &[usize] {
+        &self.domain
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.range
+    }
+    fn apply_forward(&self, x: &[Complex32], y: &mut [Complex32]) {
+        let [ny, nx] = self.domain;
+        weight_by_maps(x, &self.maps, y);
+        self.plan.fft2c(y).expect("lengths checked by the caller");
+        if let Some(m) = &self.mask {
+            m.apply(ny, nx, y);
+        }
+    }
+    fn apply_adjoint(&self, y: &[Complex32], x: &mut [Complex32]) {
+        let [ny, nx] = self.domain;
+        let mut t = y.to_vec();
+        if let Some(m) = &self.mask {
+            m.apply(ny, nx, &mut t);
+        }
+        self.plan
+            .ifft2c(&mut t)
+            .expect("lengths checked by the caller");
+        reduce_by_maps(&t, &self.maps, x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linop::testing::{assert_adjoint, random_vec};
+    use crate::mri::fft::{Direction, dft2c_dense};
+    use num_complex::Complex64;
+
+    fn c64(v: Complex32) -> Complex64 {
+        Complex64::new(v.re as f64, v.im as f64)
+    }
+
+    fn masks(ny: usize, nx: usize) -> Vec<Option<SamplingMask>> {
+        let cols: Vec<bool> = (0..nx).map(|j| j % 3 == 0 || j == nx / 2).collect();
+        let full: Vec<bool> = (0..ny * nx).map(|k| (k * 7 + k / nx) % 5 < 2).collect();
+        vec![
+            None,
+            Some(SamplingMask::columns(cols)),
+            Some(SamplingMask::full(ny, nx, full).unwrap()),
+        ]
+    }
+
+    #[test]
+    fn sense_is_adjoint_for_every_mask_kind() {
+        for &(coils, ny, nx) in &[(3usize, 6usize, 7usize), (1, 8, 8), (4, 5, 9)] {
+            let maps: Vec<Complex32> = random_vec(coils * ny * nx, 11);
+            for mask in masks(ny, nx) {
+                let op = SenseOperator::new(maps.clone(), coils, ny, nx, mask).unwrap();
+                assert_adjoint(&op, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn forward_matches_a_per_coil_loop_with_the_dense_dft() {
+        let (coils, ny, nx) = (3, 6, 7);
+        let maps: Vec<Complex32> = random_vec(coils * ny * nx, 21);
+        let x: Vec<Complex32> = random_vec(ny * nx, 22);
+        for mask in masks(ny, nx) {
+            let op = SenseOperator::new(maps.clone(), coils, ny, nx, mask.clone()).unwrap();
+            let y = op.forward_vec(&x).unwrap();
+            for c in 0..coils {
+                let sx: Vec<Complex64> = (0..ny * nx)
+                    .map(|k| c64(maps[c * ny * nx + k]) * c64(x[k]))
+                    .collect();
+                let k = dft2c_dense(&sx, ny, nx, Direction::Forward).unwrap();
+                for i in 0..ny {
+                    for j in 0..nx {
+                        let sampled = mask.as_ref().is_none_or(|m| m.is_sampled(i, j));
+                        let expected = if sampled {
+                            k[i * nx + j]
+                        } else {
+                            Complex64::default()
+                        };
+                        let got = c64(y[c * ny * nx + i * nx + j]);
+                        assert!(
+                            (got - expected).norm() < 1e-5,
+                            "coil {c} ({i}, {j}): {got} vs {expected}"
+                        );
+                    }
+                }
+            }
+            // the adjoint against the explicit sum Σ_c conj(S_c) idft(M y_c)
+            let back = op.adjoint_vec(&y).unwrap();
+            let mut expected = vec![Complex64::default(); ny * nx];
+            for c in 0..coils {
+                let yc: Vec<Complex64> = (0..ny * nx)
+                    .map(|k| {
+                        if mask.as_ref().is_none_or(|m| m.is_sampled(k / nx, k % nx)) {
+                            c64(y[c * ny * nx + k])
+                        } else {
+                            Complex64::default()
+                        }
+                    })
+                    .collect();
+                let t = dft2c_dense(&yc, ny, nx, Direction::Inverse).unwrap();
+                for k in 0..ny * nx {
+                    expected[k] += c64(maps[c * ny * nx + k]).conj() * t[k];
+                }
+            }
+            for k in 0..ny * nx {
+                assert!((c64(back[k]) - expected[k]).norm() < 1e-4, "adjoint at {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsampled_entries_are_positive_zero() {
+        let (coils, ny, nx) = (2, 4, 6);
+        let maps = vec![Complex32::new(-1.0, -1.0); coils * ny * nx];
+        let x = vec![Complex32::new(3.0, 0.5); ny * nx];
+        let cols: Vec<bool> = (0..nx).map(|j| j == nx / 2).collect();
+        let op =
+            SenseOperator::new(maps, coils, ny, nx, Some(SamplingMask::columns(cols))).unwrap();
+        let y = op.forward_vec(&x).unwrap();
+        let mut saw_zero = 0;
+        for (k, v) in y.iter().enumerate() {
+            if k % nx != nx / 2 {
+                assert!(
+                    v.re == 0.0
+                        && v.im == 0.0
+                        && v.re.is_sign_positive()
+                        && v.im.is_sign_positive(),
+                    "entry {k}: {v:?}"
+                );
+                saw_zero += 1;
+            }
+        }
+        assert_eq!(saw_zero, coils * ny * (nx - 1));
+    }
+
+    #[test]
+    fn expand_reduce_rss_and_combine() {
+        let (coils, ny, nx) = (4, 7, 6);
+        // maps normalised so that Σ_c |S_c|² = 1 at every pixel
+        let mut maps: Vec<Complex32> = random_vec(coils * ny * nx, 31);
+        let n = ny * nx;
+        for k in 0..n {
+            let s: f32 = (0..coils)
+                .map(|c| maps[c * n + k].norm_sqr())
+                .sum::<f32>()
+                .sqrt();
+            for c in 0..coils {
+                maps[c * n + k] /= s;
+            }
+        }
+        let x: Vec<Complex32> = random_vec(n, 32);
+        let k = sens_expand(&x, &maps, coils, ny, nx).unwrap();
+        let op = SenseOperator::new(maps.clone(), coils, ny, nx, None).unwrap();
+        assert_eq!(k, op.forward_vec(&x).unwrap());
+        let back = sens_reduce(&k, &maps, coils, ny, nx).unwrap();
+        for (a, b) in back.iter().zip(&x) {
+            assert!((a - b).norm() < 1e-5);
+        }
+        // coil images S_c x: RSS is |x| (normalised maps) and the combination is x
+        let coil_imgs: Vec<Complex32> = (0..coils * n).map(|i| maps[i] * x[i % n]).collect();
+        let r = rss(&coil_imgs, coils, ny, nx).unwrap();
+        let rk = rss_from_kspace(&k, coils, ny, nx).unwrap();
+        let comb = coil_combine(&coil_imgs, &maps, coils, ny, nx).unwrap();
+        for i in 0..n {
+            assert!((r[i] - x[i].norm()).abs() < 1e-5, "rss at {i}");
+            assert!(
+                (rk[i] - x[i].norm()).abs() < 1e-5,
+                "rss from k-space at {i}"
+            );
+            assert!((comb[i] - x[i]).norm() < 1e-5, "combination at {i}");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_naming_the_field() {
+        let maps: Vec<Complex32> = random_vec(2 * 4 * 5, 1);
+        let e = SenseOperator::new(maps.clone(), 2, 4, 6, None).unwrap_err();
+        assert!(e.to_string().contains("maps"), "{e}");
+        let e = SenseOperator::new(
+            maps.clone(),
+            2,
+            4,
+            5,
+            Some(SamplingMask::columns(vec![true; 4])),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("mask length"), "{e}");
+        let e = SenseOperator::new(
+            maps.clone(),
+            2,
+            4,
+            5,
+            Some(SamplingMask::full(5, 4, vec![true; 20]).unwrap()),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("mask shape"), "{e}");
+        let mut bad = maps.clone();
+        bad[13] = Complex32::new(f32::NAN, 0.0);
+        let e = SenseOperator::new(bad, 2, 4, 5, None).unwrap_err();
+        assert!(e.to_string().contains("index 13"), "{e}");
+        let e = SamplingMask::columns_from_f32(&[0.0, 1.0, 0.5]).unwrap_err();
+        assert!(e.to_string().contains("0.5 at index 2"), "{e}");
+        assert_eq!(
+            SamplingMask::columns_from_f32(&[0.0, 1.0]).unwrap(),
+            SamplingMask::columns(vec![false, true])
+        );
+        assert!(
+            SenseOperator::new(vec![], 0, 4, 5, None)
+                .unwrap_err()
+                .to_string()
+                .contains("coils")
+        );
+    }
+}
