@@ -307,6 +307,39 @@ mod tests {
             inner(&xb)
         );
         assert_eq!(IsmrmrdEncoding::from_xml(&both).unwrap(), a);
+
+        // Each value is searched on its own: the first `encoding` lacks the limits, so the centre
+        // comes from the second; a nested `encoding` later in the document does not win.
+        // Python's ElementTree gives y = 2 and center = 7 for this document.
+        let ns = ISMRMRD_NAMESPACE;
+        let xml = format!(
+            "<ismrmrdHeader xmlns=\"{ns}\"><encoding><encodedSpace><matrixSize><x>1</x><y>2</y>\
+             <z>3</z></matrixSize></encodedSpace></encoding><encoding><encodedSpace><matrixSize>\
+             <x>4</x><y>5</y><z>6</z></matrixSize></encodedSpace><encodingLimits>\
+             <kspace_encoding_step_1><maximum>9</maximum><center>7</center>\
+             </kspace_encoding_step_1></encodingLimits></encoding><other><encoding>\
+             <encodingLimits><kspace_encoding_step_1><center>99</center>\
+             </kspace_encoding_step_1></encodingLimits></encoding></other></ismrmrdHeader>"
+        );
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let get = |steps: &[&str]| {
+            find_descendant_path(doc.root_element(), steps)
+                .and_then(|n| n.text())
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(get(&["encoding", "encodedSpace", "matrixSize", "y"]), "2");
+        assert_eq!(
+            get(&[
+                "encoding",
+                "encodingLimits",
+                "kspace_encoding_step_1",
+                "center"
+            ]),
+            "7"
+        );
+        // The search starts below the root: the root itself never matches the first step.
+        assert!(find_descendant_path(doc.root_element(), &["ismrmrdHeader"]).is_none());
     }
 
     #[test]
