@@ -1,5 +1,6 @@
 //! 2-D CT: projectors, the analytic reference, FBP and noise models.
 
+pub mod center;
 pub mod fbp;
 pub mod joseph;
 pub mod noise;
