@@ -38,42 +38,64 @@ fn guarded<T, E: std::fmt::Display>(
 }
 
 /// `FEDRECON_NVRTC_LIB`: a directory holding `libnvrtc.so.*`, or the library file itself.
+///
+/// NVRTC itself `dlopen`s `libnvrtc-builtins.so.<major>.<minor>` by bare name when it compiles,
+/// so the builtins library found next to it is loaded first as well (by path; the loader then
+/// resolves the bare-name request to it through its soname).
 fn preload_nvrtc() -> Result<(), CudaError> {
-    static PRELOADED: OnceLock<Result<Option<libloading::Library>, String>> = OnceLock::new();
+    static PRELOADED: OnceLock<Result<Vec<libloading::Library>, String>> = OnceLock::new();
     let r = PRELOADED.get_or_init(|| {
         let Some(given) = std::env::var_os("FEDRECON_NVRTC_LIB") else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let given = PathBuf::from(given);
-        let path = if given.is_dir() {
-            let preferred = given.join("libnvrtc.so.13");
-            if preferred.is_file() {
-                preferred
-            } else {
-                std::fs::read_dir(&given)
-                    .map_err(|e| format!("FEDRECON_NVRTC_LIB={}: {e}", given.display()))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .find(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("libnvrtc.so"))
-                    })
-                    .ok_or_else(|| {
-                        format!(
-                            "FEDRECON_NVRTC_LIB={}: no libnvrtc.so* in that directory",
-                            given.display()
-                        )
-                    })?
-            }
+        let (dir, lib) = if given.is_dir() {
+            (given.clone(), given.join("libnvrtc.so.13"))
         } else {
-            given
+            let dir = given.parent().map(PathBuf::from).unwrap_or_default();
+            (dir, given.clone())
         };
-        // SAFETY: loading NVIDIA's libnvrtc runs only its own initialisers; it is the library
-        // cudarc would load anyway. It stays loaded for the life of the process (never dropped),
-        // so the symbols cudarc resolves from it remain valid.
-        unsafe { libloading::Library::new(&path) }
-            .map(Some)
-            .map_err(|e| format!("FEDRECON_NVRTC_LIB: cannot load {}: {e}", path.display()))
+        let names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("FEDRECON_NVRTC_LIB={}: {e}", given.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        let name_of = |p: &PathBuf| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let lib = if lib.is_file() {
+            lib
+        } else {
+            names
+                .iter()
+                .find(|p| name_of(p).starts_with("libnvrtc.so"))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "FEDRECON_NVRTC_LIB={}: no libnvrtc.so* there",
+                        given.display()
+                    )
+                })?
+        };
+        let mut order: Vec<PathBuf> = names
+            .into_iter()
+            .filter(|p| name_of(p).starts_with("libnvrtc-builtins.so"))
+            .collect();
+        order.sort();
+        order.push(lib);
+        order
+            .into_iter()
+            .map(|path| {
+                // SAFETY: loading NVIDIA's NVRTC libraries runs only their own initialisers; they
+                // are the libraries cudarc and NVRTC would load anyway. They stay loaded for the
+                // life of the process (kept in this static), so the symbols resolved from them
+                // remain valid.
+                unsafe { libloading::Library::new(&path) }
+                    .map_err(|e| format!("FEDRECON_NVRTC_LIB: cannot load {}: {e}", path.display()))
+            })
+            .collect()
     });
     match r {
         Ok(_) => Ok(()),
