@@ -15,6 +15,10 @@
 #define FEDRECON_JOSEPH_BLOCK 128
 // Threads per block of the element-wise SENSE kernels.
 #define FEDRECON_SENSE_BLOCK 256
+// Threads per block of the one-thread-per-point NUFFT gridding kernels.
+#define FEDRECON_NUFFT_BLOCK 128
+// Largest ES kernel width (FINUFFT's MAX_NSPREAD; `MAX_KERNEL_WIDTH` in nufft.rs).
+#define FEDRECON_NUFFT_MAX_WIDTH 16
 
 // ---- Joseph ray table ---------------------------------------------------------------------------
 // One prepared ray is 3 floats (a, b, weight) in `ray_f` and 3 ints (k0, k1, x_major) in `ray_i`:

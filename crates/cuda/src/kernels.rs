@@ -10,6 +10,8 @@ pub const FEDRECON_CUH: &str = include_str!("../../../kernels/fedrecon.cuh");
 pub const JOSEPH_CU: &str = include_str!("../../../kernels/joseph.cu");
 /// `kernels/sense.cu`: SENSE coil weighting.
 pub const SENSE_CU: &str = include_str!("../../../kernels/sense.cu");
+/// `kernels/nufft.cu`: NUFFT spreading and interpolation (ES kernel).
+pub const NUFFT_CU: &str = include_str!("../../../kernels/nufft.cu");
 
 /// One compilation unit of `kernels/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,17 +20,20 @@ pub enum KernelFile {
     Joseph,
     /// `sense.cu`.
     Sense,
+    /// `nufft.cu`.
+    Nufft,
 }
 
 impl KernelFile {
     /// Every kernel file.
-    pub const ALL: [KernelFile; 2] = [KernelFile::Joseph, KernelFile::Sense];
+    pub const ALL: [KernelFile; 3] = [KernelFile::Joseph, KernelFile::Sense, KernelFile::Nufft];
 
     /// File name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Joseph => "joseph.cu",
             Self::Sense => "sense.cu",
+            Self::Nufft => "nufft.cu",
         }
     }
 
@@ -37,6 +42,7 @@ impl KernelFile {
         match self {
             Self::Joseph => JOSEPH_CU,
             Self::Sense => SENSE_CU,
+            Self::Nufft => NUFFT_CU,
         }
     }
 
@@ -45,6 +51,7 @@ impl KernelFile {
         match self {
             Self::Joseph => &["joseph_prepare_rays", "joseph_forward", "joseph_backward"],
             Self::Sense => &["sense_expand", "sense_reduce"],
+            Self::Nufft => &["nufft_spread", "nufft_interp"],
         }
     }
 
@@ -98,5 +105,10 @@ mod tests {
         };
         assert_eq!(def("FEDRECON_JOSEPH_BLOCK"), crate::JOSEPH_BLOCK);
         assert_eq!(def("FEDRECON_SENSE_BLOCK"), crate::SENSE_BLOCK);
+        assert_eq!(def("FEDRECON_NUFFT_BLOCK"), crate::NUFFT_BLOCK);
+        assert_eq!(
+            def("FEDRECON_NUFFT_MAX_WIDTH") as usize,
+            fedrecon_physics::mri::nufft::MAX_KERNEL_WIDTH
+        );
     }
 }

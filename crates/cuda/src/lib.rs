@@ -13,6 +13,9 @@
 //!   CPU, and the transpose differs only by the order of its atomic additions.
 //! - `kernels/sense.cu`: the coil-sensitivity weighting of SENSE (Pruessmann et al. 1999, MRM
 //!   42(5)), `S_c ⊙ x` and `Σ_c conj(S_c) ⊙ t_c`, as in `fedrecon_physics::mri::sense`.
+//! - `kernels/nufft.cu`: NUFFT spreading and interpolation with FINUFFT's exponential-of-semicircle
+//!   kernel (Barnett, Magland, af Klinteberg 2019), one thread per point, as the gridding step of
+//!   `fedrecon_physics::mri::NufftPlan` (kernels and emulation only so far: no device wrapper).
 //!
 //! # Features
 //! Without the `cuda` feature (the default) the crate builds a stub with the same API whose
@@ -37,7 +40,7 @@ pub mod kernels;
 mod tables;
 
 pub use error::CudaError;
-pub use tables::{JOSEPH_BLOCK, JosephGeometryTables, SENSE_BLOCK, blocks_for};
+pub use tables::{JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for};
 
 #[cfg(feature = "cuda")]
 mod device;

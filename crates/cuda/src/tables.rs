@@ -7,6 +7,8 @@ use fedrecon_physics::{CtGeometry, DetectorShape};
 pub const JOSEPH_BLOCK: u32 = 128;
 /// Threads per block of the SENSE kernels (`FEDRECON_SENSE_BLOCK` in `fedrecon.cuh`).
 pub const SENSE_BLOCK: u32 = 256;
+/// Threads per block of the NUFFT gridding kernels (`FEDRECON_NUFFT_BLOCK` in `fedrecon.cuh`).
+pub const NUFFT_BLOCK: u32 = 128;
 
 /// Number of blocks of `block` threads covering `threads` threads, or an error naming `field`
 /// when the grid would exceed CUDA's limit of 2³¹ − 1 blocks.

@@ -6,6 +6,7 @@
 // deliberately not defined so a kernel that needs it fails to compile here.
 #pragma once
 #include <cmath>
+#include <math.h>  // expf, sqrtf, fabsf in the global namespace, as in CUDA
 #include <cstdint>
 
 #define FEDRECON_EMULATION 1
@@ -27,6 +28,7 @@ static inline float atomicAdd(float* p, float v) {
 }
 
 using std::ceil;
+using std::fmod;
 using std::fabs;
 using std::floor;
 using std::fmax;

@@ -6,6 +6,7 @@ thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 #include "joseph.cu"
 #include "sense.cu"
+#include "nufft.cu"
 
 extern "C" {
 
@@ -41,6 +42,18 @@ void emu_sense_expand(unsigned int grid, unsigned int block, long long n_pix, in
 void emu_sense_reduce(unsigned int grid, unsigned int block, long long n_pix, int coils,
                       int batch, const float* maps, const float* t, float* x) {
     fedrecon_emulate_1d(grid, block, [&] { sense_reduce(n_pix, coils, batch, maps, t, x); });
+}
+
+void emu_nufft_spread(unsigned int grid, unsigned int block, long long m, int nfy, int nfx, int w,
+                      float beta, int batch, const float* traj, const float* c, float* g) {
+    fedrecon_emulate_1d(grid, block,
+                        [&] { nufft_spread(m, nfy, nfx, w, beta, batch, traj, c, g); });
+}
+
+void emu_nufft_interp(unsigned int grid, unsigned int block, long long m, int nfy, int nfx, int w,
+                      float beta, int batch, const float* traj, const float* g, float* y) {
+    fedrecon_emulate_1d(grid, block,
+                        [&] { nufft_interp(m, nfy, nfx, w, beta, batch, traj, g, y); });
 }
 
 }  // extern "C"

@@ -334,3 +334,127 @@ pub fn sense_reduce(
     };
     Ok(())
 }
+
+unsafe extern "C" {
+    fn emu_nufft_spread(
+        grid: u32,
+        block: u32,
+        m: i64,
+        nfy: i32,
+        nfx: i32,
+        w: i32,
+        beta: f32,
+        batch: i32,
+        traj: *const f32,
+        c: *const f32,
+        g: *mut f32,
+    );
+    fn emu_nufft_interp(
+        grid: u32,
+        block: u32,
+        m: i64,
+        nfy: i32,
+        nfx: i32,
+        w: i32,
+        beta: f32,
+        batch: i32,
+        traj: *const f32,
+        g: *const f32,
+        y: *mut f32,
+    );
+}
+
+fn check_nufft(m: usize, [nfy, nfx]: [i32; 2], w: i32, traj: &[f32]) -> Result<(), LaunchError> {
+    need("traj", traj.len(), 2 * m)?;
+    if !(1..=16).contains(&w) {
+        return Err(LaunchError {
+            what: "w (kernel width, 1..=16)",
+            len: w.max(0) as usize,
+            need: 16,
+        });
+    }
+    if nfy < 1 || nfx < 1 {
+        return Err(LaunchError {
+            what: "fine grid",
+            len: 0,
+            need: 1,
+        });
+    }
+    Ok(())
+}
+
+/// Emulated `nufft_spread`: `g (batch, nfy, nfx)` += spread of `c (batch, M)`, interleaved
+/// complex; `traj` is `(M, 2)`.
+pub fn nufft_spread(
+    grid: u32,
+    block: u32,
+    [nfy, nfx]: [i32; 2],
+    w: i32,
+    beta: f32,
+    batch: i32,
+    traj: &[f32],
+    c: &[f32],
+    g: &mut [f32],
+) -> Result<(), LaunchError> {
+    let m = traj.len() / 2;
+    let b = batch.max(0) as usize;
+    check_nufft(m, [nfy, nfx], w, traj)?;
+    need("c", c.len(), 2 * b * m)?;
+    need("g", g.len(), 2 * b * nfy as usize * nfx as usize)?;
+    grid_covers("grid·block", grid, block, m)?;
+    // SAFETY: lengths checked above; grid indices are wrapped into [0, nf) by the kernel and
+    // w ≤ 16 fits its fixed-size kernel-value arrays.
+    unsafe {
+        emu_nufft_spread(
+            grid,
+            block,
+            m as i64,
+            nfy,
+            nfx,
+            w,
+            beta,
+            batch,
+            traj.as_ptr(),
+            c.as_ptr(),
+            g.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `nufft_interp`: `y (batch, M)` = interpolation of `g (batch, nfy, nfx)`.
+pub fn nufft_interp(
+    grid: u32,
+    block: u32,
+    [nfy, nfx]: [i32; 2],
+    w: i32,
+    beta: f32,
+    batch: i32,
+    traj: &[f32],
+    g: &[f32],
+    y: &mut [f32],
+) -> Result<(), LaunchError> {
+    let m = traj.len() / 2;
+    let b = batch.max(0) as usize;
+    check_nufft(m, [nfy, nfx], w, traj)?;
+    need("g", g.len(), 2 * b * nfy as usize * nfx as usize)?;
+    need("y", y.len(), 2 * b * m)?;
+    grid_covers("grid·block", grid, block, m)?;
+    // SAFETY: as for `nufft_spread`; the kernel only reads `g`.
+    unsafe {
+        emu_nufft_interp(
+            grid,
+            block,
+            m as i64,
+            nfy,
+            nfx,
+            w,
+            beta,
+            batch,
+            traj.as_ptr(),
+            g.as_ptr(),
+            y.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
