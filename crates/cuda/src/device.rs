@@ -286,7 +286,9 @@ impl CudaDevice {
         dst: &mut [T],
     ) -> Result<(), CudaError> {
         guarded(&format!("copying {what} to the host"), || {
-            self.inner.stream.memcpy_dtoh(src, dst)
+            self.inner.stream.memcpy_dtoh(src, dst)?;
+            // the copy is asynchronous on the stream: wait before the caller reads `dst`
+            self.inner.stream.synchronize()
         })
     }
     fn zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
