@@ -15,7 +15,8 @@
 //!   42(5)), `S_c ⊙ x` and `Σ_c conj(S_c) ⊙ t_c`, as in `fedrecon_physics::mri::sense`.
 //! - `kernels/nufft.cu`: NUFFT spreading and interpolation with FINUFFT's exponential-of-semicircle
 //!   kernel (Barnett, Magland, af Klinteberg 2019), one thread per point, as the gridding step of
-//!   `fedrecon_physics::mri::NufftPlan` (kernels and emulation only so far: no device wrapper).
+//!   `fedrecon_physics::mri::NufftPlan` ([`NufftGriddingCuda`]; the FFT and deapodisation steps are
+//!   not on the GPU yet).
 //!
 //! # Features
 //! Without the `cuda` feature (the default) the crate builds a stub with the same API whose
@@ -45,12 +46,16 @@ pub use tables::{JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, b
 #[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
-pub use device::{CudaDevice, JosephProjectorCuda, SenseMapsCuda, compile_ptx, nvrtc_available};
+pub use device::{
+    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_available,
+};
 
 #[cfg(not(feature = "cuda"))]
 mod stub;
 #[cfg(not(feature = "cuda"))]
-pub use stub::{CudaDevice, JosephProjectorCuda, SenseMapsCuda, compile_ptx, nvrtc_available};
+pub use stub::{
+    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_available,
+};
 
 /// Whether this build has real CUDA support (the `cuda` feature).
 pub const fn built_with_cuda() -> bool {

@@ -3,6 +3,8 @@
 
 use crate::CudaError;
 use crate::kernels::KernelFile;
+use fedrecon_physics::mri::NufftPlan;
+use fedrecon_physics::mri::nufft::EsKernel;
 use fedrecon_physics::{CtGeometry, LinearOperator};
 use num_complex::Complex32;
 
@@ -108,6 +110,44 @@ impl SenseMapsCuda {
     }
     /// Host-buffer `Σ_c conj(S_c) ⊙ t_c`.
     pub fn reduce(&self, _t: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
+        match self.never {}
+    }
+}
+
+/// NUFFT gridding on the GPU (stub).
+#[derive(Debug)]
+pub struct NufftGriddingCuda {
+    never: Never,
+}
+
+impl NufftGriddingCuda {
+    /// Unreachable in this build: no [`CudaDevice`] can exist.
+    pub fn from_plan(dev: &CudaDevice, _plan: &NufftPlan) -> Result<Self, CudaError> {
+        match dev.never {}
+    }
+    /// Unreachable in this build: no [`CudaDevice`] can exist.
+    pub fn new(
+        dev: &CudaDevice,
+        _traj: &[f32],
+        _fine_shape: (usize, usize),
+        _kernel: EsKernel,
+    ) -> Result<Self, CudaError> {
+        match dev.never {}
+    }
+    /// Number of points `M`.
+    pub fn n_points(&self) -> usize {
+        match self.never {}
+    }
+    /// Fine grid `(nfy, nfx)`.
+    pub fn fine_shape(&self) -> (usize, usize) {
+        match self.never {}
+    }
+    /// Host-buffer spreading.
+    pub fn spread(&self, _c: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
+        match self.never {}
+    }
+    /// Host-buffer interpolation.
+    pub fn interp(&self, _grid: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
         match self.never {}
     }
 }

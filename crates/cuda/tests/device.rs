@@ -4,14 +4,15 @@
 //! have not been run on hardware yet.
 #![cfg(feature = "cuda")]
 
-use fedrecon_cuda::{CudaDevice, JosephProjectorCuda, SenseMapsCuda};
+use fedrecon_cuda::{CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda};
 use fedrecon_physics::ct::JosephProjector;
 use fedrecon_physics::linop::testing::assert_adjoint;
 use fedrecon_physics::mri::sense::coil_combine;
+use fedrecon_physics::mri::{NufftOptions, NufftPlan};
 use fedrecon_physics::{
     CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, LinearOperator, ParallelBeam,
 };
-use num_complex::Complex32;
+use num_complex::{Complex32, Complex64};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -135,4 +136,29 @@ fn sense_weighting_on_device_matches_cpu() {
             coil_combine(&t[b * coils * n..(b + 1) * coils * n], &maps, coils, ny, nx).unwrap();
         assert_eq!(&r[b * n..(b + 1) * n], &want[..]);
     }
+}
+
+#[test]
+fn nufft_gridding_on_device_matches_direct_sum() {
+    let Some(dev) = device_or_skip() else {
+        return;
+    };
+    let mut rng = StdRng::seed_from_u64(33);
+    let m = 60;
+    let traj: Vec<f32> = (0..2 * m).map(|_| rng.random_range(-0.5..=0.5)).collect();
+    let plan = NufftPlan::new(11, 14, &traj, NufftOptions::default()).unwrap();
+    let gpu = NufftGriddingCuda::from_plan(&dev, &plan).unwrap();
+    let v: Vec<Complex32> = (0..m)
+        .map(|_| Complex32::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+        .collect();
+    let out = gpu.interp(&gpu.spread(&v).unwrap()).unwrap();
+    let direct = plan.grid_convolve_direct(&v).unwrap();
+    let num: f64 = out
+        .iter()
+        .zip(&direct)
+        .map(|(a, b)| (Complex64::new(a.re as f64, a.im as f64) - b).norm_sqr())
+        .sum();
+    let den: f64 = direct.iter().map(|b| b.norm_sqr()).sum();
+    let e = (num / den).sqrt();
+    assert!(e <= 5e-6, "gridding vs direct sum: {e:.2e}");
 }
