@@ -143,6 +143,40 @@ pub fn nvrtc_available() -> bool {
     ensure_nvrtc().is_ok()
 }
 
+/// The virtual architectures this NVRTC can target, as `10·major + minor` (e.g. 80, 90), ascending.
+pub fn nvrtc_supported_archs() -> Result<Vec<i32>, CudaError> {
+    ensure_nvrtc()?;
+    guarded("asking NVRTC for its architectures", || {
+        let mut n: std::ffi::c_int = 0;
+        // SAFETY: NVRTC writes one int through the valid pointer.
+        unsafe { cudarc::nvrtc::sys::nvrtcGetNumSupportedArchs(&mut n) }.result()?;
+        let mut v: Vec<std::ffi::c_int> = vec![0; n.max(0) as usize];
+        // SAFETY: `v` has room for the `n` ints NVRTC reported it will write.
+        unsafe { cudarc::nvrtc::sys::nvrtcGetSupportedArchs(v.as_mut_ptr()) }.result()?;
+        v.sort_unstable();
+        Ok::<_, cudarc::nvrtc::result::NvrtcError>(v)
+    })
+}
+
+/// The NVRTC target for a device of compute capability `major.minor`: the newest virtual
+/// architecture NVRTC supports that is not newer than the device (the driver JIT-compiles that
+/// PTX for the device), or an error when the device is older than everything NVRTC supports.
+pub fn nvrtc_arch_for(major: i32, minor: i32) -> Result<String, CudaError> {
+    let cc = 10 * major + minor;
+    let archs = nvrtc_supported_archs()?;
+    match archs.iter().copied().filter(|&a| a <= cc).max() {
+        Some(a) => Ok(format!("compute_{a}")),
+        None => Err(CudaError::Compile {
+            kernel: "(all)",
+            arch: format!("compute_{cc}"),
+            log: format!(
+                "compute capability {major}.{minor} is older than every architecture this NVRTC \
+                 supports ({archs:?})"
+            ),
+        }),
+    }
+}
+
 fn compile(kernel: KernelFile, arch: &str) -> Result<Ptx, CudaError> {
     ensure_nvrtc()?;
     let opts = CompileOptions {
@@ -227,7 +261,7 @@ impl CudaDevice {
                 ordinal,
                 ctx,
                 stream,
-                arch: format!("compute_{major}{minor}"),
+                arch: nvrtc_arch_for(major, minor)?,
                 modules: Mutex::new(HashMap::new()),
             }),
         })
@@ -236,7 +270,7 @@ impl CudaDevice {
     pub fn ordinal(&self) -> usize {
         self.inner.ordinal
     }
-    /// The NVRTC target, `compute_XY` for compute capability X.Y.
+    /// The NVRTC target (`compute_XY`; see [`nvrtc_arch_for`]).
     pub fn arch(&self) -> &str {
         &self.inner.arch
     }

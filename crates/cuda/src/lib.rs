@@ -47,14 +47,16 @@ pub use tables::{JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, b
 mod device;
 #[cfg(feature = "cuda")]
 pub use device::{
-    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_available,
+    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_arch_for,
+    nvrtc_available, nvrtc_supported_archs,
 };
 
 #[cfg(not(feature = "cuda"))]
 mod stub;
 #[cfg(not(feature = "cuda"))]
 pub use stub::{
-    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_available,
+    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_arch_for,
+    nvrtc_available, nvrtc_supported_archs,
 };
 
 /// Whether this build has real CUDA support (the `cuda` feature).

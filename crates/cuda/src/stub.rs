@@ -38,6 +38,16 @@ pub fn compile_ptx(_kernel: KernelFile, _arch: &str) -> Result<String, CudaError
     Err(CudaError::NotBuilt)
 }
 
+/// Always [`CudaError::NotBuilt`] in this build.
+pub fn nvrtc_supported_archs() -> Result<Vec<i32>, CudaError> {
+    Err(CudaError::NotBuilt)
+}
+
+/// Always [`CudaError::NotBuilt`] in this build.
+pub fn nvrtc_arch_for(_major: i32, _minor: i32) -> Result<String, CudaError> {
+    Err(CudaError::NotBuilt)
+}
+
 /// Always `false` in this build.
 pub fn nvrtc_available() -> bool {
     false

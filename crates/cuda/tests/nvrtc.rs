@@ -123,3 +123,23 @@ fn opening_a_device_never_panics() {
     // an ordinal that cannot exist is an error on any machine
     assert!(CudaDevice::new(1 << 20).is_err());
 }
+
+#[test]
+fn device_arch_is_the_newest_supported_not_newer_than_the_device() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let archs = fedrecon_cuda::nvrtc_supported_archs().unwrap();
+    assert!(archs.contains(&80) && archs.contains(&90), "{archs:?}");
+    assert_eq!(fedrecon_cuda::nvrtc_arch_for(8, 0).unwrap(), "compute_80");
+    assert_eq!(fedrecon_cuda::nvrtc_arch_for(8, 6).unwrap(), "compute_86");
+    // a device newer than this NVRTC knows gets NVRTC's newest target (PTX is forward-compatible)
+    let newest = *archs.last().unwrap();
+    assert_eq!(
+        fedrecon_cuda::nvrtc_arch_for(99, 9).unwrap(),
+        format!("compute_{newest}")
+    );
+    // older than anything supported: a clear error
+    let e = fedrecon_cuda::nvrtc_arch_for(1, 0).unwrap_err();
+    assert!(e.to_string().contains("compute capability 1.0"), "{e}");
+}
