@@ -1,4 +1,4 @@
-//! Hand-written CUDA kernels for fedrecon, launched through [cudarc] (driver API + NVRTC).
+//! Hand-written CUDA kernels for fedrecon, launched through `cudarc` (driver API + NVRTC).
 //!
 //! The kernels live as CUDA C in the workspace's `kernels/` folder and are embedded here with
 //! `include_str!` ([`kernels`]); they are compiled at run time by NVRTC for the device's compute
