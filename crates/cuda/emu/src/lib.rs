@@ -1,0 +1,460 @@
+//! Host emulation of fedrecon's CUDA kernels (test-only; a dev-dependency of `fedrecon-cuda`).
+//!
+//! `build.rs` compiles `kernels/*.cu` as C++ against a small shim (`csrc/cuda_host_shim.h`) that
+//! defines `__global__`, `threadIdx`, `atomicAdd`, … and runs a launch as a serial loop over the
+//! grid. The functions here take the launch's grid and block size and the kernel's arguments,
+//! check every buffer length against the sizes the kernel will index, and call the launcher.
+//! A serial schedule is valid for these kernels: they use no shared memory and no barriers, and
+//! their only inter-thread interaction is `atomicAdd`, whose sum is order-independent up to
+//! rounding.
+
+use std::fmt;
+
+/// A buffer whose length does not match the launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchError {
+    /// The argument's name.
+    pub what: &'static str,
+    /// Its length.
+    pub len: usize,
+    /// The length the launch needs.
+    pub need: usize,
+}
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "emulated launch: `{}` has {} elements, the launch needs {}",
+            self.what, self.len, self.need
+        )
+    }
+}
+
+impl std::error::Error for LaunchError {}
+
+fn need(what: &'static str, len: usize, need: usize) -> Result<(), LaunchError> {
+    if len == need {
+        Ok(())
+    } else {
+        Err(LaunchError { what, len, need })
+    }
+}
+
+fn grid_covers(
+    what: &'static str,
+    grid: u32,
+    block: u32,
+    threads: usize,
+) -> Result<(), LaunchError> {
+    let have = grid as usize * block as usize;
+    if have >= threads {
+        Ok(())
+    } else {
+        Err(LaunchError {
+            what,
+            len: have,
+            need: threads,
+        })
+    }
+}
+
+mod ffi {
+    unsafe extern "C" {
+        pub fn emu_joseph_prepare_rays(
+            grid: u32,
+            block: u32,
+            kind: i32,
+            ny: i32,
+            nx: i32,
+            n_angles: i32,
+            n_det: i32,
+            h: f64,
+            sod: f64,
+            sdd: f64,
+            trig: *const f64,
+            det: *const f64,
+            ray_f: *mut f32,
+            ray_i: *mut i32,
+        );
+        pub fn emu_joseph_forward(
+            grid: u32,
+            block: u32,
+            ny: i32,
+            nx: i32,
+            n_rays: i64,
+            batch: i32,
+            ray_f: *const f32,
+            ray_i: *const i32,
+            img: *const f32,
+            sino: *mut f32,
+        );
+        pub fn emu_joseph_backward(
+            grid: u32,
+            block: u32,
+            ny: i32,
+            nx: i32,
+            n_rays: i64,
+            batch: i32,
+            ray_f: *const f32,
+            ray_i: *const i32,
+            sino: *const f32,
+            img: *mut f32,
+        );
+        pub fn emu_sense_expand(
+            grid: u32,
+            block: u32,
+            n_pix: i64,
+            coils: i32,
+            batch: i32,
+            maps: *const f32,
+            x: *const f32,
+            out: *mut f32,
+        );
+        pub fn emu_sense_reduce(
+            grid: u32,
+            block: u32,
+            n_pix: i64,
+            coils: i32,
+            batch: i32,
+            maps: *const f32,
+            t: *const f32,
+            x: *mut f32,
+        );
+    }
+}
+
+/// Emulated `joseph_prepare_rays`: `trig` is `2·n_angles`, `det` `2·n_det`, `ray_f` and `ray_i`
+/// `3·n_angles·n_det`.
+pub fn joseph_prepare_rays(
+    grid: u32,
+    block: u32,
+    kind: i32,
+    [ny, nx, n_angles, n_det]: [i32; 4],
+    [h, sod, sdd]: [f64; 3],
+    trig: &[f64],
+    det: &[f64],
+    ray_f: &mut [f32],
+    ray_i: &mut [i32],
+) -> Result<(), LaunchError> {
+    let n_rays = n_angles.max(0) as usize * n_det.max(0) as usize;
+    need("trig", trig.len(), 2 * n_angles.max(0) as usize)?;
+    need("det", det.len(), 2 * n_det.max(0) as usize)?;
+    need("ray_f", ray_f.len(), 3 * n_rays)?;
+    need("ray_i", ray_i.len(), 3 * n_rays)?;
+    grid_covers("grid·block", grid, block, n_rays)?;
+    // SAFETY: every pointer comes from a slice whose length was checked above against the largest
+    // index the kernel reads or writes (2·angle+1, 2·det+1, 3·ray+2); the launcher is serial and
+    // returns before the borrows end.
+    unsafe {
+        ffi::emu_joseph_prepare_rays(
+            grid,
+            block,
+            kind,
+            ny,
+            nx,
+            n_angles,
+            n_det,
+            h,
+            sod,
+            sdd,
+            trig.as_ptr(),
+            det.as_ptr(),
+            ray_f.as_mut_ptr(),
+            ray_i.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+fn check_rays(
+    ray_f: &[f32],
+    ray_i: &[i32],
+    n_rays: usize,
+    nxy: [i32; 2],
+) -> Result<(), LaunchError> {
+    need("ray_f", ray_f.len(), 3 * n_rays)?;
+    need("ray_i", ray_i.len(), 3 * n_rays)?;
+    // the kernels trust k0..=k1 to lie inside the major axis; a table from
+    // `joseph_prepare_rays` on the same (ny, nx) guarantees it, check anyway
+    for r in ray_i.chunks_exact(3) {
+        let (k0, k1, x_major) = (r[0], r[1], r[2]);
+        let n_major = if x_major != 0 { nxy[1] } else { nxy[0] };
+        if k0 <= k1 && (k0 < 0 || k1 >= n_major) {
+            return Err(LaunchError {
+                what: "ray_i (k1)",
+                len: k1.max(0) as usize,
+                need: n_major.max(0) as usize,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Emulated `joseph_forward` on `batch` images `(ny, nx)` into `batch` sinograms of `n_rays`.
+pub fn joseph_forward(
+    grid: u32,
+    block: u32,
+    [ny, nx]: [i32; 2],
+    n_rays: usize,
+    batch: i32,
+    ray_f: &[f32],
+    ray_i: &[i32],
+    img: &[f32],
+    sino: &mut [f32],
+) -> Result<(), LaunchError> {
+    let b = batch.max(0) as usize;
+    check_rays(ray_f, ray_i, n_rays, [ny, nx])?;
+    need(
+        "img",
+        img.len(),
+        b * ny.max(0) as usize * nx.max(0) as usize,
+    )?;
+    need("sino", sino.len(), b * n_rays)?;
+    grid_covers("grid·block", grid, block, n_rays)?;
+    // SAFETY: buffer lengths checked above; the ray table's step ranges lie inside the major axis
+    // (checked) and the minor index is bounds-tested in the kernel, so every access is in bounds.
+    unsafe {
+        ffi::emu_joseph_forward(
+            grid,
+            block,
+            ny,
+            nx,
+            n_rays as i64,
+            batch,
+            ray_f.as_ptr(),
+            ray_i.as_ptr(),
+            img.as_ptr(),
+            sino.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `joseph_backward`: `img += Pᵀ sino` for `batch` items.
+pub fn joseph_backward(
+    grid: u32,
+    block: u32,
+    [ny, nx]: [i32; 2],
+    n_rays: usize,
+    batch: i32,
+    ray_f: &[f32],
+    ray_i: &[i32],
+    sino: &[f32],
+    img: &mut [f32],
+) -> Result<(), LaunchError> {
+    let b = batch.max(0) as usize;
+    check_rays(ray_f, ray_i, n_rays, [ny, nx])?;
+    need(
+        "img",
+        img.len(),
+        b * ny.max(0) as usize * nx.max(0) as usize,
+    )?;
+    need("sino", sino.len(), b * n_rays)?;
+    grid_covers("grid·block", grid, block, n_rays)?;
+    // SAFETY: as for `joseph_forward`; the kernel writes only inside `img`.
+    unsafe {
+        ffi::emu_joseph_backward(
+            grid,
+            block,
+            ny,
+            nx,
+            n_rays as i64,
+            batch,
+            ray_f.as_ptr(),
+            ray_i.as_ptr(),
+            sino.as_ptr(),
+            img.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `sense_expand`: interleaved complex `maps (coils, n_pix)`, `x (batch, n_pix)`,
+/// `out (batch, coils, n_pix)`.
+pub fn sense_expand(
+    grid: u32,
+    block: u32,
+    n_pix: usize,
+    coils: i32,
+    batch: i32,
+    maps: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (c, b) = (coils.max(0) as usize, batch.max(0) as usize);
+    need("maps", maps.len(), 2 * c * n_pix)?;
+    need("x", x.len(), 2 * b * n_pix)?;
+    need("out", out.len(), 2 * b * c * n_pix)?;
+    grid_covers("grid·block", grid, block, b * n_pix)?;
+    // SAFETY: lengths checked above against the kernel's largest indices.
+    unsafe {
+        ffi::emu_sense_expand(
+            grid,
+            block,
+            n_pix as i64,
+            coils,
+            batch,
+            maps.as_ptr(),
+            x.as_ptr(),
+            out.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `sense_reduce`: `x (batch, n_pix) = Σ_c conj(maps_c) · t (batch, coils, n_pix)`.
+pub fn sense_reduce(
+    grid: u32,
+    block: u32,
+    n_pix: usize,
+    coils: i32,
+    batch: i32,
+    maps: &[f32],
+    t: &[f32],
+    x: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (c, b) = (coils.max(0) as usize, batch.max(0) as usize);
+    need("maps", maps.len(), 2 * c * n_pix)?;
+    need("t", t.len(), 2 * b * c * n_pix)?;
+    need("x", x.len(), 2 * b * n_pix)?;
+    grid_covers("grid·block", grid, block, b * n_pix)?;
+    // SAFETY: lengths checked above against the kernel's largest indices.
+    unsafe {
+        ffi::emu_sense_reduce(
+            grid,
+            block,
+            n_pix as i64,
+            coils,
+            batch,
+            maps.as_ptr(),
+            t.as_ptr(),
+            x.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+unsafe extern "C" {
+    fn emu_nufft_spread(
+        grid: u32,
+        block: u32,
+        m: i64,
+        nfy: i32,
+        nfx: i32,
+        w: i32,
+        beta: f32,
+        batch: i32,
+        traj: *const f32,
+        c: *const f32,
+        g: *mut f32,
+    );
+    fn emu_nufft_interp(
+        grid: u32,
+        block: u32,
+        m: i64,
+        nfy: i32,
+        nfx: i32,
+        w: i32,
+        beta: f32,
+        batch: i32,
+        traj: *const f32,
+        g: *const f32,
+        y: *mut f32,
+    );
+}
+
+fn check_nufft(m: usize, [nfy, nfx]: [i32; 2], w: i32, traj: &[f32]) -> Result<(), LaunchError> {
+    need("traj", traj.len(), 2 * m)?;
+    if !(1..=16).contains(&w) {
+        return Err(LaunchError {
+            what: "w (kernel width, 1..=16)",
+            len: w.max(0) as usize,
+            need: 16,
+        });
+    }
+    if nfy < 1 || nfx < 1 {
+        return Err(LaunchError {
+            what: "fine grid",
+            len: 0,
+            need: 1,
+        });
+    }
+    Ok(())
+}
+
+/// Emulated `nufft_spread`: `g (batch, nfy, nfx)` += spread of `c (batch, M)`, interleaved
+/// complex; `traj` is `(M, 2)`.
+pub fn nufft_spread(
+    grid: u32,
+    block: u32,
+    [nfy, nfx]: [i32; 2],
+    w: i32,
+    beta: f32,
+    batch: i32,
+    traj: &[f32],
+    c: &[f32],
+    g: &mut [f32],
+) -> Result<(), LaunchError> {
+    let m = traj.len() / 2;
+    let b = batch.max(0) as usize;
+    check_nufft(m, [nfy, nfx], w, traj)?;
+    need("c", c.len(), 2 * b * m)?;
+    need("g", g.len(), 2 * b * nfy as usize * nfx as usize)?;
+    grid_covers("grid·block", grid, block, m)?;
+    // SAFETY: lengths checked above; grid indices are wrapped into [0, nf) by the kernel and
+    // w ≤ 16 fits its fixed-size kernel-value arrays.
+    unsafe {
+        emu_nufft_spread(
+            grid,
+            block,
+            m as i64,
+            nfy,
+            nfx,
+            w,
+            beta,
+            batch,
+            traj.as_ptr(),
+            c.as_ptr(),
+            g.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `nufft_interp`: `y (batch, M)` = interpolation of `g (batch, nfy, nfx)`.
+pub fn nufft_interp(
+    grid: u32,
+    block: u32,
+    [nfy, nfx]: [i32; 2],
+    w: i32,
+    beta: f32,
+    batch: i32,
+    traj: &[f32],
+    g: &[f32],
+    y: &mut [f32],
+) -> Result<(), LaunchError> {
+    let m = traj.len() / 2;
+    let b = batch.max(0) as usize;
+    check_nufft(m, [nfy, nfx], w, traj)?;
+    need("g", g.len(), 2 * b * nfy as usize * nfx as usize)?;
+    need("y", y.len(), 2 * b * m)?;
+    grid_covers("grid·block", grid, block, m)?;
+    // SAFETY: as for `nufft_spread`; the kernel only reads `g`.
+    unsafe {
+        emu_nufft_interp(
+            grid,
+            block,
+            m as i64,
+            nfy,
+            nfx,
+            w,
+            beta,
+            batch,
+            traj.as_ptr(),
+            g.as_ptr(),
+            y.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}

@@ -1,0 +1,928 @@
+//! The real back end (feature `cuda`): cudarc's driver API and NVRTC, both loaded at run time.
+
+use crate::kernels::KernelFile;
+use crate::{CudaError, JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
+use fedrecon_physics::error::check_len;
+use fedrecon_physics::mri::NufftPlan;
+use fedrecon_physics::mri::nufft::{EsKernel, MAX_KERNEL_WIDTH, check_trajectory};
+use fedrecon_physics::{CtGeometry, LinearOperator, PhysicsError};
+use num_complex::Complex32;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Run a cudarc call that may panic (its dynamic loader panics on a missing library or symbol)
+/// and turn both its error and a panic into [`CudaError::Driver`].
+fn guarded<T, E: std::fmt::Display>(
+    during: &str,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, CudaError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(CudaError::Driver {
+            during: during.into(),
+            message: e.to_string(),
+        }),
+        Err(p) => Err(CudaError::Driver {
+            during: during.into(),
+            message: p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "cudarc panicked".into()),
+        }),
+    }
+}
+
+/// `FEDRECON_NVRTC_LIB`: a directory holding `libnvrtc.so.*`, or the library file itself.
+///
+/// NVRTC itself `dlopen`s `libnvrtc-builtins.so.<major>.<minor>` by bare name when it compiles,
+/// so the builtins library found next to it is loaded first as well (by path; the loader then
+/// resolves the bare-name request to it through its soname).
+fn preload_nvrtc() -> Result<(), CudaError> {
+    static PRELOADED: OnceLock<Result<Vec<libloading::Library>, String>> = OnceLock::new();
+    let r = PRELOADED.get_or_init(|| {
+        let Some(given) = std::env::var_os("FEDRECON_NVRTC_LIB") else {
+            return Ok(Vec::new());
+        };
+        let given = PathBuf::from(given);
+        let (dir, lib) = if given.is_dir() {
+            (given.clone(), given.join("libnvrtc.so.13"))
+        } else {
+            let dir = given.parent().map(PathBuf::from).unwrap_or_default();
+            (dir, given.clone())
+        };
+        let names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("FEDRECON_NVRTC_LIB={}: {e}", given.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        let name_of = |p: &PathBuf| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let lib = if lib.is_file() {
+            lib
+        } else {
+            names
+                .iter()
+                .find(|p| name_of(p).starts_with("libnvrtc.so"))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "FEDRECON_NVRTC_LIB={}: no libnvrtc.so* there",
+                        given.display()
+                    )
+                })?
+        };
+        let mut order: Vec<PathBuf> = names
+            .into_iter()
+            .filter(|p| name_of(p).starts_with("libnvrtc-builtins.so"))
+            .collect();
+        order.sort();
+        order.push(lib);
+        order
+            .into_iter()
+            .map(|path| {
+                // SAFETY: loading NVIDIA's NVRTC libraries runs only their own initialisers; they
+                // are the libraries cudarc and NVRTC would load anyway. They stay loaded for the
+                // life of the process (kept in this static), so the symbols resolved from them
+                // remain valid.
+                unsafe { libloading::Library::new(&path) }
+                    .map_err(|e| format!("FEDRECON_NVRTC_LIB: cannot load {}: {e}", path.display()))
+            })
+            .collect()
+    });
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => Err(CudaError::LibraryNotFound {
+            lib: "libnvrtc",
+            hint: e.clone(),
+        }),
+    }
+}
+
+fn ensure_nvrtc() -> Result<(), CudaError> {
+    preload_nvrtc()?;
+    // SAFETY: only tries to dlopen the candidate library names (and closes them again).
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(CudaError::LibraryNotFound {
+            lib: "libnvrtc",
+            hint: "install the CUDA runtime compiler (e.g. `.ci/install-nvrtc`, or NVIDIA's \
+                   `cuda-nvrtc` package) and set FEDRECON_NVRTC_LIB to its lib directory or add \
+                   that directory to LD_LIBRARY_PATH"
+                .into(),
+        })
+    }
+}
+
+fn ensure_driver() -> Result<(), CudaError> {
+    // SAFETY: only tries to dlopen the candidate library names (and closes them again).
+    if unsafe { cudarc::driver::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(CudaError::LibraryNotFound {
+            lib: "libcuda",
+            hint: "no NVIDIA driver library (libcuda.so) on the loader's path: is an NVIDIA GPU \
+                   and its driver installed?"
+                .into(),
+        })
+    }
+}
+
+/// Whether NVRTC can be loaded (honouring `FEDRECON_NVRTC_LIB`).
+pub fn nvrtc_available() -> bool {
+    ensure_nvrtc().is_ok()
+}
+
+/// The virtual architectures this NVRTC can target, as `10·major + minor` (e.g. 80, 90), ascending.
+pub fn nvrtc_supported_archs() -> Result<Vec<i32>, CudaError> {
+    ensure_nvrtc()?;
+    guarded("asking NVRTC for its architectures", || {
+        let mut n: std::ffi::c_int = 0;
+        // SAFETY: NVRTC writes one int through the valid pointer.
+        unsafe { cudarc::nvrtc::sys::nvrtcGetNumSupportedArchs(&mut n) }.result()?;
+        let mut v: Vec<std::ffi::c_int> = vec![0; n.max(0) as usize];
+        // SAFETY: `v` has room for the `n` ints NVRTC reported it will write.
+        unsafe { cudarc::nvrtc::sys::nvrtcGetSupportedArchs(v.as_mut_ptr()) }.result()?;
+        v.sort_unstable();
+        Ok::<_, cudarc::nvrtc::result::NvrtcError>(v)
+    })
+}
+
+/// The NVRTC target for a device of compute capability `major.minor`: the newest virtual
+/// architecture NVRTC supports that is not newer than the device (the driver JIT-compiles that
+/// PTX for the device), or an error when the device is older than everything NVRTC supports.
+pub fn nvrtc_arch_for(major: i32, minor: i32) -> Result<String, CudaError> {
+    let cc = 10 * major + minor;
+    let archs = nvrtc_supported_archs()?;
+    match archs.iter().copied().filter(|&a| a <= cc).max() {
+        Some(a) => Ok(format!("compute_{a}")),
+        None => Err(CudaError::Compile {
+            kernel: "(all)",
+            arch: format!("compute_{cc}"),
+            log: format!(
+                "compute capability {major}.{minor} is older than every architecture this NVRTC \
+                 supports ({archs:?})"
+            ),
+        }),
+    }
+}
+
+fn compile(kernel: KernelFile, arch: &str) -> Result<Ptx, CudaError> {
+    ensure_nvrtc()?;
+    let opts = CompileOptions {
+        // every operation one IEEE rounding, as on the CPU
+        fmad: Some(false),
+        ftz: Some(false),
+        prec_div: Some(true),
+        prec_sqrt: Some(true),
+        use_fast_math: Some(false),
+        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()],
+        name: Some(kernel.name().into()),
+        ..Default::default()
+    };
+    let src = kernel.nvrtc_source();
+    match catch_unwind(AssertUnwindSafe(|| {
+        cudarc::nvrtc::compile_ptx_with_opts(src, opts)
+    })) {
+        Ok(Ok(ptx)) => Ok(ptx),
+        Ok(Err(CompileError::CompileError { log, .. })) => Err(CudaError::Compile {
+            kernel: kernel.name(),
+            arch: arch.into(),
+            log: log.to_string_lossy().into_owned(),
+        }),
+        Ok(Err(e)) => Err(CudaError::Compile {
+            kernel: kernel.name(),
+            arch: arch.into(),
+            log: format!("{e:?}"),
+        }),
+        Err(_) => Err(CudaError::Compile {
+            kernel: kernel.name(),
+            arch: arch.into(),
+            log: "NVRTC panicked (library or symbol missing?)".into(),
+        }),
+    }
+}
+
+/// Compile one kernel file to PTX text for `arch` (`"compute_80"`, `"sm_90"`, …) with the flags the
+/// device path uses (`--fmad=false`, exact division and square root, no flush to zero).
+pub fn compile_ptx(kernel: KernelFile, arch: &str) -> Result<String, CudaError> {
+    Ok(compile(kernel, arch)?.to_src())
+}
+
+struct Inner {
+    ordinal: usize,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    arch: String,
+    modules: Mutex<HashMap<KernelFile, Arc<CudaModule>>>,
+}
+
+/// One GPU: its context, default stream and the lazily compiled kernel modules (each kernel file
+/// is compiled by NVRTC on first use and cached for the life of the device). Cheap to clone.
+#[derive(Clone)]
+pub struct CudaDevice {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("ordinal", &self.inner.ordinal)
+            .field("arch", &self.inner.arch)
+            .finish()
+    }
+}
+
+impl CudaDevice {
+    /// Open device `ordinal`. Errors (never panics) when the driver or NVRTC library is
+    /// missing, or there is no such device.
+    pub fn new(ordinal: usize) -> Result<Self, CudaError> {
+        ensure_driver()?;
+        ensure_nvrtc()?;
+        let ctx = guarded(&format!("opening device {ordinal}"), || {
+            CudaContext::new(ordinal)
+        })?;
+        let (major, minor) = guarded("querying the compute capability", || {
+            ctx.compute_capability()
+        })?;
+        let stream = ctx.default_stream();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ordinal,
+                ctx,
+                stream,
+                arch: nvrtc_arch_for(major, minor)?,
+                modules: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+    /// Device ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.inner.ordinal
+    }
+    /// The NVRTC target (`compute_XY`; see [`nvrtc_arch_for`]).
+    pub fn arch(&self) -> &str {
+        &self.inner.arch
+    }
+    /// The cudarc context.
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.inner.ctx
+    }
+    /// The stream every launch of this crate goes to.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.inner.stream
+    }
+    /// Entry point `name` of `kernel`, compiling and loading the file on first use.
+    pub fn function(&self, kernel: KernelFile, name: &str) -> Result<CudaFunction, CudaError> {
+        let module = {
+            let mut cache = self
+                .inner
+                .modules
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match cache.get(&kernel) {
+                Some(m) => m.clone(),
+                None => {
+                    let ptx = compile(kernel, &self.inner.arch)?;
+                    let m = guarded(&format!("loading {}", kernel.name()), || {
+                        self.inner.ctx.load_module(ptx)
+                    })?;
+                    cache.insert(kernel, m.clone());
+                    m
+                }
+            }
+        };
+        guarded(&format!("looking up `{name}`"), || {
+            module.load_function(name)
+        })
+    }
+    fn upload<T: cudarc::driver::DeviceRepr>(
+        &self,
+        what: &str,
+        data: &[T],
+    ) -> Result<CudaSlice<T>, CudaError> {
+        guarded(&format!("copying {what} to the device"), || {
+            self.inner.stream.clone_htod(data)
+        })
+    }
+    fn download<T: cudarc::driver::DeviceRepr>(
+        &self,
+        what: &str,
+        src: &CudaSlice<T>,
+        dst: &mut [T],
+    ) -> Result<(), CudaError> {
+        guarded(&format!("copying {what} to the host"), || {
+            self.inner.stream.memcpy_dtoh(src, dst)?;
+            // the copy is asynchronous on the stream: wait before the caller reads `dst`
+            self.inner.stream.synchronize()
+        })
+    }
+    fn zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        what: &str,
+        n: usize,
+    ) -> Result<CudaSlice<T>, CudaError> {
+        guarded(&format!("allocating {what}"), || {
+            self.inner.stream.alloc_zeros::<T>(n)
+        })
+    }
+}
+
+fn config(blocks: u32, block: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (block, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+fn batch_of(what: &'static str, shape: &[usize], len: usize) -> Result<usize, CudaError> {
+    let n: usize = shape.iter().product();
+    if n == 0 || len == 0 || len % n != 0 {
+        return Err(PhysicsError::ShapeMismatch {
+            what,
+            expected: n,
+            shape: std::iter::once(1).chain(shape.iter().copied()).collect(),
+            got: len,
+        }
+        .into());
+    }
+    Ok(len / n)
+}
+
+fn batch_i32(b: usize) -> Result<i32, CudaError> {
+    i32::try_from(b).map_err(|_| CudaError::TooLarge {
+        field: "batch",
+        value: b,
+        reason: "must fit in a 32-bit signed integer",
+    })
+}
+
+/// Joseph projector on the GPU: the same operator as `fedrecon_physics::ct::JosephProjector`
+/// (domain `(ny, nx)` image, range `(n_angles, n_det)` sinogram, `f32`), with its exact transpose.
+///
+/// The rays are prepared once, on the device, at construction. The [`LinearOperator`] methods copy
+/// host buffers to the device and back; [`Self::forward_device`] and [`Self::adjoint_device`] work
+/// on device-resident batches. Because the trait's `apply_*` methods have no error channel, they
+/// panic (with the driver's message) if the device fails after construction (e.g. out of memory);
+/// [`Self::try_forward`] and [`Self::try_adjoint`] return that as an error instead.
+pub struct JosephProjectorCuda {
+    dev: CudaDevice,
+    geom: CtGeometry,
+    dom: [usize; 2],
+    ran: [usize; 2],
+    ray_f: CudaSlice<f32>,
+    ray_i: CudaSlice<i32>,
+    fwd: CudaFunction,
+    bwd: CudaFunction,
+}
+
+impl std::fmt::Debug for JosephProjectorCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JosephProjectorCuda")
+            .field("device", &self.dev)
+            .field("domain", &self.dom)
+            .field("range", &self.ran)
+            .finish()
+    }
+}
+
+impl JosephProjectorCuda {
+    /// Compile (once per device) the kernels and prepare the rays of `geom` on `dev`.
+    pub fn new(dev: &CudaDevice, geom: impl Into<CtGeometry>) -> Result<Self, CudaError> {
+        let geom = geom.into();
+        let t = JosephGeometryTables::new(&geom)?;
+        let prep = dev.function(KernelFile::Joseph, "joseph_prepare_rays")?;
+        let fwd = dev.function(KernelFile::Joseph, "joseph_forward")?;
+        let bwd = dev.function(KernelFile::Joseph, "joseph_backward")?;
+        let trig = dev.upload("angle table", &t.trig)?;
+        let det = dev.upload("detector table", &t.det)?;
+        let mut ray_f = dev.zeros::<f32>("ray table", 3 * t.n_rays())?;
+        let mut ray_i = dev.zeros::<i32>("ray table", 3 * t.n_rays())?;
+        let [h, sod, sdd] = t.lengths();
+        let stream = dev.stream();
+        let mut launch = stream.launch_builder(&prep);
+        launch
+            .arg(&t.kind)
+            .arg(&t.ny)
+            .arg(&t.nx)
+            .arg(&t.n_angles)
+            .arg(&t.n_det)
+            .arg(&h)
+            .arg(&sod)
+            .arg(&sdd)
+            .arg(&trig)
+            .arg(&det)
+            .arg(&mut ray_f)
+            .arg(&mut ray_i);
+        // SAFETY: the argument list matches `joseph_prepare_rays`' signature (int ×5, double ×3,
+        // const double* ×2, float*, int*); `trig`/`det` hold 2·n_angles / 2·n_det values and the
+        // ray tables 3·n_rays, and the grid covers n_rays threads, each of which writes only its
+        // own record.
+        guarded("launching joseph_prepare_rays", || unsafe {
+            launch.launch(config(t.grid(), JOSEPH_BLOCK))
+        })?;
+        Ok(Self {
+            dev: dev.clone(),
+            dom: geom.image_shape(),
+            ran: geom.sino_shape(),
+            geom,
+            ray_f,
+            ray_i,
+            fwd,
+            bwd,
+        })
+    }
+    /// The geometry.
+    pub fn geometry(&self) -> &CtGeometry {
+        &self.geom
+    }
+    /// The device.
+    pub fn device(&self) -> &CudaDevice {
+        &self.dev
+    }
+    fn n_rays(&self) -> usize {
+        self.ran[0] * self.ran[1]
+    }
+    fn launch(
+        &self,
+        func: &CudaFunction,
+        src: &CudaSlice<f32>,
+        dst: &mut CudaSlice<f32>,
+        batch: usize,
+    ) -> Result<(), CudaError> {
+        let (ny, nx) = (self.dom[0] as i32, self.dom[1] as i32);
+        let n_rays = self.n_rays() as i64;
+        let b = batch_i32(batch)?;
+        let blocks = blocks_for("angles × detectors", self.n_rays(), JOSEPH_BLOCK)?;
+        let stream = self.dev.stream();
+        let mut l = stream.launch_builder(func);
+        l.arg(&ny)
+            .arg(&nx)
+            .arg(&n_rays)
+            .arg(&b)
+            .arg(&self.ray_f)
+            .arg(&self.ray_i)
+            .arg(src)
+            .arg(dst);
+        // SAFETY: matches `joseph_forward`/`joseph_backward` (int, int, long long, int,
+        // const float*, const int*, const float*, float*); the callers checked that `src` and
+        // `dst` hold `batch` images / sinograms, the ray table was built for this geometry so its
+        // step ranges lie inside the image, and the grid covers every ray.
+        guarded("launching the Joseph kernel", || unsafe {
+            l.launch(config(blocks, JOSEPH_BLOCK))
+        })?;
+        Ok(())
+    }
+    /// `y = P x` for a batch of device-resident images `(batch, ny, nx)` into `(batch, n_angles,
+    /// n_det)`; returns the batch size.
+    pub fn forward_device(
+        &self,
+        x: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        let b = batch_of("x (batched image)", &self.dom, x.len())?;
+        check_len(
+            "y (batched sinogram)",
+            &[b, self.ran[0], self.ran[1]],
+            y.len(),
+        )?;
+        self.launch(&self.fwd, x, y, b)?;
+        Ok(b)
+    }
+    /// `x = Pᵀ y` for a batch of device-resident sinograms; returns the batch size.
+    pub fn adjoint_device(
+        &self,
+        y: &CudaSlice<f32>,
+        x: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        let b = batch_of("y (batched sinogram)", &self.ran, y.len())?;
+        check_len("x (batched image)", &[b, self.dom[0], self.dom[1]], x.len())?;
+        guarded("zeroing the image", || self.dev.stream().memset_zeros(x))?;
+        self.launch(&self.bwd, y, x, b)?;
+        Ok(b)
+    }
+    /// Host-buffer forward projection of a batch (`x.len()` a multiple of `ny·nx`).
+    pub fn try_forward(&self, x: &[f32], y: &mut [f32]) -> Result<usize, CudaError> {
+        let b = batch_of("x (batched image)", &self.dom, x.len())?;
+        check_len(
+            "y (batched sinogram)",
+            &[b, self.ran[0], self.ran[1]],
+            y.len(),
+        )?;
+        let dx = self.dev.upload("the image", x)?;
+        let mut dy = self.dev.zeros::<f32>("the sinogram", y.len())?;
+        self.forward_device(&dx, &mut dy)?;
+        self.dev.download("the sinogram", &dy, y)?;
+        Ok(b)
+    }
+    /// Host-buffer back-projection of a batch (`y.len()` a multiple of `n_angles·n_det`).
+    pub fn try_adjoint(&self, y: &[f32], x: &mut [f32]) -> Result<usize, CudaError> {
+        let b = batch_of("y (batched sinogram)", &self.ran, y.len())?;
+        check_len("x (batched image)", &[b, self.dom[0], self.dom[1]], x.len())?;
+        let dy = self.dev.upload("the sinogram", y)?;
+        let mut dx = self.dev.zeros::<f32>("the image", x.len())?;
+        self.adjoint_device(&dy, &mut dx)?;
+        self.dev.download("the image", &dx, x)?;
+        Ok(b)
+    }
+}
+
+impl LinearOperator<f32> for JosephProjectorCuda {
+    fn domain_shape(&self) -> &[usize] {
+        &self.dom
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.ran
+    }
+    fn apply_forward(&self, x: &[f32], y: &mut [f32]) {
+        if let Err(e) = self.try_forward(x, y) {
+            panic!("JosephProjectorCuda forward failed on the device: {e}");
+        }
+    }
+    fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
+        if let Err(e) = self.try_adjoint(y, x) {
+            panic!("JosephProjectorCuda adjoint failed on the device: {e}");
+        }
+    }
+    fn forward_batch(&self, x: &[f32], y: &mut [f32]) -> fedrecon_physics::Result<usize> {
+        // one batched launch instead of one per image; shape errors are reported as errors
+        let b = match batch_of("x (batched domain)", &self.dom, x.len()) {
+            Ok(b) => b,
+            Err(CudaError::Physics(e)) => return Err(e),
+            Err(e) => panic!("{e}"),
+        };
+        check_len("y (batched range)", &[b, self.ran[0], self.ran[1]], y.len())?;
+        self.apply_forward(x, y);
+        Ok(b)
+    }
+    fn adjoint_batch(&self, y: &[f32], x: &mut [f32]) -> fedrecon_physics::Result<usize> {
+        let b = match batch_of("y (batched range)", &self.ran, y.len()) {
+            Ok(b) => b,
+            Err(CudaError::Physics(e)) => return Err(e),
+            Err(e) => panic!("{e}"),
+        };
+        check_len(
+            "x (batched domain)",
+            &[b, self.dom[0], self.dom[1]],
+            x.len(),
+        )?;
+        self.apply_adjoint(y, x);
+        Ok(b)
+    }
+}
+
+/// Coil sensitivities resident on the GPU, for the SENSE weighting kernels:
+/// `expand: x (ny, nx) ↦ S_c ⊙ x (coils, ny, nx)` and `reduce: t ↦ Σ_c conj(S_c) ⊙ t_c`, each
+/// batched over a leading axis. (The centred FFT between them is not part of these kernels.)
+pub struct SenseMapsCuda {
+    dev: CudaDevice,
+    maps: CudaSlice<f32>,
+    coils: usize,
+    ny: usize,
+    nx: usize,
+    expand: CudaFunction,
+    reduce: CudaFunction,
+}
+
+impl std::fmt::Debug for SenseMapsCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenseMapsCuda")
+            .field("device", &self.dev)
+            .field("coils", &self.coils)
+            .field("ny", &self.ny)
+            .field("nx", &self.nx)
+            .finish()
+    }
+}
+
+fn interleave(z: &[Complex32]) -> Vec<f32> {
+    z.iter().flat_map(|c| [c.re, c.im]).collect()
+}
+
+fn deinterleave(f: &[f32]) -> Vec<Complex32> {
+    f.chunks_exact(2)
+        .map(|p| Complex32::new(p[0], p[1]))
+        .collect()
+}
+
+impl SenseMapsCuda {
+    /// Upload `maps (coils, ny, nx)`.
+    pub fn new(
+        dev: &CudaDevice,
+        maps: &[Complex32],
+        coils: usize,
+        ny: usize,
+        nx: usize,
+    ) -> Result<Self, CudaError> {
+        if coils == 0 {
+            return Err(PhysicsError::InvalidArgument {
+                name: "coils",
+                value: coils.to_string(),
+                reason: "need at least one coil".into(),
+            }
+            .into());
+        }
+        check_len("maps (coils, ny, nx)", &[coils, ny, nx], maps.len())?;
+        i32::try_from(coils).map_err(|_| CudaError::TooLarge {
+            field: "coils",
+            value: coils,
+            reason: "must fit in a 32-bit signed integer",
+        })?;
+        Ok(Self {
+            dev: dev.clone(),
+            maps: dev.upload("the coil maps", &interleave(maps))?,
+            coils,
+            ny,
+            nx,
+            expand: dev.function(KernelFile::Sense, "sense_expand")?,
+            reduce: dev.function(KernelFile::Sense, "sense_reduce")?,
+        })
+    }
+    fn launch(
+        &self,
+        func: &CudaFunction,
+        src: &CudaSlice<f32>,
+        dst: &mut CudaSlice<f32>,
+        batch: usize,
+    ) -> Result<(), CudaError> {
+        let n_pix = (self.ny * self.nx) as i64;
+        let coils = self.coils as i32;
+        let b = batch_i32(batch)?;
+        let blocks = blocks_for("batch × ny × nx", batch * self.ny * self.nx, SENSE_BLOCK)?;
+        let stream = self.dev.stream();
+        let mut l = stream.launch_builder(func);
+        l.arg(&n_pix)
+            .arg(&coils)
+            .arg(&b)
+            .arg(&self.maps)
+            .arg(src)
+            .arg(dst);
+        // SAFETY: matches `sense_expand`/`sense_reduce` (long long, int, int, const float* ×3,
+        // float*); the callers checked the interleaved lengths 2·batch·n_pix and
+        // 2·batch·coils·n_pix, and the grid covers batch·n_pix threads.
+        guarded("launching a SENSE kernel", || unsafe {
+            l.launch(config(blocks, SENSE_BLOCK))
+        })?;
+        Ok(())
+    }
+    /// Device-resident `out (batch, coils, ny, nx) = S ⊙ x (batch, ny, nx)`, interleaved
+    /// complex `f32`; returns the batch size.
+    pub fn expand_device(
+        &self,
+        x: &CudaSlice<f32>,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        let b = batch_of(
+            "x (batched interleaved image)",
+            &[self.ny, self.nx, 2],
+            x.len(),
+        )?;
+        check_len(
+            "out (batched interleaved coil images)",
+            &[b, self.coils, self.ny, self.nx, 2],
+            out.len(),
+        )?;
+        self.launch(&self.expand, x, out, b)?;
+        Ok(b)
+    }
+    /// Device-resident `x (batch, ny, nx) = Σ_c conj(S_c) ⊙ t_c`; returns the batch size.
+    pub fn reduce_device(
+        &self,
+        t: &CudaSlice<f32>,
+        x: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        let b = batch_of(
+            "t (batched interleaved coil images)",
+            &[self.coils, self.ny, self.nx, 2],
+            t.len(),
+        )?;
+        check_len(
+            "x (batched interleaved image)",
+            &[b, self.ny, self.nx, 2],
+            x.len(),
+        )?;
+        self.launch(&self.reduce, t, x, b)?;
+        Ok(b)
+    }
+    /// Host-buffer `S ⊙ x` for a batch of images.
+    pub fn expand(&self, x: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
+        let b = batch_of("x (batched image)", &[self.ny, self.nx], x.len())?;
+        let dx = self.dev.upload("the image", &interleave(x))?;
+        let mut dout = self
+            .dev
+            .zeros::<f32>("coil images", 2 * b * self.coils * self.ny * self.nx)?;
+        self.expand_device(&dx, &mut dout)?;
+        let mut out = vec![0.0f32; dout.len()];
+        self.dev.download("coil images", &dout, &mut out)?;
+        Ok(deinterleave(&out))
+    }
+    /// Host-buffer `Σ_c conj(S_c) ⊙ t_c` for a batch of coil-image stacks.
+    pub fn reduce(&self, t: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
+        let b = batch_of(
+            "t (batched coil images)",
+            &[self.coils, self.ny, self.nx],
+            t.len(),
+        )?;
+        let dt = self.dev.upload("coil images", &interleave(t))?;
+        let mut dx = self
+            .dev
+            .zeros::<f32>("the image", 2 * b * self.ny * self.nx)?;
+        self.reduce_device(&dt, &mut dx)?;
+        let mut x = vec![0.0f32; dx.len()];
+        self.dev.download("the image", &dx, &mut x)?;
+        Ok(deinterleave(&x))
+    }
+}
+
+/// NUFFT gridding on the GPU with FINUFFT's exponential-of-semicircle kernel ψ: spreading of
+/// point values onto the periodic fine grid `(nfy, nfx)` and its transpose, interpolation (the
+/// `ψ`-convolution steps of `fedrecon_physics::mri::NufftPlan`, without FFT or deapodisation).
+/// Values are interleaved complex `f32`, batched over a leading axis.
+pub struct NufftGriddingCuda {
+    dev: CudaDevice,
+    traj: CudaSlice<f32>,
+    m: usize,
+    nf: [usize; 2],
+    kernel: EsKernel,
+    spread: CudaFunction,
+    interp: CudaFunction,
+}
+
+impl std::fmt::Debug for NufftGriddingCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NufftGriddingCuda")
+            .field("device", &self.dev)
+            .field("points", &self.m)
+            .field("fine_shape", &self.nf)
+            .field("kernel", &self.kernel)
+            .finish()
+    }
+}
+
+impl NufftGriddingCuda {
+    /// The gridding of `plan` (its trajectory, fine grid and kernel) on `dev`.
+    pub fn from_plan(dev: &CudaDevice, plan: &NufftPlan) -> Result<Self, CudaError> {
+        Self::new(dev, plan.trajectory(), plan.fine_shape(), plan.kernel())
+    }
+    /// Gridding of the `(M, 2)` trajectory `traj` (`(kx, ky)` in cycles/pixel, in `[−0.5, 0.5]`)
+    /// onto a fine grid `(nfy, nfx)` with `kernel`.
+    pub fn new(
+        dev: &CudaDevice,
+        traj: &[f32],
+        (nfy, nfx): (usize, usize),
+        kernel: EsKernel,
+    ) -> Result<Self, CudaError> {
+        let m = check_trajectory(traj)?;
+        if !(2..=MAX_KERNEL_WIDTH).contains(&kernel.width) {
+            return Err(PhysicsError::InvalidArgument {
+                name: "kernel.width",
+                value: kernel.width.to_string(),
+                reason: format!("must be in 2..={MAX_KERNEL_WIDTH}"),
+            }
+            .into());
+        }
+        for (field, n) in [("nfy", nfy), ("nfx", nfx)] {
+            if n < kernel.width {
+                return Err(PhysicsError::InvalidArgument {
+                    name: field,
+                    value: n.to_string(),
+                    reason: format!(
+                        "fine grid must be at least the kernel width {}",
+                        kernel.width
+                    ),
+                }
+                .into());
+            }
+            i32::try_from(n).map_err(|_| CudaError::TooLarge {
+                field,
+                value: n,
+                reason: "must fit in a 32-bit signed integer",
+            })?;
+        }
+        blocks_for("points", m, NUFFT_BLOCK)?;
+        Ok(Self {
+            dev: dev.clone(),
+            traj: dev.upload("the trajectory", traj)?,
+            m,
+            nf: [nfy, nfx],
+            kernel,
+            spread: dev.function(KernelFile::Nufft, "nufft_spread")?,
+            interp: dev.function(KernelFile::Nufft, "nufft_interp")?,
+        })
+    }
+    /// Number of points `M`.
+    pub fn n_points(&self) -> usize {
+        self.m
+    }
+    /// Fine grid `(nfy, nfx)`.
+    pub fn fine_shape(&self) -> (usize, usize) {
+        (self.nf[0], self.nf[1])
+    }
+    fn launch(
+        &self,
+        func: &CudaFunction,
+        src: &CudaSlice<f32>,
+        dst: &mut CudaSlice<f32>,
+        batch: usize,
+    ) -> Result<(), CudaError> {
+        let m = self.m as i64;
+        let (nfy, nfx) = (self.nf[0] as i32, self.nf[1] as i32);
+        let w = self.kernel.width as i32;
+        let beta = self.kernel.beta as f32;
+        let b = batch_i32(batch)?;
+        let blocks = blocks_for("points", self.m, NUFFT_BLOCK)?;
+        let stream = self.dev.stream();
+        let mut l = stream.launch_builder(func);
+        l.arg(&m)
+            .arg(&nfy)
+            .arg(&nfx)
+            .arg(&w)
+            .arg(&beta)
+            .arg(&b)
+            .arg(&self.traj)
+            .arg(src)
+            .arg(dst);
+        // SAFETY: matches `nufft_spread`/`nufft_interp` (long long, int ×3, float, int,
+        // const float* ×2, float*); the trajectory holds 2·M values, the callers checked the
+        // interleaved lengths 2·batch·M and 2·batch·nfy·nfx, grid indices are wrapped in the kernel,
+        // w ≤ FEDRECON_NUFFT_MAX_WIDTH, and the grid covers M threads.
+        guarded("launching a NUFFT gridding kernel", || unsafe {
+            l.launch(config(blocks, NUFFT_BLOCK))
+        })?;
+        Ok(())
+    }
+    /// Device-resident `grid (batch, nfy, nfx) = spread(c (batch, M))`; returns the batch size.
+    pub fn spread_device(
+        &self,
+        c: &CudaSlice<f32>,
+        grid: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        let b = batch_of(
+            "c (batched interleaved point values)",
+            &[self.m, 2],
+            c.len(),
+        )?;
+        check_len(
+            "grid (batched interleaved fine grid)",
+            &[b, self.nf[0], self.nf[1], 2],
+            grid.len(),
+        )?;
+        guarded("zeroing the fine grid", || {
+            self.dev.stream().memset_zeros(grid)
+        })?;
+        self.launch(&self.spread, c, grid, b)?;
+        Ok(b)
+    }
+    /// Device-resident `y (batch, M) = interp(grid (batch, nfy, nfx))`; returns the batch size.
+    pub fn interp_device(
+        &self,
+        grid: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        let b = batch_of(
+            "grid (batched interleaved fine grid)",
+            &[self.nf[0], self.nf[1], 2],
+            grid.len(),
+        )?;
+        check_len(
+            "y (batched interleaved point values)",
+            &[b, self.m, 2],
+            y.len(),
+        )?;
+        self.launch(&self.interp, grid, y, b)?;
+        Ok(b)
+    }
+    /// Host-buffer spreading of a batch of point-value vectors.
+    pub fn spread(&self, c: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
+        let b = batch_of("c (batched point values)", &[self.m], c.len())?;
+        let dc = self.dev.upload("point values", &interleave(c))?;
+        let mut dg = self
+            .dev
+            .zeros::<f32>("the fine grid", 2 * b * self.nf[0] * self.nf[1])?;
+        self.spread_device(&dc, &mut dg)?;
+        let mut g = vec![0.0f32; dg.len()];
+        self.dev.download("the fine grid", &dg, &mut g)?;
+        Ok(deinterleave(&g))
+    }
+    /// Host-buffer interpolation of a batch of fine grids.
+    pub fn interp(&self, grid: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
+        let b = batch_of("grid (batched fine grid)", &self.nf, grid.len())?;
+        let dg = self.dev.upload("the fine grid", &interleave(grid))?;
+        let mut dy = self.dev.zeros::<f32>("point values", 2 * b * self.m)?;
+        self.interp_device(&dg, &mut dy)?;
+        let mut y = vec![0.0f32; dy.len()];
+        self.dev.download("point values", &dy, &mut y)?;
+        Ok(deinterleave(&y))
+    }
+}

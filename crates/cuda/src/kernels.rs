@@ -1,0 +1,114 @@
+//! The CUDA C sources, embedded from the workspace's `kernels/` folder.
+//!
+//! Each kernel file `#include`s `fedrecon.cuh`; for NVRTC (which gets no include path)
+//! [`KernelFile::nvrtc_source`] prepends the header and drops that line, keeping file names and
+//! line numbers in NVRTC's messages through `#line` directives.
+
+/// `kernels/fedrecon.cuh`: shared definitions and tuning constants.
+pub const FEDRECON_CUH: &str = include_str!("../../../kernels/fedrecon.cuh");
+/// `kernels/joseph.cu`: Joseph projector, transpose and ray set-up.
+pub const JOSEPH_CU: &str = include_str!("../../../kernels/joseph.cu");
+/// `kernels/sense.cu`: SENSE coil weighting.
+pub const SENSE_CU: &str = include_str!("../../../kernels/sense.cu");
+/// `kernels/nufft.cu`: NUFFT spreading and interpolation (ES kernel).
+pub const NUFFT_CU: &str = include_str!("../../../kernels/nufft.cu");
+
+/// One compilation unit of `kernels/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelFile {
+    /// `joseph.cu`.
+    Joseph,
+    /// `sense.cu`.
+    Sense,
+    /// `nufft.cu`.
+    Nufft,
+}
+
+impl KernelFile {
+    /// Every kernel file.
+    pub const ALL: [KernelFile; 3] = [KernelFile::Joseph, KernelFile::Sense, KernelFile::Nufft];
+
+    /// File name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Joseph => "joseph.cu",
+            Self::Sense => "sense.cu",
+            Self::Nufft => "nufft.cu",
+        }
+    }
+
+    /// The file's text as embedded.
+    pub fn source(self) -> &'static str {
+        match self {
+            Self::Joseph => JOSEPH_CU,
+            Self::Sense => SENSE_CU,
+            Self::Nufft => NUFFT_CU,
+        }
+    }
+
+    /// The `extern "C"` entry points the file defines.
+    pub fn entry_points(self) -> &'static [&'static str] {
+        match self {
+            Self::Joseph => &["joseph_prepare_rays", "joseph_forward", "joseph_backward"],
+            Self::Sense => &["sense_expand", "sense_reduce"],
+            Self::Nufft => &["nufft_spread", "nufft_interp"],
+        }
+    }
+
+    /// Self-contained source for NVRTC: the header, then the file without its `#include`.
+    pub fn nvrtc_source(self) -> String {
+        let mut out = String::with_capacity(FEDRECON_CUH.len() + self.source().len() + 64);
+        out.push_str("#line 1 \"fedrecon.cuh\"\n");
+        out.push_str(FEDRECON_CUH);
+        out.push_str(&format!("\n#line 1 \"{}\"\n", self.name()));
+        for line in self.source().lines() {
+            if line.trim() == "#include \"fedrecon.cuh\"" {
+                out.push_str("// (fedrecon.cuh inlined above)\n");
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_point_is_defined_and_exported() {
+        for k in KernelFile::ALL {
+            let src = k.nvrtc_source();
+            assert!(!src.contains("#include \"fedrecon.cuh\""), "{}", k.name());
+            for e in k.entry_points() {
+                assert!(
+                    src.contains(&format!("extern \"C\" __global__ void {e}(")),
+                    "{}: `{e}` missing",
+                    k.name()
+                );
+            }
+            // the tuning constants are defined exactly once, in the header
+            assert_eq!(src.matches("#define FEDRECON_JOSEPH_BLOCK").count(), 1);
+        }
+    }
+
+    #[test]
+    fn block_sizes_match_the_header() {
+        let def = |name: &str| -> u32 {
+            let line = FEDRECON_CUH
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")))
+                .unwrap_or_else(|| panic!("{name} not in fedrecon.cuh"));
+            line.split_whitespace().nth(2).unwrap().parse().unwrap()
+        };
+        assert_eq!(def("FEDRECON_JOSEPH_BLOCK"), crate::JOSEPH_BLOCK);
+        assert_eq!(def("FEDRECON_SENSE_BLOCK"), crate::SENSE_BLOCK);
+        assert_eq!(def("FEDRECON_NUFFT_BLOCK"), crate::NUFFT_BLOCK);
+        assert_eq!(
+            def("FEDRECON_NUFFT_MAX_WIDTH") as usize,
+            fedrecon_physics::mri::nufft::MAX_KERNEL_WIDTH
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! The CUDA kernels executed as host C++ (crate `fedrecon-cuda-emu`) against the CPU operators.
+//!
+//! Tolerances:
+//! - Joseph forward, SENSE expand and reduce: **bit-exact**. The kernels perform the same sequence
+//!   of IEEE operations as the Rust code (ray set-up in f64 with the host's sines and cosines,
+//!   the f32 loop in the same order, no FMA contraction on either side), so any difference is a
+//!   porting error, not rounding.
+//! - Joseph transpose: the per-pixel sums are the same terms added in another order (atomic
+//!   scatter here, chunked padded buffers on the CPU). Every ray adds at most one term to a pixel,
+//!   so with K = n_rays terms the two results differ by at most 2·γ_K·Σ|terms| (Higham's bound
+//!   for recursive summation, γ_K = K·u/(1 − K·u), u = 2⁻²⁴), and Σ|terms| is the CPU's
+//!   `Pᵀ|y|` because all interpolation weights are non-negative. The test uses exactly that bound.
+//! - Adjointness of the emulated pair: `fedrecon_physics::linop::testing::assert_adjoint` ≤ 1e-5,
+//!   the threshold the CPU projector meets.
+
+use fedrecon_cuda::{JOSEPH_BLOCK, JosephGeometryTables, SENSE_BLOCK, blocks_for};
+use fedrecon_cuda_emu as emu;
+use fedrecon_physics::ct::JosephProjector;
+use fedrecon_physics::linop::testing::assert_adjoint;
+use fedrecon_physics::mri::Fft2Plan;
+use fedrecon_physics::mri::sense::{coil_combine, sens_expand, sens_reduce};
+use fedrecon_physics::{
+    CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, LinearOperator, ParallelBeam,
+};
+use num_complex::Complex32;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The emulated kernels as a [`LinearOperator`], launched like the device path does.
+struct EmulatedJoseph {
+    dom: [usize; 2],
+    ran: [usize; 2],
+    block: u32,
+    ray_f: Vec<f32>,
+    ray_i: Vec<i32>,
+}
+
+impl EmulatedJoseph {
+    fn new(geom: &CtGeometry, block: u32) -> Self {
+        let t = JosephGeometryTables::new(geom).unwrap();
+        let n = t.n_rays();
+        let (mut ray_f, mut ray_i) = (vec![0.0; 3 * n], vec![0; 3 * n]);
+        let grid = blocks_for("rays", n, block).unwrap();
+        emu::joseph_prepare_rays(
+            grid,
+            block,
+            t.kind,
+            t.dims(),
+            t.lengths(),
+            &t.trig,
+            &t.det,
+            &mut ray_f,
+            &mut ray_i,
+        )
+        .unwrap();
+        Self {
+            dom: geom.image_shape(),
+            ran: geom.sino_shape(),
+            block,
+            ray_f,
+            ray_i,
+        }
+    }
+    fn n_rays(&self) -> usize {
+        self.ran[0] * self.ran[1]
+    }
+    fn grid(&self) -> u32 {
+        blocks_for("rays", self.n_rays(), self.block).unwrap()
+    }
+    fn forward_batch_emu(&self, x: &[f32], y: &mut [f32], batch: i32) {
+        emu::joseph_forward(
+            self.grid(),
+            self.block,
+            [self.dom[0] as i32, self.dom[1] as i32],
+            self.n_rays(),
+            batch,
+            &self.ray_f,
+            &self.ray_i,
+            x,
+            y,
+        )
+        .unwrap();
+    }
+}
+
+impl LinearOperator<f32> for EmulatedJoseph {
+    fn domain_shape(&self) -> &[usize] {
+        &self.dom
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.ran
+    }
+    fn apply_forward(&self, x: &[f32], y: &mut [f32]) {
+        self.forward_batch_emu(x, y, 1);
+    }
+    fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
+        x.fill(0.0);
+        emu::joseph_backward(
+            self.grid(),
+            self.block,
+            [self.dom[0] as i32, self.dom[1] as i32],
+            self.n_rays(),
+            1,
+            &self.ray_f,
+            &self.ray_i,
+            y,
+            x,
+        )
+        .unwrap();
+    }
+}
+
+/// Parallel, flat-fan and curved-fan geometries with odd and even sizes, non-square images,
+/// non-unit pixels, detector offsets, and angles outside [0, 2π) (incl. axis-aligned ones).
+fn geometries(count: usize) -> Vec<CtGeometry> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut out = Vec::new();
+    for k in 0..count {
+        let ny = rng.random_range(1..34);
+        let nx = if k % 3 == 0 {
+            ny
+        } else {
+            rng.random_range(1..34)
+        };
+        let h = [1.0, 0.5, 1.7][k % 3];
+        let img = ImageGrid::new(ny, nx, h).unwrap();
+        let n_ang = rng.random_range(1..8);
+        let mut angles: Vec<f64> = (0..n_ang).map(|_| rng.random_range(-7.0..7.0)).collect();
+        if k % 5 == 0 {
+            angles.extend([
+                0.0,
+                std::f64::consts::FRAC_PI_2,
+                std::f64::consts::FRAC_PI_4,
+            ]);
+        }
+        let nd = rng.random_range(1..50);
+        let off = rng.random_range(-5.0..5.0) * h;
+        let sp = rng.random_range(0.3..2.0) * h;
+        let det = Detector::new(nd, sp, off).unwrap();
+        if k % 3 == 0 {
+            out.push(ParallelBeam::new(img, angles, det).unwrap().into());
+        } else {
+            let sod = img.radius() * rng.random_range(1.1..4.0);
+            let sdd = sod * rng.random_range(1.05..3.0);
+            let shape = if k % 3 == 1 {
+                DetectorShape::Flat
+            } else {
+                DetectorShape::Curved
+            };
+            // a wide curved detector can exceed the half-angle limit: skip those draws
+            if let Ok(f) = FanBeam::new(img, angles, det, sod, sdd, shape) {
+                out.push(f.into());
+            }
+        }
+    }
+    out
+}
+
+fn random_vec(n: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn block_for(k: usize) -> u32 {
+    // the device block size, and odd ones: the result must not depend on the launch shape
+    [JOSEPH_BLOCK, 7, 1][k % 3]
+}
+
+#[test]
+fn joseph_forward_is_bit_exact_against_cpu() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let geoms = geometries(45);
+    assert!(geoms.len() >= 40);
+    let kinds = |want: fn(&CtGeometry) -> bool| geoms.iter().filter(|g| want(g)).count();
+    assert!(kinds(|g| matches!(g, CtGeometry::Parallel(_))) >= 10);
+    assert!(kinds(|g| matches!(g, CtGeometry::Fan(f) if f.shape == DetectorShape::Flat)) >= 10);
+    assert!(kinds(|g| matches!(g, CtGeometry::Fan(f) if f.shape == DetectorShape::Curved)) >= 5);
+    for (k, g) in geoms.iter().enumerate() {
+        let cpu = JosephProjector::new(g.clone());
+        let emu = EmulatedJoseph::new(g, block_for(k));
+        let x = random_vec(cpu.domain_len(), &mut rng);
+        let a = cpu.forward_vec(&x).unwrap();
+        let b = emu.forward_vec(&x).unwrap();
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(
+                p.to_bits(),
+                q.to_bits(),
+                "geometry {k} ({g:?}), ray {i}: cpu {p} vs emulated {q}"
+            );
+        }
+        // and not trivially: most rays hit the image
+        assert!(
+            a.iter().any(|&v| v != 0.0),
+            "geometry {k}: all-zero sinogram"
+        );
+    }
+}
+
+#[test]
+fn joseph_transpose_matches_cpu_within_summation_bound() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let u = f64::from(f32::EPSILON) / 2.0;
+    for (k, g) in geometries(45).iter().enumerate() {
+        let cpu = JosephProjector::new(g.clone());
+        let emu = EmulatedJoseph::new(g, block_for(k));
+        let y = random_vec(cpu.range_len(), &mut rng);
+        let a = cpu.adjoint_vec(&y).unwrap();
+        let b = emu.adjoint_vec(&y).unwrap();
+        let abs_y: Vec<f32> = y.iter().map(|v| v.abs()).collect();
+        let scale = cpu.adjoint_vec(&abs_y).unwrap();
+        let kk = cpu.range_len() as f64;
+        let gamma = kk * u / (1.0 - kk * u);
+        for i in 0..a.len() {
+            // the scale itself is a float sum: allow it the same relative slack
+            let tol = 2.0 * gamma * f64::from(scale[i]) * (1.0 + 2.0 * gamma);
+            let d = (f64::from(a[i]) - f64::from(b[i])).abs();
+            assert!(
+                d <= tol,
+                "geometry {k} ({g:?}), pixel {i}: cpu {} vs emulated {} (|Δ| {d:e} > {tol:e})",
+                a[i],
+                b[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn emulated_pair_is_adjoint() {
+    for (k, g) in geometries(30).iter().enumerate() {
+        assert_adjoint(&EmulatedJoseph::new(g, block_for(k)), 1e-5);
+    }
+}
+
+#[test]
+fn joseph_batch_equals_single_images() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let g: CtGeometry = FanBeam::new(
+        ImageGrid::new(13, 10, 0.8).unwrap(),
+        vec![0.1, 1.3, 2.9, 4.4],
+        Detector::new(23, 0.9, 0.4).unwrap(),
+        30.0,
+        55.0,
+        DetectorShape::Curved,
+    )
+    .unwrap()
+    .into();
+    let cpu = JosephProjector::new(g.clone());
+    let emu = EmulatedJoseph::new(&g, JOSEPH_BLOCK);
+    let batch = 3;
+    let x = random_vec(batch * cpu.domain_len(), &mut rng);
+    let mut y = vec![0.0; batch * cpu.range_len()];
+    emu.forward_batch_emu(&x, &mut y, batch as i32);
+    let mut want = vec![0.0; y.len()];
+    cpu.forward_batch(&x, &mut want).unwrap();
+    assert_eq!(y, want);
+}
+
+#[test]
+fn emulated_launch_rejects_bad_buffers() {
+    let g: CtGeometry = ParallelBeam::standard(5, 3, 7).unwrap().into();
+    let emu = EmulatedJoseph::new(&g, JOSEPH_BLOCK);
+    let mut y = vec![0.0; 20];
+    let e = emu::joseph_forward(
+        1,
+        JOSEPH_BLOCK,
+        [5, 5],
+        21,
+        1,
+        &emu.ray_f,
+        &emu.ray_i,
+        &[0.0; 25],
+        &mut y,
+    )
+    .unwrap_err();
+    assert_eq!(e.what, "sino");
+    // a grid that does not cover every ray
+    let mut y = vec![0.0; 21];
+    let e = emu::joseph_forward(
+        2,
+        7,
+        [5, 5],
+        21,
+        1,
+        &emu.ray_f,
+        &emu.ray_i,
+        &[0.0; 25],
+        &mut y,
+    )
+    .unwrap_err();
+    assert_eq!(e.what, "grid·block");
+}
+
+fn random_complex(n: usize, rng: &mut StdRng) -> Vec<Complex32> {
+    (0..n)
+        .map(|_| Complex32::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+        .collect()
+}
+
+fn interleave(z: &[Complex32]) -> Vec<f32> {
+    z.iter().flat_map(|c| [c.re, c.im]).collect()
+}
+
+fn deinterleave(f: &[f32]) -> Vec<Complex32> {
+    f.chunks_exact(2)
+        .map(|p| Complex32::new(p[0], p[1]))
+        .collect()
+}
+
+#[test]
+fn sense_kernels_are_bit_exact_against_cpu() {
+    let mut rng = StdRng::seed_from_u64(14);
+    for (coils, ny, nx) in [(1, 1, 1), (4, 7, 5), (3, 16, 9), (8, 6, 12)] {
+        let n = ny * nx;
+        let maps = random_complex(coils * n, &mut rng);
+        let plan = Fft2Plan::new(ny, nx).unwrap();
+        for batch in [1usize, 2] {
+            let x = random_complex(batch * n, &mut rng);
+            let grid = blocks_for("pixels", batch * n, SENSE_BLOCK).unwrap();
+            // expand: S ⊙ x per coil, then the CPU FFT, against fastMRI-style sens_expand
+            let mut out = vec![0.0f32; 2 * batch * coils * n];
+            emu::sense_expand(
+                grid,
+                SENSE_BLOCK,
+                n,
+                coils as i32,
+                batch as i32,
+                &interleave(&maps),
+                &interleave(&x),
+                &mut out,
+            )
+            .unwrap();
+            let mut k = deinterleave(&out);
+            plan.fft2c(&mut k).unwrap();
+            for b in 0..batch {
+                let want = sens_expand(&x[b * n..(b + 1) * n], &maps, coils, ny, nx).unwrap();
+                assert_eq!(&k[b * coils * n..(b + 1) * coils * n], &want[..]);
+            }
+            // reduce: CPU inverse FFT, then Σ conj(S_c) t_c, against sens_reduce and coil_combine
+            let mut t = k.clone();
+            plan.ifft2c(&mut t).unwrap();
+            let mut xr = vec![0.0f32; 2 * batch * n];
+            emu::sense_reduce(
+                grid,
+                SENSE_BLOCK,
+                n,
+                coils as i32,
+                batch as i32,
+                &interleave(&maps),
+                &interleave(&t),
+                &mut xr,
+            )
+            .unwrap();
+            let xr = deinterleave(&xr);
+            for b in 0..batch {
+                let kb = &k[b * coils * n..(b + 1) * coils * n];
+                let want = sens_reduce(kb, &maps, coils, ny, nx).unwrap();
+                assert_eq!(&xr[b * n..(b + 1) * n], &want[..]);
+                let tb = &t[b * coils * n..(b + 1) * coils * n];
+                let want = coil_combine(tb, &maps, coils, ny, nx).unwrap();
+                assert_eq!(&xr[b * n..(b + 1) * n], &want[..]);
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+// Joseph's ray-driven projector and its exact transpose, one thread per (angle, detector) ray.
+//
+// Joseph (1982), "An improved algorithm for reprojecting rays through pixel images", IEEE TMI 1(3).
+// This is a line-by-line port of crates/physics/src/ct/joseph.rs (`JosephRay::new`, `integrate`,
+// `scatter`) and of `CtGeometry::ray` in crates/physics/src/geometry.rs:
+//
+//   p(ray) = (h / |dir_major|) · Σ_{k=k0..k1} [(1 − w_k)·f(m₀_k, k) + w_k·f(m₀_k + 1, k)],
+//   m_k = a + b·k (padded minor index, valid iff 0 < m_k < n_minor + 1), m₀_k = ⌊m_k⌋, w_k = m_k − m₀_k,
+//
+// where the padded index m' addresses image row (x-major) or column (y-major) m' − 1 and the two
+// padding lines are zero. Instead of copying the image into the CPU's padded layouts the kernels
+// test the index, which reads the same values, so the arithmetic (and with --fmad=false the
+// result) is identical to the CPU's.
+//
+// The ray set-up runs once per geometry (joseph_prepare_rays, in double precision exactly like the
+// CPU); the sines and cosines come from the host (Rust's f64 sin/cos) so that no libm difference
+// can move a ray. The forward kernel gathers, the transpose runs the very same loop and scatters
+// with atomicAdd: the matched adjoint up to the order of the float additions.
+#include "fedrecon.cuh"
+
+// Prepare one ray per thread. `trig` is (sin θ, cos θ) per angle; `det` is, per detector cell,
+// (u, 0) for parallel and flat fan beams and (sin γ, cos γ), γ = u / sdd, for a curved detector.
+extern "C" __global__ void joseph_prepare_rays(int kind, int ny, int nx, int n_angles, int n_det,
+                                               double h, double sod, double sdd,
+                                               const double* __restrict__ trig,
+                                               const double* __restrict__ det,
+                                               float* __restrict__ ray_f, int* __restrict__ ray_i) {
+    long long r = fedrecon_global_x();
+    long long n_rays = (long long)n_angles * (long long)n_det;
+    if (r >= n_rays) return;
+    int ia = (int)(r / n_det);
+    int id = (int)(r % n_det);
+    double s = trig[2 * ia], c = trig[2 * ia + 1];
+    // CtGeometry::ray_at
+    double d0 = -s, d1 = c;  // d̂
+    double e0 = c, e1 = s;   // ê
+    double o0, o1, vx, vy;
+    if (kind == FEDRECON_PARALLEL) {
+        double u = det[2 * id];
+        o0 = u * e0;
+        o1 = u * e1;
+        vx = d0;
+        vy = d1;
+    } else {
+        double src0 = sod * s, src1 = -sod * c;
+        double p0, p1;
+        if (kind == FEDRECON_FAN_FLAT) {
+            double u = det[2 * id];
+            p0 = src0 + sdd * d0 + u * e0;
+            p1 = src1 + sdd * d1 + u * e1;
+        } else {
+            double sg = det[2 * id], cg = det[2 * id + 1];
+            p0 = src0 + sdd * (cg * d0 + sg * e0);
+            p1 = src1 + sdd * (cg * d1 + sg * e1);
+        }
+        double v0 = p0 - src0, v1 = p1 - src1;
+        double n = sqrt(v0 * v0 + v1 * v1);
+        o0 = src0;
+        o1 = src1;
+        vx = v0 / n;
+        vy = v1 / n;
+    }
+    // JosephRay::new
+    double ox = o0 / h, oy = o1 / h;
+    double cx = ((double)nx - 1.0) / 2.0, cy = ((double)ny - 1.0) / 2.0;
+    int x_major = fabs(vx) >= fabs(vy);
+    double a64, b64, weight;
+    int n_major, n_minor;
+    if (x_major) {
+        double k = vy / vx;
+        a64 = cy - oy + (cx + ox) * k;
+        b64 = -k;
+        n_major = nx;
+        n_minor = ny;
+        weight = h / fabs(vx);
+    } else {
+        double k = vx / vy;
+        a64 = cx + ox + (cy - oy) * k;
+        b64 = -k;
+        n_major = ny;
+        n_minor = nx;
+        weight = h / fabs(vy);
+    }
+    float a = (float)(a64 + 1.0), b = (float)b64;
+    float upper = (float)(n_minor + 1);
+    double lo, hi;
+    if (b == 0.0f) {
+        float m = a + b * 0.0f;
+        if (m > 0.0f && m < upper) {
+            lo = 0.0;
+            hi = (double)n_major;
+        } else {
+            lo = 1.0;
+            hi = 0.0;
+        }
+    } else {
+        double t1 = (0.0 - (double)a) / (double)b;
+        double t2 = ((double)upper - (double)a) / (double)b;
+        lo = fmin(t1, t2);
+        hi = fmax(t1, t2);
+    }
+    int k0 = (int)fmin(fmax(floor(lo) - 2.0, 0.0), (double)n_major);
+    int k1 = (int)fmin(fmax(ceil(hi) + 2.0, -1.0), (double)n_major - 1.0);
+    while (k0 <= k1) {
+        float m = a + b * (float)k0;
+        if (m > 0.0f && m < upper) break;
+        k0 += 1;
+    }
+    while (k1 >= k0) {
+        float m = a + b * (float)k1;
+        if (m > 0.0f && m < upper) break;
+        k1 -= 1;
+    }
+    if (k1 < k0) {
+        k0 = 1;
+        k1 = 0;
+    }
+    ray_f[FEDRECON_RAY_F * r] = a;
+    ray_f[FEDRECON_RAY_F * r + 1] = b;
+    ray_f[FEDRECON_RAY_F * r + 2] = (float)weight;
+    ray_i[FEDRECON_RAY_I * r] = k0;
+    ray_i[FEDRECON_RAY_I * r + 1] = k1;
+    ray_i[FEDRECON_RAY_I * r + 2] = x_major;
+}
+
+// Image value at padded minor index `m` (1..=n_minor is the image, 0 and n_minor + 1 are zero
+// padding) and major index `k`.
+static __device__ __forceinline__ float joseph_fetch(const float* __restrict__ f, int nx,
+                                                    int n_minor, int x_major, int m, int k) {
+    if (m < 1 || m > n_minor) return 0.0f;
+    return x_major ? f[(long long)(m - 1) * nx + k] : f[(long long)k * nx + (m - 1)];
+}
+
+// sino[b, ray] = line integral of image b, for `batch` images (ny, nx) and sinograms (n_rays).
+extern "C" __global__ void joseph_forward(int ny, int nx, long long n_rays, int batch,
+                                          const float* __restrict__ ray_f,
+                                          const int* __restrict__ ray_i,
+                                          const float* __restrict__ img, float* __restrict__ sino) {
+    long long r = fedrecon_global_x();
+    if (r >= n_rays) return;
+    float a = ray_f[FEDRECON_RAY_F * r], b = ray_f[FEDRECON_RAY_F * r + 1];
+    float weight = ray_f[FEDRECON_RAY_F * r + 2];
+    int k0 = ray_i[FEDRECON_RAY_I * r], k1 = ray_i[FEDRECON_RAY_I * r + 1];
+    int x_major = ray_i[FEDRECON_RAY_I * r + 2];
+    int n_minor = x_major ? ny : nx;
+    long long n_pix = (long long)ny * nx;
+    for (int ib = 0; ib < batch; ++ib) {
+        const float* f = img + ib * n_pix;
+        float acc = 0.0f;
+        for (int k = k0; k <= k1; ++k) {
+            float m = a + b * (float)k;
+            int i0 = (int)m;
+            float w = m - (float)i0;
+            float lo = joseph_fetch(f, nx, n_minor, x_major, i0, k);
+            float up = joseph_fetch(f, nx, n_minor, x_major, i0 + 1, k);
+            acc += lo + w * (up - lo);
+        }
+        sino[ib * n_rays + r] = k0 > k1 ? 0.0f : acc * weight;
+    }
+}
+
+// Add `v` to the image at padded minor index `m`, major index `k` (padding is dropped).
+static __device__ __forceinline__ void joseph_add(float* f, int nx, int n_minor, int x_major,
+                                                  int m, int k, float v) {
+    if (m < 1 || m > n_minor) return;
+    float* p = x_major ? f + (long long)(m - 1) * nx + k : f + (long long)k * nx + (m - 1);
+    atomicAdd(p, v);
+}
+
+// img[b] += Pᵀ sino[b]: the transpose of joseph_forward (the caller zeroes `img` first for
+// img = Pᵀ sino).
+extern "C" __global__ void joseph_backward(int ny, int nx, long long n_rays, int batch,
+                                           const float* __restrict__ ray_f,
+                                           const int* __restrict__ ray_i,
+                                           const float* __restrict__ sino, float* img) {
+    long long r = fedrecon_global_x();
+    if (r >= n_rays) return;
+    float a = ray_f[FEDRECON_RAY_F * r], b = ray_f[FEDRECON_RAY_F * r + 1];
+    float weight = ray_f[FEDRECON_RAY_F * r + 2];
+    int k0 = ray_i[FEDRECON_RAY_I * r], k1 = ray_i[FEDRECON_RAY_I * r + 1];
+    int x_major = ray_i[FEDRECON_RAY_I * r + 2];
+    if (k0 > k1) return;
+    int n_minor = x_major ? ny : nx;
+    long long n_pix = (long long)ny * nx;
+    for (int ib = 0; ib < batch; ++ib) {
+        float v = sino[ib * n_rays + r];
+        if (v == 0.0f) continue;
+        v = v * weight;
+        float* f = img + ib * n_pix;
+        for (int k = k0; k <= k1; ++k) {
+            float m = a + b * (float)k;
+            int i0 = (int)m;
+            float w = m - (float)i0;
+            float vw = v * w;
+            joseph_add(f, nx, n_minor, x_major, i0, k, v - vw);
+            joseph_add(f, nx, n_minor, x_major, i0 + 1, k, vw);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+// NUFFT gridding on the GPU: spreading (type 1) and interpolation (type 2) with the
+// "exponential of semicircle" kernel of FINUFFT (Barnett, Magland, af Klinteberg 2019, SIAM J.
+// Sci. Comput. 41(5)), one thread per non-uniform point:
+//
+//   ψ(s) = exp(β (√(1 − (2s/w)²) − 1)) for |s| < w/2, else 0 (s in fine-grid cells),
+//   spread:  G[l_y, l_x] += Σ_m c_m · ψ(t_y,m − l_y) · ψ(t_x,m − l_x)   (periodic l)
+//   interp:  y_m = Σ_{l_y, l_x} G[l_y, l_x] · ψ(t_y,m − l_y) · ψ(t_x,m − l_x)
+//
+// with t = fold(k · nf) ∈ [0, nf) and the w cells l = ⌈t − w/2⌉ + i, i < w (as the CPU's
+// `SortedPoints` in crates/physics/src/mri/nufft.rs). The two are exact transposes of each other.
+// Unlike the CPU, which evaluates ψ through piecewise polynomials, ψ is evaluated directly in
+// float (expf, sqrtf), so the results agree with the CPU to the kernel's f32 accuracy, not bit
+// for bit. The fine grid is (nfy, nfx), row-major, interleaved complex; the trajectory (M, 2)
+// holds (kx, ky) in cycles/pixel. Both kernels take a batch of value vectors / grids.
+#include "fedrecon.cuh"
+
+// Fold `t` (cells of a grid of `n`) onto [0, n): `fold` in nufft.rs.
+static __device__ __forceinline__ double nufft_fold(double t, int n_) {
+    double n = (double)n_;
+    double u = fabs(t) < n ? t : fmod(t, n);
+    if (u < 0.0) u += n;
+    return u >= n ? u - n : u;
+}
+
+// First cell l0 and the w kernel values ψ(t − l0 − i) of one axis.
+static __device__ __forceinline__ int nufft_axis(double t, int w, float beta, float* psi) {
+    double half = (double)w / 2.0;
+    double l0 = ceil(t - half);
+    for (int i = 0; i < w; ++i) {
+        float z = (float)(2.0 * (t - (l0 + (double)i)) / (double)w);
+        psi[i] = fabsf(z) >= 1.0f ? 0.0f : expf(beta * (sqrtf(1.0f - z * z) - 1.0f));
+    }
+    return (int)l0;
+}
+
+static __device__ __forceinline__ int nufft_wrap(int l, int n) {
+    l %= n;
+    return l < 0 ? l + n : l;
+}
+
+// grid[b] += spread(c[b]) for `batch` value vectors (M) and grids (nfy, nfx); zero the grids
+// first for grid = spread(c).
+extern "C" __global__ void nufft_spread(long long m, int nfy, int nfx, int w, float beta,
+                                        int batch, const float* __restrict__ traj,
+                                        const float* __restrict__ c, float* grid) {
+    long long p = fedrecon_global_x();
+    if (p >= m) return;
+    float px[FEDRECON_NUFFT_MAX_WIDTH], py[FEDRECON_NUFFT_MAX_WIDTH];
+    int lx = nufft_axis(nufft_fold((double)traj[2 * p] * (double)nfx, nfx), w, beta, px);
+    int ly = nufft_axis(nufft_fold((double)traj[2 * p + 1] * (double)nfy, nfy), w, beta, py);
+    long long n_grid = (long long)nfy * nfx;
+    for (int ib = 0; ib < batch; ++ib) {
+        float cr = c[2 * (ib * m + p)], ci = c[2 * (ib * m + p) + 1];
+        float* g = grid + 2 * ib * n_grid;
+        for (int iy = 0; iy < w; ++iy) {
+            long long row = (long long)nufft_wrap(ly + iy, nfy) * nfx;
+            for (int ix = 0; ix < w; ++ix) {
+                float k = py[iy] * px[ix];
+                long long q = 2 * (row + nufft_wrap(lx + ix, nfx));
+                atomicAdd(g + q, cr * k);
+                atomicAdd(g + q + 1, ci * k);
+            }
+        }
+    }
+}
+
+// y[b] = interp(grid[b]): the transpose of nufft_spread.
+extern "C" __global__ void nufft_interp(long long m, int nfy, int nfx, int w, float beta,
+                                        int batch, const float* __restrict__ traj,
+                                        const float* __restrict__ grid, float* __restrict__ y) {
+    long long p = fedrecon_global_x();
+    if (p >= m) return;
+    float px[FEDRECON_NUFFT_MAX_WIDTH], py[FEDRECON_NUFFT_MAX_WIDTH];
+    int lx = nufft_axis(nufft_fold((double)traj[2 * p] * (double)nfx, nfx), w, beta, px);
+    int ly = nufft_axis(nufft_fold((double)traj[2 * p + 1] * (double)nfy, nfy), w, beta, py);
+    long long n_grid = (long long)nfy * nfx;
+    for (int ib = 0; ib < batch; ++ib) {
+        const float* g = grid + 2 * ib * n_grid;
+        float ar = 0.0f, ai = 0.0f;
+        for (int iy = 0; iy < w; ++iy) {
+            long long row = (long long)nufft_wrap(ly + iy, nfy) * nfx;
+            float rr = 0.0f, ri = 0.0f;
+            for (int ix = 0; ix < w; ++ix) {
+                long long q = 2 * (row + nufft_wrap(lx + ix, nfx));
+                rr += g[q] * px[ix];
+                ri += g[q + 1] * px[ix];
+            }
+            ar += rr * py[iy];
+            ai += ri * py[iy];
+        }
+        y[2 * (ib * m + p)] = ar;
+        y[2 * (ib * m + p) + 1] = ai;
+    }
+}
