@@ -139,15 +139,22 @@ pub fn write_sidecar(
     crate::files::write_text(Path::new(&name), &serde_json::to_string_pretty(&config)?)
 }
 
-/// Only the CPU backend exists in this build: `--device cuda` is a clear error.
-pub fn require_cpu(device: &str) -> Result<()> {
-    match device {
-        "cpu" => Ok(()),
-        "cuda" => bail!(
-            "--device cuda: this build has no CUDA backend (rebuild with `--features cuda`; see README, GPU)"
-        ),
-        other => bail!("--device {other}: unknown device (expected cpu or cuda)"),
+/// Compute device of the operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize)]
+pub enum Device {
+    /// Rayon-parallel CPU code (the reference).
+    #[default]
+    Cpu,
+    /// NVIDIA GPU 0 through the CUDA kernels (needs a build with `--features cuda`).
+    Cuda,
+}
+
+/// Reject `--device cuda` for a step that has no GPU path, naming the step.
+pub fn require_cpu(device: Device, what: &str) -> Result<()> {
+    if device == Device::Cuda {
+        bail!("--device cuda: {what} has no CUDA path; run it with --device cpu");
     }
+    Ok(())
 }
 
 /// A progress bar for `n` iterations (hidden when stderr is not a terminal).

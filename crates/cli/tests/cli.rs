@@ -232,7 +232,7 @@ fn bad_input_is_one_clear_error() {
             "--device",
             "cuda",
         ],
-        "CUDA",
+        "`cuda` feature",
     );
 }
 

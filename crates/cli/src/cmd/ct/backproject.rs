@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Compute device.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: common::Device,
 }
 
 /// Check that a sinogram file matches the geometry; `--angles`/`--detectors` default to its shape.
@@ -54,11 +54,10 @@ pub fn sinogram_geometry(
 
 /// Run `fedrecon ct backproject`.
 pub fn run(a: Args) -> Result<()> {
-    common::require_cpu(&a.device)?;
     let sino = files::read_npy(&a.input)?;
     check_finite("input sinogram", &sino.data)?;
     let g = sinogram_geometry(&a.geometry, sino.dims2(&a.input)?)?;
-    let op = a.projector.build(g.clone());
+    let op = a.projector.build(g.clone(), a.device)?;
     let img = common::timed(a.repeat, || Ok(op.adjoint_vec(&sino.data)?))?;
     files::write_npy(&a.output, &g.image_shape(), &img)?;
     common::write_sidecar(&a.output, "ct backproject", &a, &g)?;

@@ -25,6 +25,9 @@ pub struct Args {
     pub index: usize,
     #[command(flatten)]
     pub recon: ReconArgs,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: common::Device,
     /// Output reconstruction `.npy` (362 × 362, normalised μ like the ground truth).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -69,7 +72,7 @@ pub fn run(a: Args) -> Result<()> {
     fedrecon_physics::error::check_finite("observation", &sino)?;
     let truth = odl_image_to_row_major(gt_shape[0], &gt_odl)?;
     let g = lodopab_geometry(sino_shape, gt_shape[0])?;
-    let img = a.recon.reconstruct(&g, &sino, true)?;
+    let img = a.recon.reconstruct(&g, &sino, true, a.device)?;
     let shape = g.image_shape();
     let psnr = metrics::psnr(&img, &truth, None)?;
     let ssim = metrics::ssim(&img, &truth, shape, None)?;

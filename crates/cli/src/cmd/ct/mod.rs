@@ -46,14 +46,27 @@ pub enum Projector {
 }
 
 impl Projector {
-    /// Build the operator.
+    /// Build the operator on `device`.
     pub fn build(
         self,
         g: fedrecon_physics::CtGeometry,
-    ) -> Box<dyn fedrecon_physics::LinearOperator<f32>> {
-        match self {
-            Projector::Joseph => Box::new(fedrecon_physics::ct::JosephProjector::new(g)),
-            Projector::Siddon => Box::new(fedrecon_physics::ct::SiddonProjector::new(g)),
-        }
+        device: crate::common::Device,
+    ) -> Result<Box<dyn fedrecon_physics::LinearOperator<f32>>> {
+        use crate::common::Device;
+        Ok(match (self, device) {
+            (Projector::Joseph, Device::Cpu) => {
+                Box::new(fedrecon_physics::ct::JosephProjector::new(g))
+            }
+            (Projector::Siddon, Device::Cpu) => {
+                Box::new(fedrecon_physics::ct::SiddonProjector::new(g))
+            }
+            (Projector::Joseph, Device::Cuda) => {
+                let dev = fedrecon_cuda::CudaDevice::new(0)?;
+                Box::new(fedrecon_cuda::JosephProjectorCuda::new(&dev, g)?)
+            }
+            (Projector::Siddon, Device::Cuda) => {
+                anyhow::bail!("--device cuda: the Siddon reference projector runs on the CPU only")
+            }
+        })
     }
 }

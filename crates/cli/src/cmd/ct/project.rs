@@ -42,17 +42,17 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Compute device.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: common::Device,
 }
 
 /// Run `fedrecon ct project`.
 pub fn run(a: Args) -> Result<()> {
-    common::require_cpu(&a.device)?;
     let (g, sino) = if a.analytic {
         if a.input.is_some() {
             bail!("--analytic projects a phantom; do not also give --input");
         }
+        common::require_cpu(a.device, "--analytic (closed-form line integrals)")?;
         let g = a.geometry.build(None)?;
         let ph = phantom::load(a.phantom, a.table.as_deref(), a.seed, 10)?.fit_to(g.image());
         let sino = common::timed(a.repeat, || Ok(ph.sinogram(&g)))?;
@@ -66,7 +66,7 @@ pub fn run(a: Args) -> Result<()> {
         let mut flags = a.geometry.clone();
         flags.pixel_size = flags.pixel_size.or(img.pixel_size_mm);
         let g = flags.build(Some(img.dims2(path)?))?;
-        let op = a.projector.build(g.clone());
+        let op = a.projector.build(g.clone(), a.device)?;
         let sino = common::timed(a.repeat, || Ok(op.forward_vec(&img.data)?))?;
         (g, sino)
     };

@@ -60,9 +60,16 @@ pub struct ReconArgs {
 
 impl ReconArgs {
     /// Reconstruct `sino` on `g`, with a progress bar for iterative methods when `show` is set.
-    pub fn reconstruct(&self, g: &CtGeometry, sino: &[f32], show: bool) -> Result<Vec<f32>> {
+    pub fn reconstruct(
+        &self,
+        g: &CtGeometry,
+        sino: &[f32],
+        show: bool,
+        device: common::Device,
+    ) -> Result<Vec<f32>> {
         Ok(match self.method {
             Method::Fbp => {
+                common::require_cpu(device, "FBP (use --method sirt, cgls or tv on the GPU)")?;
                 let opts = FbpOptions {
                     filter: self.filter.parse::<FbpFilter>()?,
                     frequency_scaling: self.frequency_scaling,
@@ -74,7 +81,7 @@ impl ReconArgs {
                 if self.iters == 0 {
                     bail!("--iters must be at least 1");
                 }
-                let op: Box<dyn LinearOperator<f32>> = self.projector.build(g.clone());
+                let op: Box<dyn LinearOperator<f32>> = self.projector.build(g.clone(), device)?;
                 let pb = show.then(|| {
                     common::progress(self.iters as u64, &format!("{method:?}").to_lowercase())
                 });
@@ -140,8 +147,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Compute device.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: common::Device,
 }
 
 /// Parse `lo,hi`.
@@ -185,12 +192,11 @@ pub fn report_metrics(img: &[f32], shape: [usize; 2], reference: &Path) -> Resul
 
 /// Run `fedrecon ct recon`.
 pub fn run(a: Args) -> Result<()> {
-    common::require_cpu(&a.device)?;
     let sino = files::read_npy(&a.input)?;
     check_finite("input sinogram", &sino.data)?;
     let g = sinogram_geometry(&a.geometry, sino.dims2(&a.input)?)?;
     let img = common::timed(a.repeat, || {
-        a.recon.reconstruct(&g, &sino.data, a.repeat <= 1)
+        a.recon.reconstruct(&g, &sino.data, a.repeat <= 1, a.device)
     })?;
     let shape = g.image_shape();
     files::write_npy(&a.output, &shape, &img)?;
