@@ -124,21 +124,19 @@ pub struct RunningStats {
     count: usize,
     mean: f64,
     m2: f64,
+    /// Plain sum, used for the mean once a non-finite value was pushed.
+    sum: f64,
+    non_finite: bool,
 }
 
 impl RunningStats {
-    /// Add one value. Infinite values (PSNR of an exact match) make the mean infinite and the
-    /// deviation NaN, as in numpy.
+    /// Add one value. Infinite values (PSNR of an exact match) make the mean infinite (or NaN
+    /// for `+∞` and `−∞` together) and the deviation NaN, as numpy's mean and std do.
     pub fn push(&mut self, v: f64) {
         self.count += 1;
-        if !v.is_finite() || !self.mean.is_finite() {
-            self.mean = if self.count == 1 {
-                v
-            } else {
-                self.mean + (v - self.mean) / self.count as f64
-            };
-            self.m2 = f64::NAN;
-            return;
+        self.sum += v;
+        if !v.is_finite() {
+            self.non_finite = true;
         }
         let d = v - self.mean;
         self.mean += d / self.count as f64;
@@ -150,11 +148,18 @@ impl RunningStats {
     }
     /// Mean (NaN when empty).
     pub fn mean(&self) -> f64 {
-        if self.count == 0 { f64::NAN } else { self.mean }
+        if self.count == 0 {
+            f64::NAN
+        } else if self.non_finite {
+            self.sum / self.count as f64
+        } else {
+            self.mean
+        }
     }
-    /// Sample standard deviation (`ddof = 1`); NaN for fewer than two values.
+    /// Sample standard deviation (`ddof = 1`); NaN for fewer than two values or after a
+    /// non-finite value.
     pub fn stddev(&self) -> f64 {
-        if self.count < 2 {
+        if self.count < 2 || self.non_finite {
             f64::NAN
         } else {
             (self.m2 / (self.count - 1) as f64).sqrt()
@@ -253,5 +258,8 @@ mod tests {
         assert!((s.stddev() - 7f64.sqrt()).abs() < 1e-12);
         s.push(f64::INFINITY);
         assert_eq!(s.mean(), f64::INFINITY);
+        s.push(f64::INFINITY);
+        assert_eq!(s.mean(), f64::INFINITY);
+        assert!(s.stddev().is_nan());
     }
 }
