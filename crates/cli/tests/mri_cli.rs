@@ -164,6 +164,38 @@ fn nufft_both_types_match_the_direct_nudft_for_real_and_complex_trajectories() {
         assert!(e < 1e-5, "type 1 coil {c}: rel err {e}");
     }
 
+    // coils on the last axis (as the shared cardiac data): samples (5, 3, coils) with the
+    // complex (5, 3) trajectory give images (n, n, coils) equal to the coil-first result
+    let smp_last: Vec<Complex32> = (0..m)
+        .flat_map(|k| (0..coils).map(move |c| (c, k)))
+        .map(|(c, k)| samples[c * m + k])
+        .collect();
+    let sl_p = t.path("smp_last.npy");
+    fedrecon_io::write_npy(Path::new(&sl_p), &[5, 3, coils], &smp_last).unwrap();
+    let fl_p = t.path("f_last.npy");
+    ok(&[
+        "mri",
+        "nufft",
+        "--type",
+        "1",
+        "--traj",
+        &traj_cplx,
+        "--input",
+        &sl_p,
+        "--size",
+        &size,
+        "--coils-last",
+        "-o",
+        &fl_p,
+    ]);
+    let (shape_l, fl) = read_c32(&fl_p);
+    assert_eq!(shape_l, vec![n, n, coils]);
+    for c in 0..coils {
+        for p in 0..n * n {
+            assert_eq!(fl[p * coils + c], f[c * n * n + p], "coil {c} pixel {p}");
+        }
+    }
+
     // bad inputs: one clear error naming the file or flag
     let bad = t.path("bad.npy");
     fedrecon_io::write_npy(Path::new(&bad), &[5, 3], &lcg(4, 15)).unwrap();

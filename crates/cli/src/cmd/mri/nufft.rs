@@ -38,6 +38,10 @@ pub struct Args {
     /// Output complex64 `.npy`.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// The batch (coil) axis is the last axis of input and output instead of the first, e.g.
+    /// samples (readout, spokes, coils); images are then (N, N, coils).
+    #[arg(long)]
+    pub coils_last: bool,
     /// Run the transform N times and print its median time (`time_ms:`) on stderr.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
@@ -55,7 +59,17 @@ struct Resolved {
 /// Run `fedrecon mri nufft`.
 pub fn run(a: Args) -> Result<()> {
     let traj = read_trajectory(&a.traj)?;
-    let (shape, data) = read_complex(&a.input)?;
+    let (mut shape, mut data) = read_complex(&a.input)?;
+    if a.coils_last {
+        if shape.len() < 2 {
+            bail!(
+                "{}: --coils-last needs at least two axes, found {shape:?}",
+                a.input.display()
+            );
+        }
+        data = move_axis(&data, &shape, false);
+        shape.rotate_right(1);
+    }
     let options = NufftOptions {
         eps: a.eps,
         upsampling: Upsampling::from_sigma(a.upsampling)?,
@@ -101,6 +115,14 @@ pub fn run(a: Args) -> Result<()> {
         out_shape.extend_from_slice(&[n, n]);
         (out_shape, f, batch)
     };
+    let (out_shape, out) = if a.coils_last && out_shape.len() >= 2 {
+        let moved = move_axis(&out, &out_shape, true);
+        let mut s = out_shape;
+        s.rotate_left(1);
+        (s, moved)
+    } else {
+        (out_shape, out)
+    };
     write_complex_npy(&a.output, &out_shape, &out)?;
     let resolved = Resolved {
         points: m,
@@ -109,4 +131,23 @@ pub fn run(a: Args) -> Result<()> {
         kernel_width: plan.kernel().width,
     };
     common::write_sidecar(&a.output, "mri nufft", &a, &resolved)
+}
+
+/// Move the last axis of a row-major array of `shape` to the front (`to_last = false`), or the
+/// first axis to the back (`to_last = true`).
+fn move_axis(data: &[Complex32], shape: &[usize], to_last: bool) -> Vec<Complex32> {
+    let (outer, inner) = if to_last {
+        (shape[0], data.len() / shape[0].max(1))
+    } else {
+        let last = shape[shape.len() - 1];
+        (data.len() / last.max(1), last)
+    };
+    // transpose the (outer, inner) matrix
+    let mut out = vec![Complex32::default(); data.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            out[i * outer + o] = data[o * inner + i];
+        }
+    }
+    out
 }
