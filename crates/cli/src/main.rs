@@ -24,6 +24,9 @@ enum Command {
     /// CT: projection, back-projection, noise, reconstruction, LoDoPaB evaluation.
     #[command(subcommand)]
     Ct(cmd::ct::Command),
+    /// MRI: NUFFT, simulated fastMRI data, zero-filled reconstruction, fastMRI evaluation.
+    #[command(subcommand)]
+    Mri(cmd::mri::Command),
     /// Run the built-in demonstration on phantom sites and print a quality table.
     Demo(cmd::demo::Args),
 }
@@ -33,6 +36,7 @@ fn main() {
     let result = match cli.command {
         Command::Phantom(a) => cmd::phantom::run(a),
         Command::Ct(c) => cmd::ct::run(c),
+        Command::Mri(c) => cmd::mri::run(c),
         Command::Demo(a) => cmd::demo::run(a),
     };
     if let Err(e) = result {

@@ -2,4 +2,5 @@
 
 pub mod ct;
 pub mod demo;
+pub mod mri;
 pub mod phantom;

@@ -2,6 +2,7 @@
 //! references (dense DFT, direct NUDFT).
 
 pub mod dcf;
+pub mod eval;
 pub mod fft;
 pub mod mask;
 pub mod noncart;
