@@ -25,13 +25,16 @@
 //!   `BLOCK` = 64 indices; a block stores its `(n_minor + 2) × 64` values with the major index
 //!   contiguous and one zero row before and after the image, so a sample reads two values one block
 //!   row apart and never branches on the border. A block (≈ 130 kB for 512 pixels) stays in the
-//!   core's L2 cache while every ray of an angle crosses it.
-//! - **Forward**: parallel over angles; within an angle, block by block, every ray's segment in
-//!   the block is summed with four independent accumulators.
+//!   core's L2 cache while all rays of an angle cross it, and neighbouring rays share L1 lines.
+//! - **Lock-step rays.** Within a block, runs of `LANES` neighbouring rays of one angle are
+//!   stepped together over the steps they all have (for parallel beams: nearly all), so the
+//!   coordinate, index and weight arithmetic runs as SIMD; the loads and stores stay scalar. The
+//!   few steps outside the common range run one ray at a time.
+//! - **Forward**: parallel over angles; per angle, block by block.
 //! - **Transpose**: parallel over blocks — each block is written by exactly one task, which
 //!   scatters the segments of every ray (in angle, then cell order) that cross it. No per-thread
-//!   image copies and no reduction; every pixel receives its contributions in the same order
-//!   whatever the number of threads, so the result is bitwise reproducible.
+//!   image copies and no reduction; the order in which a pixel receives its contributions does
+//!   not depend on the number of threads, so the result is bitwise reproducible.
 //! - The inner loops index without bounds checks. Each segment is first checked in `O(1)`: its
 //!   steps lie in the block and `m` at both ends lies in `(0, n_minor + 1)`; `m_k` is monotone in
 //!   `k` (`k ↦ a + b·k` in `f32` is a composition of monotone roundings), so every step of the
@@ -45,6 +48,8 @@ use std::sync::Arc;
 
 /// Width (major indices) of one block of the padded layouts.
 const BLOCK: usize = 64;
+/// Rays stepped in lock-step.
+const LANES: usize = 8;
 
 /// One ray prepared for the Joseph inner loop.
 #[derive(Debug, Clone, Copy)]
@@ -78,9 +83,8 @@ impl JosephRay {
         // shift by one for the padded layout
         let (a, b) = ((a + 1.0) as f32, b as f32);
         let upper = (n_minor + 1) as f32;
-        let minor = |k: usize| a + b * k as f32;
         let valid = |k: usize| {
-            let m = minor(k);
+            let m = a + b * k as f32;
             m > 0.0 && m < upper
         };
         // estimate the valid interval in f64, widen, then shrink with the exact f32 test
@@ -121,7 +125,8 @@ impl JosephRay {
     /// Padded minor coordinate of step `k`: the one expression every loop evaluates.
     #[inline(always)]
     fn minor(&self, k: usize) -> f32 {
-        self.a + self.b * k as f32
+        // `k as i32 as f32` is `k as f32` in one instruction (`check_segment` bounds k by 2³¹)
+        self.a + self.b * (k as i32) as f32
     }
 
     /// The ray's steps inside major indices `kb..ke`, inclusive, if any.
@@ -133,12 +138,13 @@ impl JosephRay {
     }
 
     /// Panics unless steps `lo..=hi` may be read and written in a block of `blk_len` values that
-    /// starts at major index `kb`: `kb ≤ lo ≤ hi < kb + BLOCK`, and `m` at both ends lies in
-    /// `(0, rows − 1)` with `rows = blk_len / BLOCK` padded minor rows. Since `m_k` is monotone in
-    /// `k`, then every step has `0 < m_k < rows − 1`, so `⌊m_k⌋ + 1 ≤ rows − 1` and both samples
-    /// `⌊m_k⌋·BLOCK + (k − kb)` and that plus `BLOCK` are `< rows·BLOCK = blk_len`. Always true for
-    /// a prepared ray and a layout of the same image (the valid range was found with the same test);
-    /// costs a few comparisons per segment.
+    /// starts at major index `kb`: `kb ≤ lo ≤ hi < kb + BLOCK`, `hi ≤ i32::MAX`, and `m` at both
+    /// ends lies in `(0, rows − 1)` with `rows = blk_len / BLOCK ≤ 2²⁴` padded minor rows (so
+    /// `rows − 1` is exact in `f32`). Since `m_k` is monotone in `k`, every step then has
+    /// `0 < m_k < rows − 1`, so `m₀ = ⌊m_k⌋ ≤ rows − 2` and both samples `m₀·BLOCK + (k − kb)` and
+    /// that plus `BLOCK` are `< rows·BLOCK = blk_len`. Always true for a prepared ray and a layout
+    /// of the same image (the valid range was found with the same test); costs a few comparisons
+    /// per segment.
     #[inline(always)]
     fn check_segment(&self, blk_len: usize, kb: usize, lo: usize, hi: usize) {
         let rows = blk_len / BLOCK;
@@ -146,7 +152,8 @@ impl JosephRay {
         let limit = rows.saturating_sub(1) as f32;
         assert!(
             blk_len == rows * BLOCK
-                && rows <= u32::MAX as usize
+                && rows <= 1 << 24
+                && hi <= i32::MAX as usize
                 && kb <= lo
                 && lo <= hi
                 && hi < kb + BLOCK
@@ -165,10 +172,10 @@ impl JosephRay {
         let sample = |k: usize| {
             let m = self.minor(k);
             // SAFETY: `check_segment` passed and `lo ≤ k ≤ hi`, so `m` is finite and in
-            // `(0, rows − 1)` with `rows ≤ u32::MAX`: its truncation fits a `u32`, and both indices
+            // `(0, rows − 1)` with `rows ≤ 2²⁴`: its truncation fits an `i32`, and both indices
             // below are `< blk.len()` (see `check_segment`).
             unsafe {
-                let i0: u32 = m.to_int_unchecked();
+                let i0: i32 = m.to_int_unchecked();
                 let w = m - i0 as f32;
                 let base = i0 as usize * BLOCK + (k - kb);
                 let p0 = *blk.get_unchecked(base);
@@ -199,15 +206,262 @@ impl JosephRay {
         for k in lo..=hi {
             let m = self.minor(k);
             // SAFETY: as in `integrate_segment`: `check_segment` passed and `lo ≤ k ≤ hi`, so the
-            // truncation fits a `u32` and both indices are `< blk.len()`.
+            // truncation fits an `i32` and both indices are `< blk.len()`.
             unsafe {
-                let i0: u32 = m.to_int_unchecked();
+                let i0: i32 = m.to_int_unchecked();
                 let w = m - i0 as f32;
                 let base = i0 as usize * BLOCK + (k - kb);
                 let vw = v * w;
                 *blk.get_unchecked_mut(base) += v - vw;
                 *blk.get_unchecked_mut(base + BLOCK) += vw;
             }
+        }
+    }
+
+    /// Samples of `LANES` rays at step `k`: for each ray the index of `p(m₀, k)` in the block and
+    /// the interpolation weight `w`. The arithmetic is lane-wise, so it compiles to SIMD.
+    ///
+    /// # Safety
+    /// Every ray must have passed `check_segment(blk_len, kb, lo, hi)` for a range containing `k`;
+    /// then the indices and those plus `BLOCK` are `< blk_len`.
+    #[inline(always)]
+    unsafe fn lane_samples(
+        a: &[f32; LANES],
+        b: &[f32; LANES],
+        k: usize,
+        kb: usize,
+    ) -> ([usize; LANES], [f32; LANES]) {
+        let kf = (k as i32) as f32;
+        let m: [f32; LANES] = std::array::from_fn(|j| a[j] + b[j] * kf);
+        // SAFETY: by the caller's contract each `m[j]` is finite and in `(0, rows − 1)`,
+        // `rows ≤ 2²⁴`, so its truncation fits an `i32`.
+        let i0: [i32; LANES] = m.map(|m| unsafe { m.to_int_unchecked() });
+        let w: [f32; LANES] = std::array::from_fn(|j| m[j] - i0[j] as f32);
+        (i0.map(|i| i as usize * BLOCK + (k - kb)), w)
+    }
+
+    /// [`Self::integrate_segment`] of `LANES` rays over their common steps `lo..=hi`, in lock-step.
+    #[inline(always)]
+    fn integrate_lanes(
+        rays: &[JosephRay; LANES],
+        blk: &[f32],
+        kb: usize,
+        lo: usize,
+        hi: usize,
+    ) -> [f32; LANES] {
+        for r in rays {
+            r.check_segment(blk.len(), kb, lo, hi);
+        }
+        let (a, b) = (rays.map(|r| r.a), rays.map(|r| r.b));
+        let mut acc = [0.0f32; LANES];
+        for k in lo..=hi {
+            // SAFETY: every ray passed `check_segment` for `lo..=hi` ∋ `k`.
+            let (base, w) = unsafe { Self::lane_samples(&a, &b, k, kb) };
+            // SAFETY: by `lane_samples`' contract, `base[j] + BLOCK < blk.len()`.
+            let p0: [f32; LANES] = base.map(|i| unsafe { *blk.get_unchecked(i) });
+            // SAFETY: as above.
+            let p1: [f32; LANES] = base.map(|i| unsafe { *blk.get_unchecked(i + BLOCK) });
+            for j in 0..LANES {
+                acc[j] += p0[j] + w[j] * (p1[j] - p0[j]);
+            }
+        }
+        acc
+    }
+
+    /// [`Self::scatter_segment`] of `LANES` rays (weighted values `v`) over their common steps
+    /// `lo..=hi`, in lock-step. At each step the rays write in lane order, so a pixel receives its
+    /// contributions in ray order, as in the one-ray loop.
+    #[inline(always)]
+    fn scatter_lanes(
+        rays: &[JosephRay; LANES],
+        v: [f32; LANES],
+        blk: &mut [f32],
+        kb: usize,
+        lo: usize,
+        hi: usize,
+    ) {
+        for r in rays {
+            r.check_segment(blk.len(), kb, lo, hi);
+        }
+        let (a, b) = (rays.map(|r| r.a), rays.map(|r| r.b));
+        for k in lo..=hi {
+            // SAFETY: every ray passed `check_segment` for `lo..=hi` ∋ `k`.
+            let (base, w) = unsafe { Self::lane_samples(&a, &b, k, kb) };
+            let vw: [f32; LANES] = std::array::from_fn(|j| v[j] * w[j]);
+            for j in 0..LANES {
+                // SAFETY: by `lane_samples`' contract, `base[j] + BLOCK < blk.len()`.
+                unsafe {
+                    *blk.get_unchecked_mut(base[j]) += v[j] - vw[j];
+                    *blk.get_unchecked_mut(base[j] + BLOCK) += vw[j];
+                }
+            }
+        }
+    }
+}
+
+/// What to do with the ray segments of one block (see [`visit_block`]).
+trait SegmentSink {
+    /// Rays `d..d + LANES` over their common steps `lo..=hi`.
+    fn lanes(&mut self, d: usize, rays: &[JosephRay; LANES], lo: usize, hi: usize);
+    /// Ray `d` over steps `lo..=hi`.
+    fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize);
+}
+
+/// The instruction set the hot loops run with, chosen at run time. Both variants execute the
+/// same `f32` operations in the same order (nothing is fused), so their results are bitwise
+/// identical; AVX2 merely lets the lane-wise arithmetic run 8 wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    /// The target's baseline (SSE2 on x86-64).
+    Baseline,
+    /// AVX2; only ever constructed by [`Isa::detect`] on a CPU that has it.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Isa {
+    /// The best variant this CPU supports.
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Self::Avx2;
+        }
+        Self::Baseline
+    }
+
+    /// [`visit_block`] compiled for this instruction set.
+    #[inline(always)]
+    fn visit_block<S: SegmentSink>(
+        self,
+        rays: &[JosephRay],
+        kb: usize,
+        ke: usize,
+        x_major: bool,
+        sink: &mut S,
+    ) {
+        match self {
+            Self::Baseline => visit_block(rays, kb, ke, x_major, sink),
+            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => unsafe { visit_block_avx2(rays, kb, ke, x_major, sink) },
+        }
+    }
+}
+
+/// [`visit_block`] compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn visit_block_avx2<S: SegmentSink>(
+    rays: &[JosephRay],
+    kb: usize,
+    ke: usize,
+    x_major: bool,
+    sink: &mut S,
+) {
+    visit_block(rays, kb, ke, x_major, sink)
+}
+
+/// Visit the segments in block `kb..ke` of the rays (of one angle, in cell order) sampled along
+/// `x_major`: runs of `LANES` rays that all cross the block go in lock-step over their common
+/// steps, every other step one ray at a time.
+#[inline(always)]
+fn visit_block(
+    rays: &[JosephRay],
+    kb: usize,
+    ke: usize,
+    x_major: bool,
+    sink: &mut impl SegmentSink,
+) {
+    let span = |r: &JosephRay| {
+        if r.x_major == x_major {
+            r.span_in(kb, ke)
+        } else {
+            None
+        }
+    };
+    let mut runs = rays.chunks_exact(LANES);
+    for (c, run) in (&mut runs).enumerate() {
+        let d = c * LANES;
+        let run: &[JosephRay; LANES] = run.try_into().expect("chunks of LANES");
+        let spans = run.map(|r| span(&r));
+        let common = spans.iter().try_fold((0, usize::MAX), |(l, h), s| {
+            s.map(|(sl, sh)| (l.max(sl), h.min(sh)))
+        });
+        match common {
+            Some((lo, hi)) if lo <= hi => {
+                sink.lanes(d, run, lo, hi);
+                for (j, (s, r)) in spans.iter().zip(run).enumerate() {
+                    let (l, h) = s.expect("every span exists");
+                    if l < lo {
+                        sink.single(d + j, r, l, lo - 1);
+                    }
+                    if h > hi {
+                        sink.single(d + j, r, hi + 1, h);
+                    }
+                }
+            }
+            _ => {
+                for (j, (s, r)) in spans.iter().zip(run).enumerate() {
+                    if let Some((l, h)) = *s {
+                        sink.single(d + j, r, l, h);
+                    }
+                }
+            }
+        }
+    }
+    let d0 = rays.len() - runs.remainder().len();
+    for (j, r) in runs.remainder().iter().enumerate() {
+        if let Some((l, h)) = span(r) {
+            sink.single(d0 + j, r, l, h);
+        }
+    }
+}
+
+/// Forward: add each segment's (unweighted) sum to its ray's output.
+struct ForwardSink<'a> {
+    out: &'a mut [f32],
+    blk: &'a [f32],
+    kb: usize,
+}
+
+impl SegmentSink for ForwardSink<'_> {
+    #[inline(always)]
+    fn lanes(&mut self, d: usize, rays: &[JosephRay; LANES], lo: usize, hi: usize) {
+        let s = JosephRay::integrate_lanes(rays, self.blk, self.kb, lo, hi);
+        for (o, s) in self.out[d..d + LANES].iter_mut().zip(s) {
+            *o += s;
+        }
+    }
+    #[inline(always)]
+    fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize) {
+        self.out[d] += ray.integrate_segment(self.blk, self.kb, lo, hi);
+    }
+}
+
+/// Transpose: scatter each ray's weighted sinogram value along its segment.
+struct AdjointSink<'a> {
+    values: &'a [f32],
+    blk: &'a mut [f32],
+    kb: usize,
+}
+
+impl SegmentSink for AdjointSink<'_> {
+    #[inline(always)]
+    fn lanes(&mut self, d: usize, rays: &[JosephRay; LANES], lo: usize, hi: usize) {
+        let v: [f32; LANES] = std::array::from_fn(|j| self.values[d + j] * rays[j].weight);
+        if v.iter().all(|&v| v == 0.0) {
+            return;
+        }
+        JosephRay::scatter_lanes(rays, v, self.blk, self.kb, lo, hi);
+    }
+    #[inline(always)]
+    fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize) {
+        let v = self.values[d] * ray.weight;
+        if v != 0.0 {
+            ray.scatter_segment(v, self.blk, self.kb, lo, hi);
         }
     }
 }
@@ -324,14 +578,9 @@ impl JosephProjector {
     }
 }
 
-impl LinearOperator<f32> for JosephProjector {
-    fn domain_shape(&self) -> &[usize] {
-        &self.dom
-    }
-    fn range_shape(&self) -> &[usize] {
-        &self.ran
-    }
-    fn apply_forward(&self, x: &[f32], y: &mut [f32]) {
+impl JosephProjector {
+    /// `y = P x` with the hot loops compiled for `isa`.
+    fn forward_with(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
         let [ny, nx] = self.dom;
         let n_det = self.ran[1];
         let (px, py) = rayon::join(
@@ -349,14 +598,13 @@ impl LinearOperator<f32> for JosephProjector {
                     }
                     for (q, blk) in layout.data.chunks_exact(layout.block_len()).enumerate() {
                         let (kb, ke) = layout.block_range(q);
-                        for (out, r) in row.iter_mut().zip(rays) {
-                            if r.x_major != x_major {
-                                continue;
-                            }
-                            if let Some((lo, hi)) = r.span_in(kb, ke) {
-                                *out += r.integrate_segment(blk, kb, lo, hi);
-                            }
-                        }
+                        isa.visit_block(
+                            rays,
+                            kb,
+                            ke,
+                            x_major,
+                            &mut ForwardSink { out: row, blk, kb },
+                        );
                     }
                 }
                 for (out, r) in row.iter_mut().zip(rays) {
@@ -364,7 +612,9 @@ impl LinearOperator<f32> for JosephProjector {
                 }
             });
     }
-    fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
+
+    /// `x = Pᵀ y` with the hot loops compiled for `isa`.
+    fn adjoint_with(&self, isa: Isa, y: &[f32], x: &mut [f32]) {
         let [ny, nx] = self.dom;
         let n_det = self.ran[1];
         let mut px = Blocked::zeros(if self.has_major[0] { nx } else { 0 }, ny);
@@ -383,15 +633,18 @@ impl LinearOperator<f32> for JosephProjector {
                     .map(|(q, blk)| (false, block_range(q, my), blk)),
             )
             .for_each(|(x_major, (kb, ke), blk)| {
-                for (row, rays) in y.chunks_exact(n_det).zip(self.rays.chunks_exact(n_det)) {
-                    for (&v, r) in row.iter().zip(rays) {
-                        if v == 0.0 || r.x_major != x_major {
-                            continue;
-                        }
-                        if let Some((lo, hi)) = r.span_in(kb, ke) {
-                            r.scatter_segment(v * r.weight, blk, kb, lo, hi);
-                        }
-                    }
+                for (values, rays) in y.chunks_exact(n_det).zip(self.rays.chunks_exact(n_det)) {
+                    isa.visit_block(
+                        rays,
+                        kb,
+                        ke,
+                        x_major,
+                        &mut AdjointSink {
+                            values,
+                            blk: &mut *blk,
+                            kb,
+                        },
+                    );
                 }
             });
         x.par_chunks_mut(nx).enumerate().for_each(|(i, row)| {
@@ -410,6 +663,21 @@ impl LinearOperator<f32> for JosephProjector {
                 }
             }
         });
+    }
+}
+
+impl LinearOperator<f32> for JosephProjector {
+    fn domain_shape(&self) -> &[usize] {
+        &self.dom
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.ran
+    }
+    fn apply_forward(&self, x: &[f32], y: &mut [f32]) {
+        self.forward_with(Isa::detect(), x, y)
+    }
+    fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
+        self.adjoint_with(Isa::detect(), y, x)
     }
 }
 
@@ -586,6 +854,34 @@ mod tests {
             a1.iter().zip(&a3).all(|(a, b)| a.to_bits() == b.to_bits()),
             "adjoint differs"
         );
+    }
+
+    #[test]
+    fn instruction_set_variants_agree_bitwise() {
+        let isa = Isa::detect();
+        if isa == Isa::Baseline {
+            println!("only the baseline instruction set on this CPU; nothing to compare");
+            return;
+        }
+        for g in multi_block_geometries() {
+            let p = JosephProjector::new(g);
+            let x: Vec<f32> = crate::linop::testing::random_vec(p.domain_len(), 5);
+            let y: Vec<f32> = crate::linop::testing::random_vec(p.range_len(), 6);
+            let (mut f0, mut f1) = (vec![0.0; p.range_len()], vec![0.0; p.range_len()]);
+            p.forward_with(Isa::Baseline, &x, &mut f0);
+            p.forward_with(isa, &x, &mut f1);
+            assert!(
+                f0.iter().zip(&f1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "forward differs"
+            );
+            let (mut a0, mut a1) = (vec![0.0; p.domain_len()], vec![0.0; p.domain_len()]);
+            p.adjoint_with(Isa::Baseline, &y, &mut a0);
+            p.adjoint_with(isa, &y, &mut a1);
+            assert!(
+                a0.iter().zip(&a1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "adjoint differs"
+            );
+        }
     }
 
     #[test]
