@@ -201,7 +201,7 @@ impl JosephRay {
 
     /// Transpose of [`Self::integrate_segment`]: `p += v · ∂(segment sum)/∂p`.
     #[inline(always)]
-    fn scatter_segment(&self, v: f32, blk: &mut [f32], kb: usize, lo: usize, hi: usize) {
+    fn scatter_segment(&self, v: f32, blk: &mut [[f32; 2]], kb: usize, lo: usize, hi: usize) {
         self.check_segment(blk.len(), kb, lo, hi);
         for k in lo..=hi {
             let m = self.minor(k);
@@ -212,8 +212,9 @@ impl JosephRay {
                 let w = m - i0 as f32;
                 let base = i0 as usize * BLOCK + (k - kb);
                 let vw = v * w;
-                *blk.get_unchecked_mut(base) += v - vw;
-                *blk.get_unchecked_mut(base + BLOCK) += vw;
+                let e = blk.get_unchecked_mut(base);
+                e[0] += v - vw;
+                e[1] += vw;
             }
         }
     }
@@ -275,7 +276,7 @@ impl JosephRay {
     fn scatter_lanes(
         rays: &[JosephRay; LANES],
         v: [f32; LANES],
-        blk: &mut [f32],
+        blk: &mut [[f32; 2]],
         kb: usize,
         lo: usize,
         hi: usize,
@@ -288,12 +289,11 @@ impl JosephRay {
             // SAFETY: every ray passed `check_segment` for `lo..=hi` ∋ `k`.
             let (base, w) = unsafe { Self::lane_samples(&a, &b, k, kb) };
             let vw: [f32; LANES] = std::array::from_fn(|j| v[j] * w[j]);
+            let pairs: [[f32; 2]; LANES] = std::array::from_fn(|j| [v[j] - vw[j], vw[j]]);
             for j in 0..LANES {
                 // SAFETY: by `lane_samples`' contract, `base[j] + BLOCK < blk.len()`.
-                unsafe {
-                    *blk.get_unchecked_mut(base[j]) += v[j] - vw[j];
-                    *blk.get_unchecked_mut(base[j] + BLOCK) += vw[j];
-                }
+                let e = unsafe { blk.get_unchecked_mut(base[j]) };
+                *e = [e[0] + pairs[j][0], e[1] + pairs[j][1]];
             }
         }
     }
@@ -443,8 +443,9 @@ impl SegmentSink for ForwardSink<'_> {
 
 /// Transpose: scatter each ray's weighted sinogram value along its segment.
 struct AdjointSink<'a> {
+    isa: Isa,
     values: &'a [f32],
-    blk: &'a mut [f32],
+    blk: &'a mut [[f32; 2]],
     kb: usize,
 }
 
@@ -455,7 +456,12 @@ impl SegmentSink for AdjointSink<'_> {
         if v.iter().all(|&v| v == 0.0) {
             return;
         }
-        JosephRay::scatter_lanes(rays, v, self.blk, self.kb, lo, hi);
+        match self.isa {
+            Isa::Baseline => JosephRay::scatter_lanes(rays, v, self.blk, self.kb, lo, hi),
+            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { scatter_lanes_avx2(rays, v, self.blk, self.kb, lo, hi) },
+        }
     }
     #[inline(always)]
     fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize) {
@@ -466,21 +472,92 @@ impl SegmentSink for AdjointSink<'_> {
     }
 }
 
+/// [`JosephRay::scatter_lanes`] written out in AVX2 for eight lanes: the same `f32` operations
+/// in the same order, so bitwise the same result; the eight read-modify-writes per step stay
+/// scalar (8 bytes each) and in lane order.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scatter_lanes_avx2(
+    rays: &[JosephRay; LANES],
+    v: [f32; LANES],
+    blk: &mut [[f32; 2]],
+    kb: usize,
+    lo: usize,
+    hi: usize,
+) {
+    use std::arch::x86_64::*;
+    const { assert!(LANES == 8, "the AVX2 kernel handles eight lanes") };
+    for r in rays {
+        r.check_segment(blk.len(), kb, lo, hi);
+    }
+    let (a, b) = (rays.map(|r| r.a), rays.map(|r| r.b));
+    let p = blk.as_mut_ptr().cast::<f32>();
+    for k in lo..=hi {
+        let mut ix = [0i32; LANES];
+        let mut pairs = [0.0f32; 2 * LANES];
+        // SAFETY: the loads and stores below read the local arrays `a`, `b`, `v` and write `ix`,
+        // `pairs` (eight `f32` / `i32` each, sixteen for `pairs`), exactly their sizes.
+        unsafe {
+            let m = _mm256_add_ps(
+                _mm256_loadu_ps(a.as_ptr()),
+                _mm256_mul_ps(
+                    _mm256_loadu_ps(b.as_ptr()),
+                    _mm256_set1_ps((k as i32) as f32),
+                ),
+            );
+            let i0 = _mm256_cvttps_epi32(m);
+            let w = _mm256_sub_ps(m, _mm256_cvtepi32_ps(i0));
+            let vv = _mm256_loadu_ps(v.as_ptr());
+            let vw = _mm256_mul_ps(vv, w);
+            let low = _mm256_sub_ps(vv, vw);
+            // lane j's pair (v − vw, vw) at pairs[2j..2j + 2]
+            let (il, ih) = (_mm256_unpacklo_ps(low, vw), _mm256_unpackhi_ps(low, vw));
+            _mm256_storeu_ps(pairs.as_mut_ptr(), _mm256_permute2f128_ps::<0x20>(il, ih));
+            _mm256_storeu_ps(
+                pairs.as_mut_ptr().add(LANES),
+                _mm256_permute2f128_ps::<0x31>(il, ih),
+            );
+            let idx = _mm256_add_epi32(
+                _mm256_slli_epi32::<6>(i0),
+                _mm256_set1_epi32((k - kb) as i32),
+            );
+            _mm256_storeu_si256(ix.as_mut_ptr().cast(), idx);
+        }
+        for j in 0..LANES {
+            // SAFETY: every ray passed `check_segment` for `lo..=hi` ∋ `k`, so (as in
+            // `lane_samples`) `ix[j] = m₀·BLOCK + (k − kb)` with `0 ≤ ix[j] < blk.len()`: the pair
+            // at `2·ix[j]` lies inside `blk`, viewed as `f32`s.
+            unsafe {
+                let q = p.add(2 * ix[j] as usize);
+                *q += pairs[2 * j];
+                *q.add(1) += pairs[2 * j + 1];
+            }
+        }
+    }
+}
+
 /// One image in a blocked, zero-padded layout (see the module docs). Block `q` covers major
 /// indices `q·BLOCK .. min((q+1)·BLOCK, n_major)` and holds `(n_minor + 2) × BLOCK` values; value
 /// `(major k, minor i)` sits at `(i + 1)·BLOCK + (k − q·BLOCK)` in it. Everything else is zero.
-struct Blocked {
+///
+/// The transpose accumulates into `Blocked<[f32; 2]>`: a sample at `(m₀, k)` adds its two
+/// contributions, to padded rows `m₀` and `m₀ + 1`, to the pair at `m₀·BLOCK + (k − q·BLOCK)` (one
+/// 8-byte read-modify-write instead of two); padded row `r` is then `pair[r][0] + pair[r − 1][1]`.
+struct Blocked<T> {
     n_major: usize,
     n_minor: usize,
-    data: Vec<f32>,
+    data: Vec<T>,
 }
 
-impl Blocked {
+impl<T: Copy + Default> Blocked<T> {
     fn zeros(n_major: usize, n_minor: usize) -> Self {
         Self {
             n_major,
             n_minor,
-            data: vec![0.0; n_major.div_ceil(BLOCK) * (n_minor + 2) * BLOCK],
+            data: vec![T::default(); n_major.div_ceil(BLOCK) * (n_minor + 2) * BLOCK],
         }
     }
     fn block_len(&self) -> usize {
@@ -490,6 +567,9 @@ impl Blocked {
     fn block_range(&self, q: usize) -> (usize, usize) {
         (q * BLOCK, ((q + 1) * BLOCK).min(self.n_major))
     }
+}
+
+impl Blocked<f32> {
     /// The `(ny, nx)` image with columns as the major axis (for x-major rays).
     fn columns_major(img: &[f32], ny: usize, nx: usize) -> Self {
         let mut p = Self::zeros(nx, ny);
@@ -533,6 +613,8 @@ pub struct JosephProjector {
     rays: Arc<[JosephRay]>,
     /// Whether any ray is x-major, y-major.
     has_major: [bool; 2],
+    /// Per angle: whether any of its rays is x-major, y-major.
+    angle_majors: Arc<[[bool; 2]]>,
 }
 
 impl std::fmt::Debug for JosephProjector {
@@ -560,16 +642,21 @@ impl JosephProjector {
             .into_par_iter()
             .map(|r| JosephRay::new(&geom.ray(r / nd, r % nd), im.ny, im.nx, im.pixel_size))
             .collect();
-        let has_major = [
-            rays.iter().any(|r| r.x_major),
-            rays.iter().any(|r| !r.x_major),
-        ];
+        let majors = |rays: &[JosephRay]| {
+            [
+                rays.iter().any(|r| r.x_major),
+                rays.iter().any(|r| !r.x_major),
+            ]
+        };
+        let has_major = majors(&rays);
+        let angle_majors = rays.chunks_exact(nd).map(majors).collect();
         Self {
             dom: geom.image_shape(),
             ran: geom.sino_shape(),
             geom,
             rays: rays.into(),
             has_major,
+            angle_majors,
         }
     }
     /// The geometry.
@@ -617,8 +704,8 @@ impl JosephProjector {
     fn adjoint_with(&self, isa: Isa, y: &[f32], x: &mut [f32]) {
         let [ny, nx] = self.dom;
         let n_det = self.ran[1];
-        let mut px = Blocked::zeros(if self.has_major[0] { nx } else { 0 }, ny);
-        let mut py = Blocked::zeros(if self.has_major[1] { ny } else { 0 }, nx);
+        let mut px = Blocked::<[f32; 2]>::zeros(if self.has_major[0] { nx } else { 0 }, ny);
+        let mut py = Blocked::<[f32; 2]>::zeros(if self.has_major[1] { ny } else { 0 }, nx);
         let (lx, ly) = (px.block_len(), py.block_len());
         let (mx, my) = (px.n_major, py.n_major);
         let block_range = |q: usize, n_major: usize| (q * BLOCK, ((q + 1) * BLOCK).min(n_major));
@@ -633,13 +720,21 @@ impl JosephProjector {
                     .map(|(q, blk)| (false, block_range(q, my), blk)),
             )
             .for_each(|(x_major, (kb, ke), blk)| {
-                for (values, rays) in y.chunks_exact(n_det).zip(self.rays.chunks_exact(n_det)) {
+                let angles = y
+                    .chunks_exact(n_det)
+                    .zip(self.rays.chunks_exact(n_det))
+                    .zip(self.angle_majors.iter());
+                for ((values, rays), majors) in angles {
+                    if !majors[usize::from(!x_major)] {
+                        continue;
+                    }
                     isa.visit_block(
                         rays,
                         kb,
                         ke,
                         x_major,
                         &mut AdjointSink {
+                            isa,
                             values,
                             blk: &mut *blk,
                             kb,
@@ -650,16 +745,21 @@ impl JosephProjector {
         x.par_chunks_mut(nx).enumerate().for_each(|(i, row)| {
             row.fill(0.0);
             if px.n_major > 0 {
+                // padded row i + 1 of every column block
                 for (q, blk) in px.data.chunks_exact(lx).enumerate() {
                     let (kb, ke) = px.block_range(q);
-                    row[kb..ke].copy_from_slice(&blk[(i + 1) * BLOCK..(i + 1) * BLOCK + (ke - kb)]);
+                    let (this, prev) = (&blk[(i + 1) * BLOCK..], &blk[i * BLOCK..]);
+                    for (jj, o) in row[kb..ke].iter_mut().enumerate() {
+                        *o = this[jj][0] + prev[jj][1];
+                    }
                 }
             }
             if py.n_major > 0 {
+                // padded row j + 1 of row block i / BLOCK, at offset i % BLOCK
                 let blk = &py.data[(i / BLOCK) * ly..(i / BLOCK + 1) * ly];
                 let ii = i % BLOCK;
                 for (j, o) in row.iter_mut().enumerate() {
-                    *o += blk[(j + 1) * BLOCK + ii];
+                    *o += blk[(j + 1) * BLOCK + ii][0] + blk[j * BLOCK + ii][1];
                 }
             }
         });
