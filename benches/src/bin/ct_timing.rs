@@ -9,7 +9,10 @@
 //! for `forward`, a sinogram `(n_angles, n_det)` for `adjoint`, row-major); without it the input
 //! is the modified Shepp–Logan phantom (for `adjoint`: its Joseph sinogram). `--output` writes the
 //! result the same way. Prints one `time_ms: <float>` line per timed repetition on stdout (after
-//! `warmup` untimed ones), and a `# …` description line on stderr.
+//! `warmup` untimed ones) and, on Linux, a `cpu_ms: <float>` line with the CPU time all threads
+//! of the process spent in it (from `/proc/self/task/*/schedstat`; unlike the wall time it is
+//! hardly affected by other processes competing for the cores), and a `# …` description line on
+//! stderr.
 
 use fedrecon_benches::case;
 use fedrecon_physics::LinearOperator;
@@ -125,14 +128,29 @@ fn run() -> Result<(), String> {
         apply(&mut out).map_err(|e| e.to_string())?;
     }
     for _ in 0..args.repeat {
+        let c = cpu_ns();
         let t = Instant::now();
         apply(&mut out).map_err(|e| e.to_string())?;
-        println!("time_ms: {:.3}", t.elapsed().as_secs_f64() * 1e3);
+        let wall = t.elapsed();
+        println!("time_ms: {:.3}", wall.as_secs_f64() * 1e3);
+        if let (Some(c0), Some(c1)) = (c, cpu_ns()) {
+            println!("cpu_ms: {:.3}", c1.saturating_sub(c0) as f64 * 1e-6);
+        }
     }
     if let Some(p) = &args.output {
         write_f32(p, &out)?;
     }
     Ok(())
+}
+
+/// CPU time (ns) spent so far by all threads of this process, if `/proc` tells it.
+fn cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 fn main() -> ExitCode {
