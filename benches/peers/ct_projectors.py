@@ -172,7 +172,7 @@ class Ours:
             sub = "project" if op == "forward" else "backproject"
             cmd = [self.cli, "ct", sub, "--input", inp, "-o", out, "--beam", "parallel",
                    "--angles", str(case.n_angles), "--detectors", str(case.n_det),
-                   "--detector-spacing", repr(case.det_spacing), "--pixel-size", repr(case.pixel),
+                   "--detector-spacing", repr(float(case.det_spacing)), "--pixel-size", repr(float(case.pixel)),
                    "--repeat", str(max(repeat, 2))]
             if op == "adjoint":
                 cmd += ["--size", str(case.n)]
