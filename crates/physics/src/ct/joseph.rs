@@ -390,28 +390,26 @@ fn visit_block(
     for (c, run) in (&mut runs).enumerate() {
         let d = c * LANES;
         let run: &[JosephRay; LANES] = run.try_into().expect("chunks of LANES");
-        let spans = run.map(|r| span(&r));
-        let common = spans.iter().try_fold((0, usize::MAX), |(l, h), s| {
-            s.map(|(sl, sh)| (l.max(sl), h.min(sh)))
-        });
-        match common {
-            Some((lo, hi)) if lo <= hi => {
-                sink.lanes(d, run, lo, hi);
-                for (j, (s, r)) in spans.iter().zip(run).enumerate() {
-                    let (l, h) = s.expect("every span exists");
-                    if l < lo {
-                        sink.single(d + j, r, l, lo - 1);
-                    }
-                    if h > hi {
-                        sink.single(d + j, r, hi + 1, h);
-                    }
+        // each ray's steps in the block, `lo_j..=hi_j` (empty if `lo_j > hi_j`), and their
+        // intersection, in branch-free lane-wise arithmetic
+        let lo = run.map(|r| (r.k0 as usize).max(kb));
+        let hi = run.map(|r| (r.k1 as usize).min(ke - 1));
+        let common_lo = lo.iter().fold(kb, |m, &l| m.max(l));
+        let common_hi = hi.iter().fold(ke - 1, |m, &h| m.min(h));
+        if run.iter().all(|r| r.x_major == x_major) && common_lo <= common_hi {
+            sink.lanes(d, run, common_lo, common_hi);
+            for j in 0..LANES {
+                if lo[j] < common_lo {
+                    sink.single(d + j, &run[j], lo[j], common_lo - 1);
+                }
+                if hi[j] > common_hi {
+                    sink.single(d + j, &run[j], common_hi + 1, hi[j]);
                 }
             }
-            _ => {
-                for (j, (s, r)) in spans.iter().zip(run).enumerate() {
-                    if let Some((l, h)) = *s {
-                        sink.single(d + j, r, l, h);
-                    }
+        } else {
+            for (j, r) in run.iter().enumerate() {
+                if let Some((l, h)) = span(r) {
+                    sink.single(d + j, r, l, h);
                 }
             }
         }
@@ -528,6 +526,9 @@ unsafe fn integrate_lanes_avx2(
                 _mm256_set1_epi32((k - kb) as i32),
             );
             _mm256_storeu_si256(ix.as_mut_ptr().cast(), idx);
+            // keep the indices in memory: eight scalar loads are cheaper than the eight
+            // vector-to-register extractions the compiler would otherwise emit
+            std::hint::black_box(&mut ix);
             // (p0, p1) of lanes 0,1 | 4,5 and of lanes 2,3 | 6,7, then split into p0s and p1s
             let y0 = _mm256_set_m128(two(ix[4], ix[5]), two(ix[0], ix[1]));
             let y1 = _mm256_set_m128(two(ix[6], ix[7]), two(ix[2], ix[3]));
@@ -596,6 +597,9 @@ unsafe fn scatter_lanes_avx2(
                 _mm256_set1_epi32((k - kb) as i32),
             );
             _mm256_storeu_si256(ix.as_mut_ptr().cast(), idx);
+            // keep the indices in memory: eight scalar loads are cheaper than the eight
+            // vector-to-register extractions the compiler would otherwise emit
+            std::hint::black_box(&mut ix);
         }
         for j in 0..LANES {
             // SAFETY: every ray passed `check_segment` for `lo..=hi` ∋ `k`, so (as in
