@@ -51,8 +51,9 @@ use crate::linop::LinearOperator;
 use rayon::prelude::*;
 use std::sync::Arc;
 
-/// Width (major indices) of one block of the padded layouts.
-const BLOCK: usize = 64;
+/// Width (major indices) of one block of the padded layouts: `1 << BLOCK_SHIFT`.
+const BLOCK: usize = 1 << BLOCK_SHIFT;
+const BLOCK_SHIFT: i32 = 6;
 /// Rays stepped in lock-step.
 const LANES: usize = 8;
 /// Angles per task of the forward projection (a fixed split: results do not depend on the
@@ -522,7 +523,7 @@ unsafe fn integrate_lanes_avx2(
             let i0 = _mm256_cvttps_epi32(m);
             let w = _mm256_sub_ps(m, _mm256_cvtepi32_ps(i0));
             let idx = _mm256_add_epi32(
-                _mm256_slli_epi32::<6>(i0),
+                _mm256_slli_epi32::<BLOCK_SHIFT>(i0),
                 _mm256_set1_epi32((k - kb) as i32),
             );
             _mm256_storeu_si256(ix.as_mut_ptr().cast(), idx);
@@ -593,7 +594,7 @@ unsafe fn scatter_lanes_avx2(
                 _mm256_permute2f128_ps::<0x31>(il, ih),
             );
             let idx = _mm256_add_epi32(
-                _mm256_slli_epi32::<6>(i0),
+                _mm256_slli_epi32::<BLOCK_SHIFT>(i0),
                 _mm256_set1_epi32((k - kb) as i32),
             );
             _mm256_storeu_si256(ix.as_mut_ptr().cast(), idx);
