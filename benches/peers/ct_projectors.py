@@ -4,8 +4,8 @@
 For each benchmark geometry (the same ones as ``fedrecon_benches::cases`` in benches/src/lib.rs):
 
 * ``512``:     512x512 unit pixels, 720 angles k*pi/720, 729 unit detector cells;
-* ``lodopab``: 362x362 pixels over a 0.26 m square, 1000 angles k*pi/1000, 513 cells over
-  +-0.13*sqrt(2) m (the LoDoPaB-CT geometry, Leuschner et al. 2021),
+* ``lodopab``: 362x362 pixels over a 0.26 m square, 1000 angles (k + 1/2)*pi/1000, 513 cells
+  over +-0.13*sqrt(2) m (the LoDoPaB-CT geometry, Leuschner et al. 2021, as ODL builds it),
 
 it times, in one run on one machine:
 
@@ -75,14 +75,16 @@ class Case:
     def pixel(self) -> float:
         return self.fov / self.n
 
+    midpoint_angles: bool = False  # (k + 1/2)·π/n (ODL's partition midpoints) instead of k·π/n
+
     @property
     def angles(self) -> np.ndarray:
-        return np.arange(self.n_angles) * np.pi / self.n_angles
+        return (np.arange(self.n_angles) + (0.5 if self.midpoint_angles else 0.0)) * np.pi / self.n_angles
 
 
 CASES = {
     "512": Case("512", 512, 512.0, 720, 729, 1.0),
-    "lodopab": Case("lodopab", 362, 0.26, 1000, 513, 2 * 0.13 * np.sqrt(2) / 513),
+    "lodopab": Case("lodopab", 362, 0.26, 1000, 513, 2 * 0.13 * np.sqrt(2) / 513, midpoint_angles=True),
 }
 
 
@@ -170,9 +172,14 @@ class Ours:
         write_npy_or_raw(inp, data)
         if self.cli:
             sub = "project" if op == "forward" else "backproject"
-            cmd = [self.cli, "ct", sub, "--input", inp, "-o", out, "--beam", "parallel",
-                   "--angles", str(case.n_angles), "--detectors", str(case.n_det),
-                   "--detector-spacing", repr(float(case.det_spacing)), "--pixel-size", repr(float(case.pixel)),
+            geom = tmp / f"geometry_{case.name}.toml"
+            geom.write_text(
+                'beam = "parallel"\n'
+                f"angle_list = [{', '.join(repr(float(t)) for t in case.angles)}]\n"
+                f"detectors = {case.n_det}\ndetector_spacing = {float(case.det_spacing)!r}\n"
+                f"pixel_size = {float(case.pixel)!r}\n"
+            )
+            cmd = [self.cli, "ct", sub, "--input", inp, "-o", out, "--geometry", geom,
                    "--repeat", str(max(repeat, 2))]
             if op == "adjoint":
                 cmd += ["--size", str(case.n)]

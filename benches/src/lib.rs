@@ -2,15 +2,14 @@
 //! (`benches/ct_projectors.rs`) and the peer-comparison timing binary (`src/bin/ct_timing.rs`,
 //! driven by `peers/ct_projectors.py`).
 //!
-//! Problems (all parallel beam, angles `θ_k = kπ/n`, `k = 0..n`, over `[0, π)`):
-//! - `512`: 512² unit pixels, 720 angles, 729 unit detector cells centred on the axis.
-//! - `lodopab`: the LoDoPaB-CT geometry (Leuschner et al. 2021, Sci. Data 8:109): a 362² image over
-//!   a 0.26 m square field of view, 1000 angles, 513 detector cells spanning `±0.13·√2 m`
-//!   (≈ ±0.1838 m, the image's circumscribed radius, as ODL's `parallel_beam_geometry` builds
-//!   it). The dataset itself samples angles at the ODL cell midpoints `(k + ½)π/n`; the
-//!   benchmark uses `kπ/n`, which costs the same.
+//! Problems (all parallel beam over `[0, π)`, detector centred on the rotation axis):
+//! - `512`: 512² unit pixels, 720 angles `θ_k = kπ/720`, 729 unit detector cells.
+//! - `lodopab`: the LoDoPaB-CT geometry (Leuschner et al. 2021, Sci. Data 8:109), as ODL's
+//!   `parallel_beam_geometry` builds it: a 362² image over a 0.26 m square field of view,
+//!   1000 angles at the midpoints `θ_k = (k + ½)π/1000`, 513 detector cells uniformly covering
+//!   `±0.13·√2 m` (≈ ±0.1838 m, the image's circumscribed radius). Same constants as
+//!   `fedrecon_io::LODOPAB`.
 
-use fedrecon_physics::geometry::equispaced_angles;
 use fedrecon_physics::{Detector, ImageGrid, ParallelBeam, Result};
 use std::f64::consts::{PI, SQRT_2};
 
@@ -31,7 +30,7 @@ pub fn case_512() -> Result<Case> {
     })
 }
 
-/// The LoDoPaB-CT geometry: 362² pixels over 0.26 m, 1000 angles over `[0, π)`, 513 cells over
+/// The LoDoPaB-CT geometry: 362² pixels over 0.26 m, 1000 angles `(k + ½)π/1000`, 513 cells over
 /// `±0.13·√2` m.
 pub fn case_lodopab() -> Result<Case> {
     let fov = 0.26;
@@ -40,9 +39,13 @@ pub fn case_lodopab() -> Result<Case> {
     let det_half = 0.5 * fov * SQRT_2;
     let image = ImageGrid::new(n, n, fov / n as f64)?;
     let det = Detector::new(n_det, 2.0 * det_half / n_det as f64, 0.0)?;
+    let n_angles = 1000;
+    let angles = (0..n_angles)
+        .map(|k| (k as f64 + 0.5) * PI / n_angles as f64)
+        .collect();
     Ok(Case {
         name: "lodopab",
-        geom: ParallelBeam::new(image, equispaced_angles(1000, PI), det)?,
+        geom: ParallelBeam::new(image, angles, det)?,
     })
 }
 
