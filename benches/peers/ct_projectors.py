@@ -35,9 +35,10 @@ with the cell index d. ASTRA 2-D parallel geometry with ``create_vol_geom(n, n, 
 L/2)`` and ``create_proj_geom('parallel', spacing, n_det, angles)`` uses exactly the same
 conventions: verified with a single off-centre pixel, whose ASTRA projection has its centroid at
 s = x*cos(t) + y*sin(t) (within the 0.1-0.2 cell sampling error of a Joseph footprint) for every
-angle, while a detector flip, negated angles or a quarter turn miss by many cells (``--check-conventions`` repeats that test). So the angle
-arrays are passed unchanged, without detector flip or angle offset, and the arrays are compared
-element by element.
+angle, while a detector flip, negated angles or a quarter turn miss by many cells; every run
+repeats that test (``--check-conventions`` runs only it). So the angle arrays are passed
+unchanged, without detector flip or angle offset, and the arrays are compared element by
+element.
 
 Usage: ``python ct_projectors.py [--repeat N] [--skimage-repeat M] [--cases 512,lodopab]
 [--no-skimage] [--ours PATH]``; normally run through ``benches/peers/run.sh``.
