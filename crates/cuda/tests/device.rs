@@ -58,12 +58,15 @@ fn joseph_on_device_matches_cpu() {
             .collect();
         let a = cpu.forward_vec(&x).unwrap();
         let b = gpu.forward_vec(&x).unwrap();
+        // same samples, different summation order along the ray (see tests/emulation.rs)
+        let abs_x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+        let scale = cpu.forward_vec(&abs_x).unwrap();
+        let k = g.image().nx.max(g.image().ny) as f64;
+        let gamma = k * u / (1.0 - k * u);
         for (i, (p, q)) in a.iter().zip(&b).enumerate() {
-            assert_eq!(
-                p.to_bits(),
-                q.to_bits(),
-                "{g:?}: ray {i}: cpu {p} vs gpu {q}"
-            );
+            let tol = 2.0 * gamma * f64::from(scale[i]) * (1.0 + 2.0 * gamma);
+            let d = (f64::from(*p) - f64::from(*q)).abs();
+            assert!(d <= tol, "{g:?}: ray {i}: cpu {p} vs gpu {q}");
         }
         let y: Vec<f32> = (0..cpu.range_len())
             .map(|_| rng.random_range(-1.0..1.0))

@@ -1,10 +1,14 @@
 //! The CUDA kernels executed as host C++ (crate `fedrecon-cuda-emu`) against the CPU operators.
 //!
 //! Tolerances:
-//! - Joseph forward, SENSE expand and reduce: **bit-exact**. The kernels perform the same sequence
-//!   of IEEE operations as the Rust code (ray set-up in f64 with the host's sines and cosines,
-//!   the f32 loop in the same order, no FMA contraction on either side), so any difference is a
+//! - SENSE expand and reduce: **bit-exact**. The kernels perform the same sequence of IEEE
+//!   operations as the Rust code (no FMA contraction on either side), so any difference is a
 //!   porting error, not rounding.
+//! - Joseph forward: the ray set-up (f64, the host's sines and cosines) and every interpolated
+//!   sample are bit-identical to the CPU's; only the order of the sum along a ray differs (the
+//!   CPU sums per image block with four accumulators for SIMD, the kernel sequentially), so the
+//!   results differ by at most 2·γ_K·Σ|samples| with K ≤ max(nx, ny) samples — the bound the
+//!   test uses. A wrong index, axis or weight breaks it by orders of magnitude.
 //! - Joseph transpose: the per-pixel sums are the same terms added in another order (atomic
 //!   scatter here, chunked padded buffers on the CPU). Every ray adds at most one term to a pixel,
 //!   so with K = n_rays terms the two results differ by at most 2·γ_K·Σ|terms| (Higham's bound
@@ -165,8 +169,23 @@ fn block_for(k: usize) -> u32 {
     [JOSEPH_BLOCK, 7, 1][k % 3]
 }
 
+/// `2·γ_K·(1 + 2γ_K)` with `γ_K = K·u/(1 − K·u)`, `u = 2⁻²⁴`: Higham's bound on the difference of
+/// two f32 sums of the same `K` terms taken in different orders, relative to `Σ|terms|` (the
+/// extra factor covers the rounding of that scale itself).
+fn summation_slack(k: usize) -> f64 {
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let kk = k as f64;
+    let gamma = kk * u / (1.0 - kk * u);
+    2.0 * gamma * (1.0 + 2.0 * gamma)
+}
+
+/// Forward projection: the kernel prepares every ray bit-identically to the CPU and computes
+/// every interpolated sample with the same IEEE operations (no FMA on either side); only the
+/// order of the sum along the ray differs (the CPU sums per image block with four
+/// accumulators, the kernel sequentially). So per ray `|Δ| ≤ slack(K)·(P|x|)_ray` with `K` the
+/// number of samples (≤ max(nx, ny)), since the samples are convex combinations of pixels.
 #[test]
-fn joseph_forward_is_bit_exact_against_cpu() {
+fn joseph_forward_matches_cpu_within_summation_bound() {
     let mut rng = StdRng::seed_from_u64(11);
     let geoms = geometries(45);
     assert!(geoms.len() >= 40);
@@ -180,11 +199,17 @@ fn joseph_forward_is_bit_exact_against_cpu() {
         let x = random_vec(cpu.domain_len(), &mut rng);
         let a = cpu.forward_vec(&x).unwrap();
         let b = emu.forward_vec(&x).unwrap();
-        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
-            assert_eq!(
-                p.to_bits(),
-                q.to_bits(),
-                "geometry {k} ({g:?}), ray {i}: cpu {p} vs emulated {q}"
+        let abs_x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+        let scale = cpu.forward_vec(&abs_x).unwrap();
+        let slack = summation_slack(g.image().nx.max(g.image().ny));
+        for i in 0..a.len() {
+            let d = (f64::from(a[i]) - f64::from(b[i])).abs();
+            let tol = slack * f64::from(scale[i]);
+            assert!(
+                d <= tol,
+                "geometry {k} ({g:?}), ray {i}: cpu {} vs emulated {} (|Δ| {d:e} > {tol:e})",
+                a[i],
+                b[i]
             );
         }
         // and not trivially: most rays hit the image
@@ -249,9 +274,31 @@ fn joseph_batch_equals_single_images() {
     let x = random_vec(batch * cpu.domain_len(), &mut rng);
     let mut y = vec![0.0; batch * cpu.range_len()];
     emu.forward_batch_emu(&x, &mut y, batch as i32);
+    // one batched launch equals single-image launches bit for bit …
+    let mut singles = vec![0.0; y.len()];
+    for (xi, yi) in x
+        .chunks(cpu.domain_len())
+        .zip(singles.chunks_mut(cpu.range_len()))
+    {
+        emu.forward_batch_emu(xi, yi, 1);
+    }
+    assert_eq!(y, singles);
+    // … and the CPU's batched forward within the summation bound
     let mut want = vec![0.0; y.len()];
     cpu.forward_batch(&x, &mut want).unwrap();
-    assert_eq!(y, want);
+    let abs_x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let mut scale = vec![0.0; y.len()];
+    cpu.forward_batch(&abs_x, &mut scale).unwrap();
+    let slack = summation_slack(13);
+    for i in 0..y.len() {
+        let d = (f64::from(y[i]) - f64::from(want[i])).abs();
+        assert!(
+            d <= slack * f64::from(scale[i]),
+            "ray {i}: {} vs {}",
+            y[i],
+            want[i]
+        );
+    }
 }
 
 #[test]
