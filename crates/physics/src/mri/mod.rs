@@ -17,3 +17,5 @@ pub use nufft::{NufftOptions, NufftPlan, ToeplitzNormal, Upsampling, nudft2_type
 pub use sense::{
     SamplingMask, SenseOperator, coil_combine, rss, rss_from_kspace, sens_expand, sens_reduce,
 };
+pub mod wavelet;
+pub use wavelet::{Wavelet2, WaveletKind};
