@@ -19,3 +19,5 @@ pub use sense::{
 };
 pub mod wavelet;
 pub use wavelet::{Wavelet2, WaveletKind};
+pub mod coils;
+pub use coils::{WalshOptions, birdcage_maps, walsh_maps};
