@@ -21,3 +21,10 @@ pub mod wavelet;
 pub use wavelet::{Wavelet2, WaveletKind};
 pub mod coils;
 pub use coils::{WalshOptions, birdcage_maps, walsh_maps};
+pub mod recon;
+pub use recon::{
+    CgSenseOptions, L1WaveletOptions, ReconIteration, TvReconOptions, cg_sense, gridding,
+    l1_wavelet, tv_recon, zero_filled_rss,
+};
+pub mod poisson_disc;
+pub use poisson_disc::{PoissonDiscOptions, poisson_disc_mask};

@@ -1,0 +1,845 @@
+//! Classical MRI reconstructions on any complex encoding operator `A` (Cartesian
+//! [`SenseOperator`](super::SenseOperator) or non-Cartesian
+//! [`NufftSenseOperator`](super::NufftSenseOperator)) and measured k-space `y`.
+//!
+//! Images and data are `Complex32`; inner products and norms accumulate in `f64`. Every iterative
+//! method takes an optional start image and an optional per-iteration callback receiving a
+//! [`ReconIteration`] (as the real-valued solvers in [`crate::solvers`] do).
+//!
+//! - **CG-SENSE** (Pruessmann et al. 2001, MRM 46(4)): conjugate gradients (Hestenes & Stiefel
+//!   1952) on `(AᴴA + λI) x = Aᴴy`, with `AᴴA` applied through the operator's
+//!   [`apply_normal`](crate::LinearOperator::apply_normal) — the Toeplitz embedding for a
+//!   [`NufftSenseOperator`](super::NufftSenseOperator) built `with_toeplitz`. `λ ≥ 0` is a Tikhonov
+//!   weight; iterations stop early once `‖r‖ ≤ tol·‖Aᴴy‖`.
+//! - **L1-wavelet** by FISTA (Beck & Teboulle 2009, SIAM J. Imaging Sci. 2(1)), BART's
+//!   `pics -l1 -r λ` problem `min_x ½‖Ax − y‖² + λ‖Wx‖₁` with the orthonormal wavelet `W`
+//!   ([`super::wavelet`]). As `W` is unitary, `prox_{t λ‖W·‖₁}(v) = Wᴴ soft(Wv, tλ)` exactly:
+//!   `x_k = prox(z_k − (1/L) Aᴴ(A z_k − y))`, `t_{k+1} = (1 + √(1 + 4t_k²))/2`,
+//!   `z_{k+1} = x_k + ((t_k − 1)/t_{k+1})(x_k − x_{k−1})`, with `L = s·λ_max(AᴴA)` from power
+//!   iteration and the safety factor `s` = [`NORM_SAFETY`]² (the estimate approaches from below).
+//!   Like BART, the coarsest approximation block is left unpenalised.
+//! - **TV** by PDHG (Chambolle & Pock 2011): `min_x ½‖Ax − y‖² + λ Σ_p |(∇x)_p|₂` with the complex
+//!   isotropic total variation of forward differences (Neumann boundary). With
+//!   `K = [A; μ∇]`, `μ = ‖A‖/√8` (both blocks of similar norm): `p ← (p + σ(Ax̄ − y))/(1 + σ)`,
+//!   `q ← Π_{|q_p| ≤ λ/μ}(q + σμ∇x̄)`, `x⁺ ← x − τ(Aᴴp + μ∇ᴴq)`, `x̄ = 2x⁺ − x`, `σ = τ = 1/L`,
+//!   `L = √2·s·‖A‖ ≥ ‖K‖`.
+//! - **Zero-filled**: the RSS of `ifft2c` of the zero-filled multi-coil k-space (fastMRI's
+//!   baseline), or `Aᴴy` (the coil-combined adjoint).
+//! - **Gridding** for non-Cartesian data (Jackson et al. 1991, IEEE TMI 10(3)): the type-1 NUFFT of
+//!   the samples weighted by Pipe–Menon density compensation ([`super::dcf`], weights in
+//!   (cycles/pixel)², so that `Σ_m w_m y_m e^{2πi k_m·r} ≈ ∫ Y(k) e^{2πi k·r} dk` is the image on the
+//!   NUFFT's unnormalised scale), then the RSS over coils.
+
+use crate::error::{PhysicsError, Result, check_len};
+use crate::linop::LinearOperator;
+use crate::linop::testing::random_vec;
+use crate::mri::dcf::pipe_menon_dcf;
+use crate::mri::nufft::NufftPlan;
+use crate::mri::sense::{rss, rss_from_kspace};
+use crate::mri::wavelet::{Wavelet2, WaveletKind, l1_norm, soft_threshold};
+use crate::solvers::NORM_SAFETY;
+use num_complex::Complex32;
+use rayon::prelude::*;
+
+/// What a reconstruction reports after each iteration.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconIteration<'a> {
+    /// 1-based index of the iteration just completed.
+    pub index: usize,
+    /// Total number of iterations requested.
+    pub total: usize,
+    /// The current image `(ny, nx)`.
+    pub x: &'a [Complex32],
+    /// The method's monitored quantity when it has it for free: the normal-equation residual
+    /// `‖Aᴴy − (AᴴA + λ)x‖` for CG-SENSE, `None` otherwise.
+    pub residual: Option<f64>,
+}
+
+/// A per-iteration callback.
+pub type ReconCallback<'c> = Option<&'c mut dyn FnMut(&ReconIteration<'_>)>;
+
+fn cdot(a: &[Complex32], b: &[Complex32]) -> num_complex::Complex64 {
+    a.par_iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let p = x.conj() * y;
+            num_complex::Complex64::new(p.re as f64, p.im as f64)
+        })
+        .sum()
+}
+
+fn cnorm(a: &[Complex32]) -> f64 {
+    a.par_iter()
+        .map(|x| x.norm_sqr() as f64)
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// `|x|` of every pixel.
+pub fn magnitude(x: &[Complex32]) -> Vec<f32> {
+    x.iter().map(|v| v.norm()).collect()
+}
+
+/// The relative data-consistency residual `‖Ax − y‖ / ‖y‖`.
+pub fn data_residual<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    x: &[Complex32],
+    y: &[Complex32],
+) -> Result<f64> {
+    let ax = a.forward_vec(x)?;
+    check_len("y (k-space)", a.range_shape(), y.len())?;
+    let d: Vec<Complex32> = ax.iter().zip(y).map(|(p, q)| p - q).collect();
+    Ok(cnorm(&d) / cnorm(y).max(f64::MIN_POSITIVE))
+}
+
+/// `λ_max(AᴴA) = ‖A‖²` estimated by `iterations` power-iteration steps on the operator's normal
+/// (Toeplitz when available) from a seeded random start; never above the true value up to rounding.
+pub fn normal_max_eigenvalue<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    iterations: usize,
+    seed: u64,
+) -> Result<f64> {
+    if iterations == 0 {
+        return Err(PhysicsError::argument(
+            "power_iterations",
+            0,
+            "need at least one power iteration",
+        ));
+    }
+    let mut x: Vec<Complex32> = random_vec(a.domain_len(), seed);
+    let mut z = vec![Complex32::default(); x.len()];
+    let mut est = 0.0;
+    for _ in 0..iterations {
+        let n = cnorm(&x);
+        if n == 0.0 {
+            return Ok(0.0);
+        }
+        x.par_iter_mut().for_each(|v| *v /= n as f32);
+        a.apply_normal(&x, &mut z);
+        est = cdot(&x, &z).re;
+        std::mem::swap(&mut x, &mut z);
+    }
+    Ok(est)
+}
+
+fn check_data<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    y: &[Complex32],
+    x0: Option<&[Complex32]>,
+) -> Result<Vec<Complex32>> {
+    check_len("y (k-space)", a.range_shape(), y.len())?;
+    if let Some(i) = y
+        .iter()
+        .position(|v| !(v.re.is_finite() && v.im.is_finite()))
+    {
+        return Err(PhysicsError::NonFinite {
+            what: "y (k-space)",
+            index: i,
+            value: if y[i].re.is_finite() {
+                y[i].im
+            } else {
+                y[i].re
+            } as f64,
+        });
+    }
+    match x0 {
+        None => Ok(vec![Complex32::default(); a.domain_len()]),
+        Some(x0) => {
+            check_len("x0 (start image)", a.domain_shape(), x0.len())?;
+            Ok(x0.to_vec())
+        }
+    }
+}
+
+fn check_lambda(name: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(PhysicsError::argument(name, v, "must be finite and ≥ 0"))
+    }
+}
+
+/// CG-SENSE settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CgSenseOptions {
+    /// Maximum number of CG iterations.
+    pub iterations: usize,
+    /// Tikhonov weight `λ ≥ 0` in `(AᴴA + λI) x = Aᴴy`.
+    pub lambda: f64,
+    /// Stop once `‖r‖ ≤ tolerance · ‖Aᴴy‖` (0: run all iterations).
+    pub tolerance: f64,
+}
+
+impl Default for CgSenseOptions {
+    fn default() -> Self {
+        Self {
+            iterations: 30,
+            lambda: 0.0,
+            tolerance: 1e-6,
+        }
+    }
+}
+
+/// CG-SENSE (see the module docs).
+pub fn cg_sense<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    y: &[Complex32],
+    x0: Option<&[Complex32]>,
+    opts: &CgSenseOptions,
+    mut callback: ReconCallback<'_>,
+) -> Result<Vec<Complex32>> {
+    check_lambda("lambda", opts.lambda)?;
+    check_lambda("tolerance", opts.tolerance)?;
+    let mut x = check_data(a, y, x0)?;
+    let lam = opts.lambda as f32;
+    let n = x.len();
+    let mut b = vec![Complex32::default(); n];
+    a.apply_adjoint(y, &mut b);
+    let b_norm = cnorm(&b);
+    let mut q = vec![Complex32::default(); n];
+    let normal = |v: &[Complex32], out: &mut [Complex32]| {
+        a.apply_normal(v, out);
+        if lam != 0.0 {
+            out.par_iter_mut().zip(v).for_each(|(o, vi)| *o += vi * lam);
+        }
+    };
+    // r = b − (AᴴA + λ) x
+    let mut r = b.clone();
+    if x.iter().any(|v| *v != Complex32::default()) {
+        normal(&x, &mut q);
+        r.par_iter_mut().zip(&q).for_each(|(ri, qi)| *ri -= qi);
+    }
+    let mut p = r.clone();
+    let mut rr = cdot(&r, &r).re;
+    for k in 0..opts.iterations {
+        if rr.sqrt() <= opts.tolerance * b_norm || rr == 0.0 {
+            break;
+        }
+        normal(&p, &mut q);
+        let pq = cdot(&p, &q).re;
+        if pq <= 0.0 {
+            break;
+        }
+        let alpha = (rr / pq) as f32;
+        x.par_iter_mut()
+            .zip(&p)
+            .for_each(|(xi, pi)| *xi += pi * alpha);
+        r.par_iter_mut()
+            .zip(&q)
+            .for_each(|(ri, qi)| *ri -= qi * alpha);
+        let rr_new = cdot(&r, &r).re;
+        let beta = (rr_new / rr) as f32;
+        rr = rr_new;
+        p.par_iter_mut()
+            .zip(&r)
+            .for_each(|(pi, ri)| *pi = ri + *pi * beta);
+        if let Some(cb) = callback.as_deref_mut() {
+            cb(&ReconIteration {
+                index: k + 1,
+                total: opts.iterations,
+                x: &x,
+                residual: Some(rr.sqrt()),
+            });
+        }
+    }
+    Ok(x)
+}
+
+/// L1-wavelet (FISTA) settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct L1WaveletOptions {
+    /// Number of FISTA iterations.
+    pub iterations: usize,
+    /// Regularisation weight `λ ≥ 0` (in the units of `Aᴴy`).
+    pub lambda: f64,
+    /// Wavelet family.
+    pub wavelet: WaveletKind,
+    /// Decomposition levels.
+    pub levels: usize,
+    /// Power iterations for the Lipschitz constant.
+    pub power_iterations: usize,
+}
+
+impl Default for L1WaveletOptions {
+    fn default() -> Self {
+        Self {
+            iterations: 50,
+            lambda: 1e-3,
+            wavelet: WaveletKind::Db4,
+            levels: 4,
+            power_iterations: 30,
+        }
+    }
+}
+
+/// Soft-threshold the wavelet coefficients of `w` by `t`, leaving the approximation block alone.
+fn threshold_details(w: &mut [Complex32], nx: usize, approx: (usize, usize), t: f32) {
+    let (ha, wa) = approx;
+    w.par_chunks_mut(nx).enumerate().for_each(|(i, row)| {
+        if i < ha {
+            soft_threshold(&mut row[wa..], t);
+        } else {
+            soft_threshold(row, t);
+        }
+    });
+}
+
+/// `λ‖Wx‖₁` over the detail coefficients (the penalty [`l1_wavelet`] minimises).
+pub fn wavelet_l1_penalty(w: &Wavelet2, x: &[Complex32]) -> Result<f64> {
+    let c = w.forward_vec(x)?;
+    let nx = w.domain_shape()[1];
+    let (ha, wa) = w.approximation_shape();
+    let total = l1_norm(&c);
+    let approx: f64 = (0..ha).map(|i| l1_norm(&c[i * nx..i * nx + wa])).sum();
+    Ok(total - approx)
+}
+
+/// L1-wavelet reconstruction by FISTA (see the module docs).
+pub fn l1_wavelet<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    y: &[Complex32],
+    x0: Option<&[Complex32]>,
+    opts: &L1WaveletOptions,
+    mut callback: ReconCallback<'_>,
+) -> Result<Vec<Complex32>> {
+    check_lambda("lambda", opts.lambda)?;
+    let mut x = check_data(a, y, x0)?;
+    let shape = a.domain_shape();
+    if shape.len() != 2 {
+        return Err(PhysicsError::argument(
+            "operator domain",
+            format!("{shape:?}"),
+            "L1-wavelet needs a 2-D image domain (ny, nx)",
+        ));
+    }
+    let (ny, nx) = (shape[0], shape[1]);
+    let w = Wavelet2::new(ny, nx, opts.wavelet, opts.levels)?;
+    let approx = w.approximation_shape();
+    let lip = NORM_SAFETY * NORM_SAFETY * normal_max_eigenvalue(a, opts.power_iterations, 17)?;
+    if lip <= 0.0 {
+        return Err(PhysicsError::argument(
+            "operator",
+            "AᴴA = 0",
+            "the operator annihilates every image",
+        ));
+    }
+    let step = (1.0 / lip) as f32;
+    let thr = (opts.lambda / lip) as f32;
+    let n = x.len();
+    let mut aty = vec![Complex32::default(); n];
+    a.apply_adjoint(y, &mut aty);
+    let mut z = x.clone();
+    let mut g = vec![Complex32::default(); n];
+    let mut coef = vec![Complex32::default(); n];
+    let mut t = 1.0f64;
+    for k in 0..opts.iterations {
+        // gradient step at z: v = z − (AᴴA z − Aᴴy)/L
+        a.apply_normal(&z, &mut g);
+        g.par_iter_mut()
+            .zip(z.par_iter().zip(&aty))
+            .for_each(|(gi, (zi, bi))| *gi = zi - (*gi - bi) * step);
+        w.apply_forward(&g, &mut coef);
+        threshold_details(&mut coef, nx, approx, thr);
+        let mut x_new = vec![Complex32::default(); n];
+        w.apply_adjoint(&coef, &mut x_new);
+        let t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
+        let mom = ((t - 1.0) / t_new) as f32;
+        z.par_iter_mut()
+            .zip(x_new.par_iter().zip(&x))
+            .for_each(|(zi, (xn, xo))| *zi = xn + (xn - xo) * mom);
+        x = x_new;
+        t = t_new;
+        if let Some(cb) = callback.as_deref_mut() {
+            cb(&ReconIteration {
+                index: k + 1,
+                total: opts.iterations,
+                x: &x,
+                residual: None,
+            });
+        }
+    }
+    Ok(x)
+}
+
+/// Forward differences of complex `(ny, nx)` images with Neumann boundary, range `(2, ny, nx)`;
+/// the adjoint is the exact transpose (`‖∇‖² ≤ 8`).
+#[derive(Debug, Clone)]
+pub struct ComplexGradient {
+    dom: [usize; 2],
+    ran: [usize; 3],
+}
+
+impl ComplexGradient {
+    /// The gradient on `(ny, nx)` images.
+    pub fn new(ny: usize, nx: usize) -> Self {
+        Self {
+            dom: [ny, nx],
+            ran: [2, ny, nx],
+        }
+    }
+}
+
+impl LinearOperator<Complex32> for ComplexGradient {
+    fn domain_shape(&self) -> &[usize] {
+        &self.dom
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.ran
+    }
+    fn apply_forward(&self, x: &[Complex32], g: &mut [Complex32]) {
+        let [ny, nx] = self.dom;
+        let (gy, gx) = g.split_at_mut(ny * nx);
+        for i in 0..ny {
+            for j in 0..nx {
+                let k = i * nx + j;
+                gy[k] = if i + 1 < ny {
+                    x[k + nx] - x[k]
+                } else {
+                    Complex32::default()
+                };
+                gx[k] = if j + 1 < nx {
+                    x[k + 1] - x[k]
+                } else {
+                    Complex32::default()
+                };
+            }
+        }
+    }
+    fn apply_adjoint(&self, g: &[Complex32], x: &mut [Complex32]) {
+        let [ny, nx] = self.dom;
+        let (gy, gx) = g.split_at(ny * nx);
+        for i in 0..ny {
+            for j in 0..nx {
+                let k = i * nx + j;
+                let mut v = Complex32::default();
+                if i + 1 < ny {
+                    v -= gy[k];
+                }
+                if i > 0 {
+                    v += gy[k - nx];
+                }
+                if j + 1 < nx {
+                    v -= gx[k];
+                }
+                if j > 0 {
+                    v += gx[k - 1];
+                }
+                x[k] = v;
+            }
+        }
+    }
+}
+
+/// Complex isotropic total variation `Σ_p |(∇x)_p|₂`.
+pub fn total_variation(x: &[Complex32], ny: usize, nx: usize) -> Result<f64> {
+    let grad = ComplexGradient::new(ny, nx);
+    let g = grad.forward_vec(x)?;
+    let n = ny * nx;
+    Ok((0..n)
+        .map(|k| ((g[k].norm_sqr() + g[n + k].norm_sqr()) as f64).sqrt())
+        .sum())
+}
+
+/// TV (PDHG) settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TvReconOptions {
+    /// Number of PDHG iterations.
+    pub iterations: usize,
+    /// Regularisation weight `λ ≥ 0`.
+    pub lambda: f64,
+    /// Power iterations for `‖A‖`.
+    pub power_iterations: usize,
+}
+
+impl Default for TvReconOptions {
+    fn default() -> Self {
+        Self {
+            iterations: 100,
+            lambda: 1e-3,
+            power_iterations: 30,
+        }
+    }
+}
+
+/// TV-regularised reconstruction by PDHG (see the module docs).
+pub fn tv_recon<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    y: &[Complex32],
+    x0: Option<&[Complex32]>,
+    opts: &TvReconOptions,
+    mut callback: ReconCallback<'_>,
+) -> Result<Vec<Complex32>> {
+    check_lambda("lambda", opts.lambda)?;
+    let mut x = check_data(a, y, x0)?;
+    let shape = a.domain_shape();
+    if shape.len() != 2 {
+        return Err(PhysicsError::argument(
+            "operator domain",
+            format!("{shape:?}"),
+            "TV needs a 2-D image domain (ny, nx)",
+        ));
+    }
+    let (ny, nx) = (shape[0], shape[1]);
+    let n = ny * nx;
+    let grad = ComplexGradient::new(ny, nx);
+    let a_norm = normal_max_eigenvalue(a, opts.power_iterations, 23)?.sqrt();
+    if a_norm <= 0.0 {
+        return Err(PhysicsError::argument(
+            "operator",
+            "AᴴA = 0",
+            "the operator annihilates every image",
+        ));
+    }
+    let mu = (a_norm / 8f64.sqrt()) as f32;
+    let l = 2f64.sqrt() * NORM_SAFETY * a_norm;
+    let (sigma, tau) = ((1.0 / l) as f32, (1.0 / l) as f32);
+    let bound = (opts.lambda / mu as f64) as f32;
+    let mut p = vec![Complex32::default(); a.range_len()];
+    let mut q = vec![Complex32::default(); 2 * n];
+    let mut xbar = x.clone();
+    let mut ax = vec![Complex32::default(); a.range_len()];
+    let mut gx = vec![Complex32::default(); 2 * n];
+    let mut back = vec![Complex32::default(); n];
+    let mut back_g = vec![Complex32::default(); n];
+    for k in 0..opts.iterations {
+        a.apply_forward(&xbar, &mut ax);
+        p.par_iter_mut()
+            .zip(ax.par_iter().zip(y))
+            .for_each(|(pi, (ai, yi))| *pi = (*pi + (ai - yi) * sigma) / (1.0 + sigma));
+        grad.apply_forward(&xbar, &mut gx);
+        for kk in 0..n {
+            let (a0, a1) = (
+                q[kk] + gx[kk] * (sigma * mu),
+                q[n + kk] + gx[n + kk] * (sigma * mu),
+            );
+            let m = (a0.norm_sqr() + a1.norm_sqr()).sqrt();
+            let s = if m > bound { bound / m } else { 1.0 };
+            q[kk] = a0 * s;
+            q[n + kk] = a1 * s;
+        }
+        a.apply_adjoint(&p, &mut back);
+        grad.apply_adjoint(&q, &mut back_g);
+        for kk in 0..n {
+            let xn = x[kk] - (back[kk] + back_g[kk] * mu) * tau;
+            xbar[kk] = xn * 2.0 - x[kk];
+            x[kk] = xn;
+        }
+        if let Some(cb) = callback.as_deref_mut() {
+            cb(&ReconIteration {
+                index: k + 1,
+                total: opts.iterations,
+                x: &x,
+                residual: None,
+            });
+        }
+    }
+    Ok(x)
+}
+
+/// Zero-filled reconstruction: the RSS of `ifft2c` of the (zero-filled) multi-coil k-space
+/// `(coils, ny, nx)` — fastMRI's baseline.
+pub fn zero_filled_rss(
+    kspace: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+) -> Result<Vec<f32>> {
+    rss_from_kspace(kspace, coils, ny, nx)
+}
+
+/// Gridding of non-Cartesian multi-coil samples `(coils, M)`: density-compensated type-1 NUFFT
+/// with Pipe–Menon weights (`dcf_iterations` steps) per coil. Returns the coil images
+/// `(coils, ny, nx)` and their RSS `(ny, nx)`.
+pub fn gridding(
+    plan: &NufftPlan,
+    samples: &[Complex32],
+    coils: usize,
+    dcf_iterations: usize,
+) -> Result<(Vec<Complex32>, Vec<f32>)> {
+    if coils == 0 {
+        return Err(PhysicsError::argument(
+            "coils",
+            coils,
+            "need at least one coil",
+        ));
+    }
+    let m = plan.n_points();
+    check_len("samples (coils, M)", &[coils, m], samples.len())?;
+    let w = pipe_menon_dcf(plan, dcf_iterations)?;
+    let weighted: Vec<Complex32> = samples
+        .par_iter()
+        .enumerate()
+        .map(|(i, v)| v * w[i % m])
+        .collect();
+    let (ny, nx) = plan.image_shape();
+    let mut imgs = vec![Complex32::default(); coils * ny * nx];
+    plan.type1(&weighted, &mut imgs)?;
+    let r = rss(&imgs, coils, ny, nx)?;
+    Ok((imgs, r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::ImageGrid;
+    use crate::linop::testing::assert_adjoint;
+    use crate::metrics::{psnr, ssim};
+    use crate::mri::coils::{WalshOptions, birdcage_maps, walsh_maps};
+    use crate::mri::mask::{MaskKind, fastmri_mask};
+    use crate::mri::noncart::NufftSenseOperator;
+    use crate::mri::nufft::NufftOptions;
+    use crate::mri::poisson_disc::{PoissonDiscOptions, poisson_disc_mask};
+    use crate::mri::sense::{SamplingMask, SenseOperator};
+    use crate::mri::traj::{RadialOrdering, radial};
+    use crate::phantom::Phantom;
+
+    fn shepp_logan(n: usize) -> Vec<f32> {
+        let grid = ImageGrid::new(n, n, 1.0).unwrap();
+        Phantom::modified_shepp_logan()
+            .fit_to(&grid)
+            .rasterize(&grid, 2)
+    }
+
+    fn complex(img: &[f32]) -> Vec<Complex32> {
+        img.iter().map(|&v| Complex32::new(v, 0.0)).collect()
+    }
+
+    /// Simulated Cartesian data: phantom, birdcage maps, mask, complex Gaussian noise of standard
+    /// deviation `sigma` per sampled entry.
+    fn cartesian(
+        n: usize,
+        coils: usize,
+        mask: Option<SamplingMask>,
+        sigma: f32,
+    ) -> (Vec<f32>, SenseOperator, Vec<Complex32>) {
+        let truth = shepp_logan(n);
+        let maps = birdcage_maps(coils, n, n, 1.5).unwrap();
+        let op = SenseOperator::new(maps, coils, n, n, mask.clone()).unwrap();
+        let mut y = op.forward_vec(&complex(&truth)).unwrap();
+        let noise: Vec<Complex32> = random_vec(y.len(), 99);
+        for (k, (v, e)) in y.iter_mut().zip(noise).enumerate() {
+            let (i, j) = ((k / n) % n, k % n);
+            if mask.as_ref().is_none_or(|m| m.is_sampled(i, j)) {
+                *v += e * sigma;
+            }
+        }
+        (truth, op, y)
+    }
+
+    fn scores(img: &[f32], truth: &[f32], n: usize) -> (f64, f64) {
+        (
+            psnr(img, truth, Some(1.0)).unwrap(),
+            ssim(img, truth, [n, n], Some(1.0)).unwrap(),
+        )
+    }
+
+    #[test]
+    fn gradient_is_adjoint() {
+        assert_adjoint(&ComplexGradient::new(7, 5), 1e-5);
+        assert_adjoint(&ComplexGradient::new(1, 6), 1e-5);
+    }
+
+    #[test]
+    fn power_iteration_finds_the_normal_operator_norm() {
+        let (_, op, _) = cartesian(32, 4, None, 0.0);
+        // RSS-normalised maps and a unitary FFT: AᴴA = I
+        let l = normal_max_eigenvalue(&op, 10, 1).unwrap();
+        assert!((l - 1.0).abs() < 1e-4, "{l}");
+        let scaled = crate::linop::Scaled::new(Complex32::new(0.0, 3.0), op);
+        let l = normal_max_eigenvalue(&scaled, 10, 1).unwrap();
+        assert!((l - 9.0).abs() < 1e-3, "{l}");
+    }
+
+    #[test]
+    fn cg_sense_recovers_fully_sampled_noiseless_data_and_obeys_tikhonov() {
+        let n = 64;
+        let (truth, op, y) = cartesian(n, 8, None, 0.0);
+        let x = cg_sense(&op, &y, None, &CgSenseOptions::default(), None).unwrap();
+        let t = complex(&truth);
+        let d: Vec<Complex32> = x.iter().zip(&t).map(|(a, b)| a - b).collect();
+        let e = cnorm(&d) / cnorm(&t);
+        assert!(e < 1e-4, "relative error {e:.2e}");
+        // AᴴA = I here, so (AᴴA + λ)x = Aᴴy gives x = truth/(1 + λ)
+        let lam = 0.5;
+        let opts = CgSenseOptions {
+            lambda: lam,
+            ..Default::default()
+        };
+        let x = cg_sense(&op, &y, None, &opts, None).unwrap();
+        let d: Vec<Complex32> = x
+            .iter()
+            .zip(&t)
+            .map(|(a, b)| a - b / (1.0 + lam as f32))
+            .collect();
+        assert!(cnorm(&d) < 1e-4 * cnorm(&t));
+        assert!(cg_sense(&op, &y[1..], None, &opts, None).is_err());
+        let bad = CgSenseOptions {
+            lambda: -1.0,
+            ..Default::default()
+        };
+        assert!(
+            cg_sense(&op, &y, None, &bad, None)
+                .unwrap_err()
+                .to_string()
+                .contains("lambda")
+        );
+    }
+
+    #[test]
+    fn cg_sense_beats_zero_filled_at_4x_and_its_residual_falls() {
+        let (n, coils) = (128, 8);
+        let mask = fastmri_mask(MaskKind::Random, n, 0.08, 4.0, 3).unwrap();
+        let (truth, op, y) = cartesian(n, coils, Some(mask), 0.002);
+        let zf = zero_filled_rss(&y, coils, n, n).unwrap();
+        let mut residuals = Vec::new();
+        let mut cb = |it: &ReconIteration<'_>| residuals.push(it.residual.unwrap());
+        let opts = CgSenseOptions {
+            iterations: 20,
+            ..Default::default()
+        };
+        let x = cg_sense(&op, &y, None, &opts, Some(&mut cb)).unwrap();
+        let cg = magnitude(&x);
+        let (p0, s0) = scores(&zf, &truth, n);
+        let (p1, s1) = scores(&cg, &truth, n);
+        println!(
+            "4x: zero-filled PSNR {p0:.2} dB SSIM {s0:.4}; CG-SENSE PSNR {p1:.2} dB SSIM {s1:.4}"
+        );
+        // a 1-D random mask leaves wide k-space gaps that smooth coil maps cannot bridge: the gain
+        // is real but modest (measured ≈ +1.2 dB)
+        assert!(
+            p1 > p0 + 0.5 && s1 > s0,
+            "CG-SENSE {p1:.2}/{s1:.4} vs ZF {p0:.2}/{s0:.4}"
+        );
+        assert!(residuals.len() >= 5 && residuals.last() < residuals.first());
+        assert!(data_residual(&op, &x, &y).unwrap() < 0.05);
+    }
+
+    #[test]
+    fn l1_wavelet_and_tv_beat_cg_sense_at_8x() {
+        // a 2-D variable-density Poisson-disc mask: incoherent aliasing, as compressed sensing needs
+        let (n, coils) = (128, 8);
+        let mask = poisson_disc_mask(
+            n,
+            n,
+            &PoissonDiscOptions {
+                acceleration: 8.0,
+                calib: (20, 20),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let (truth, op, y) = cartesian(n, coils, Some(mask), 0.002);
+        let cg = cg_sense(
+            &op,
+            &y,
+            None,
+            &CgSenseOptions {
+                iterations: 20,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let l1 = l1_wavelet(
+            &op,
+            &y,
+            None,
+            &L1WaveletOptions {
+                iterations: 100,
+                lambda: 2e-3,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let tv = tv_recon(
+            &op,
+            &y,
+            None,
+            &TvReconOptions {
+                iterations: 150,
+                lambda: 2e-3,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let (pc, sc) = scores(&magnitude(&cg), &truth, n);
+        let (pl, sl) = scores(&magnitude(&l1), &truth, n);
+        let (pt, st) = scores(&magnitude(&tv), &truth, n);
+        println!(
+            "8x: CG-SENSE {pc:.2} dB / {sc:.4}; L1-wavelet {pl:.2} dB / {sl:.4}; TV {pt:.2} dB / {st:.4}"
+        );
+        assert!(
+            pl > pc + 2.0 && sl > sc + 0.1,
+            "L1 {pl:.2}/{sl:.4} vs CG {pc:.2}/{sc:.4}"
+        );
+        assert!(
+            pt > pc + 2.0 && st > sc + 0.1,
+            "TV {pt:.2}/{st:.4} vs CG {pc:.2}/{sc:.4}"
+        );
+        let w = Wavelet2::new(n, n, WaveletKind::Db4, 4).unwrap();
+        assert!(wavelet_l1_penalty(&w, &l1).unwrap() < wavelet_l1_penalty(&w, &cg).unwrap());
+        assert!(total_variation(&tv, n, n).unwrap() < total_variation(&cg, n, n).unwrap());
+    }
+
+    #[test]
+    fn cg_sense_with_walsh_maps_is_close_to_cg_sense_with_true_maps() {
+        let (n, coils) = (96, 8);
+        let mask = fastmri_mask(MaskKind::Random, n, 0.25, 3.0, 7).unwrap();
+        let (truth, op, y) = cartesian(n, coils, Some(mask.clone()), 0.0);
+        let est = walsh_maps(
+            &y,
+            coils,
+            n,
+            n,
+            &WalshOptions {
+                calib: (24, 24),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let op_est = SenseOperator::new(est, coils, n, n, Some(mask)).unwrap();
+        let opts = CgSenseOptions {
+            iterations: 20,
+            ..Default::default()
+        };
+        let a = magnitude(&cg_sense(&op, &y, None, &opts, None).unwrap());
+        let b = magnitude(&cg_sense(&op_est, &y, None, &opts, None).unwrap());
+        let (pa, sa) = scores(&a, &truth, n);
+        let (pb, sb) = scores(&b, &truth, n);
+        println!("3x: CG-SENSE true maps {pa:.2} dB / {sa:.4}; Walsh maps {pb:.2} dB / {sb:.4}");
+        assert!((pb - pa).abs() < 1.0 && (sb - sa).abs() < 0.02);
+    }
+
+    #[test]
+    fn radial_cg_sense_recovers_the_image_and_gridding_approximates_it() {
+        let (n, coils) = (48, 4);
+        let truth = shepp_logan(n);
+        let maps = birdcage_maps(coils, n, n, 1.5).unwrap();
+        let traj = radial(96, 2 * n, RadialOrdering::GoldenAngle).unwrap();
+        let op = NufftSenseOperator::new(maps, coils, n, n, &traj, NufftOptions::default())
+            .unwrap()
+            .with_toeplitz()
+            .unwrap();
+        let y = op.forward_vec(&complex(&truth)).unwrap();
+        let opts = CgSenseOptions {
+            iterations: 40,
+            tolerance: 1e-7,
+            ..Default::default()
+        };
+        let x = magnitude(&cg_sense(&op, &y, None, &opts, None).unwrap());
+        let (p, s) = scores(&x, &truth, n);
+        let (g_imgs, g) = gridding(op.plan(), &y, coils, 20).unwrap();
+        assert_eq!(g_imgs.len(), coils * n * n);
+        let (pg, sg) = scores(&g, &truth, n);
+        println!("radial 96 spokes: CG-SENSE {p:.2} dB / {s:.4}; gridding {pg:.2} dB / {sg:.4}");
+        // the k-space corners outside the radial disc stay unmeasured (a null space holding part
+        // of the phantom's sharp edges), which caps PSNR near 32 dB at 40 iterations
+        assert!(p > 30.0 && s > 0.85, "CG-SENSE {p:.2}/{s:.4}");
+        assert!(pg > 25.0 && p > pg + 1.0, "gridding {pg:.2}");
+        assert!(
+            data_residual(&op, &cg_sense(&op, &y, None, &opts, None).unwrap(), &y).unwrap() < 1e-2
+        );
+    }
+}
