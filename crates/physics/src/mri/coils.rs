@@ -470,4 +470,25 @@ mod tests {
         let m = walsh_maps(&k, 2, 8, 8, &o).unwrap();
         assert!(m.iter().all(|v| *v == Complex32::default()));
     }
+
+    #[test]
+    fn birdcage_maps_match_sigpy() {
+        // sigpy.mri.birdcage_maps((4, 6, 5)) evaluated with numpy (float64) at a few flat indices
+        let sigpy: [(usize, f32, f32); 6] = [
+            (0, 0.100_707_44, -0.251_768_6),
+            (7, 0.130_667_1, -0.333_201_1),
+            (31, -0.057_090_62, -0.237_877_58),
+            (59, 0.388_124_87, -0.539_062_3),
+            (88, 0.130_667_1, -0.333_201_1),
+            (119, -0.080_969_55, -0.292_390_05),
+        ];
+        let m = birdcage_maps(4, 6, 5, 1.5).unwrap();
+        for (k, re, im) in sigpy {
+            assert!(
+                (m[k] - Complex32::new(re, im)).norm() < 1e-6,
+                "index {k}: {}",
+                m[k]
+            );
+        }
+    }
 }
