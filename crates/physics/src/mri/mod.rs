@@ -23,7 +23,7 @@ pub mod poisson_disc;
 pub mod recon;
 pub mod wavelet;
 
-pub use coils::{WalshOptions, birdcage_maps, walsh_maps};
+pub use coils::{EspiritOptions, WalshOptions, birdcage_maps, espirit_maps, walsh_maps};
 pub use poisson_disc::{PoissonDiscOptions, poisson_disc_mask};
 pub use recon::{
     CgSenseOptions, L1WaveletOptions, ReconIteration, TvReconOptions, cg_sense, gridding,
