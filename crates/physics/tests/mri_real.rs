@@ -5,7 +5,9 @@
 
 use fedrecon_io::{Window, read_npy_as_c32, write_png};
 use fedrecon_physics::LinearOperator;
-use fedrecon_physics::mri::coils::{WalshOptions, calibration_block, walsh_maps};
+use fedrecon_physics::mri::coils::{
+    EspiritOptions, WalshOptions, calibration_block, espirit_maps, map_correlation, walsh_maps,
+};
 use fedrecon_physics::mri::recon::{
     CgSenseOptions, L1WaveletOptions, cg_sense, data_residual, gridding, l1_wavelet, magnitude,
     wavelet_l1_penalty, zero_filled_rss,
@@ -82,7 +84,7 @@ fn brain_cartesian_walsh_maps_cg_sense_and_l1_wavelet() {
     ksp.iter_mut().for_each(|v| *v *= s);
     let zf = zero_filled_rss(&ksp, coils, ny, nx).unwrap();
 
-    let maps = walsh_maps(
+    let walsh = walsh_maps(
         &ksp,
         coils,
         ny,
@@ -95,6 +97,24 @@ fn brain_cartesian_walsh_maps_cg_sense_and_l1_wavelet() {
         },
     )
     .unwrap();
+    let maps = espirit_maps(
+        &ksp,
+        coils,
+        ny,
+        nx,
+        &EspiritOptions {
+            calib,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // the two estimates agree where both are defined
+    let both: Vec<bool> = (0..n)
+        .map(|k| maps[k].norm() > 0.0 && walsh[k].norm() > 0.0)
+        .collect();
+    let agree = map_correlation(&maps, &walsh, coils, &both).unwrap();
+    println!("ESPIRiT vs Walsh map correlation on the common support: {agree:.4}");
+    assert!(agree > 0.9);
     let support: Vec<bool> = (0..n).map(|k| maps[k].norm() > 0.0).collect();
     let support_frac = support.iter().filter(|&&b| b).count() as f64 / n as f64;
     println!(
@@ -133,7 +153,13 @@ fn brain_cartesian_walsh_maps_cg_sense_and_l1_wavelet() {
     save("brain_zero_filled.png", ny, nx, &zf);
     save("brain_cg_sense.png", ny, nx, &cg);
     save("brain_l1_wavelet.png", ny, nx, &l1);
-    save("brain_map_coil0.png", ny, nx, &magnitude(&maps[..n]));
+    save(
+        "brain_espirit_map_coil0.png",
+        ny,
+        nx,
+        &magnitude(&maps[..n]),
+    );
+    save("brain_walsh_map_coil0.png", ny, nx, &magnitude(&walsh[..n]));
 
     // data consistency: both fit the measured samples; the zero-filled image (pushed through the
     // estimated maps) does not

@@ -608,7 +608,9 @@ mod tests {
     use crate::geometry::ImageGrid;
     use crate::linop::testing::assert_adjoint;
     use crate::metrics::{psnr, ssim};
-    use crate::mri::coils::{WalshOptions, birdcage_maps, walsh_maps};
+    use crate::mri::coils::{
+        EspiritOptions, WalshOptions, birdcage_maps, espirit_maps, walsh_maps,
+    };
     use crate::mri::mask::{MaskKind, fastmri_mask};
     use crate::mri::noncart::NufftSenseOperator;
     use crate::mri::nufft::NufftOptions;
@@ -810,11 +812,11 @@ mod tests {
     }
 
     #[test]
-    fn cg_sense_with_walsh_maps_is_close_to_cg_sense_with_true_maps() {
+    fn cg_sense_with_estimated_maps_is_close_to_cg_sense_with_true_maps() {
         let (n, coils) = (96, 8);
         let mask = fastmri_mask(MaskKind::Random, n, 0.25, 3.0, 7).unwrap();
         let (truth, op, y) = cartesian(n, coils, Some(mask.clone()), 0.0);
-        let est = walsh_maps(
+        let walsh = walsh_maps(
             &y,
             coils,
             n,
@@ -825,17 +827,27 @@ mod tests {
             },
         )
         .unwrap();
-        let op_est = SenseOperator::new(est, coils, n, n, Some(mask)).unwrap();
+        let espirit = espirit_maps(&y, coils, n, n, &EspiritOptions::default()).unwrap();
         let opts = CgSenseOptions {
             iterations: 20,
             ..Default::default()
         };
+        let recon = |maps: Vec<Complex32>| {
+            let o = SenseOperator::new(maps, coils, n, n, Some(mask.clone())).unwrap();
+            magnitude(&cg_sense(&o, &y, None, &opts, None).unwrap())
+        };
         let a = magnitude(&cg_sense(&op, &y, None, &opts, None).unwrap());
-        let b = magnitude(&cg_sense(&op_est, &y, None, &opts, None).unwrap());
         let (pa, sa) = scores(&a, &truth, n);
-        let (pb, sb) = scores(&b, &truth, n);
-        println!("3x: CG-SENSE true maps {pa:.2} dB / {sa:.4}; Walsh maps {pb:.2} dB / {sb:.4}");
-        assert!((pb - pa).abs() < 1.0 && (sb - sa).abs() < 0.02);
+        for (name, maps) in [("Walsh", walsh), ("ESPIRiT", espirit)] {
+            let b = recon(maps);
+            // ESPIRiT's maps vanish outside the object, which removes the background unknowns and
+            // conditions the problem better than the true maps (measured +3.6 dB)
+            let (pb, sb) = scores(&b, &truth, n);
+            println!(
+                "3x: CG-SENSE true maps {pa:.2} dB / {sa:.4}; {name} maps {pb:.2} dB / {sb:.4}"
+            );
+            assert!(pb > pa - 1.0 && sb > sa - 0.02, "{name}");
+        }
     }
 
     #[test]
