@@ -17,7 +17,7 @@
 //!   `x_k = prox(z_k − (1/L) Aᴴ(A z_k − y))`, `t_{k+1} = (1 + √(1 + 4t_k²))/2`,
 //!   `z_{k+1} = x_k + ((t_k − 1)/t_{k+1})(x_k − x_{k−1})`, with `L = s·λ_max(AᴴA)` from power
 //!   iteration and the safety factor `s` = [`NORM_SAFETY`]² (the estimate approaches from below).
-//!   Like BART, the coarsest approximation block is left unpenalised.
+//!   The coarsest approximation block (low-resolution content, not sparse) is left unpenalised.
 //! - **TV** by PDHG (Chambolle & Pock 2011): `min_x ½‖Ax − y‖² + λ Σ_p |(∇x)_p|₂` with the complex
 //!   isotropic total variation of forward differences (Neumann boundary). With
 //!   `K = [A; μ∇]`, `μ = ‖A‖/√8` (both blocks of similar norm): `p ← (p + σ(Ax̄ − y))/(1 + σ)`,
@@ -146,6 +146,20 @@ fn check_data<O: LinearOperator<Complex32> + ?Sized>(
         None => Ok(vec![Complex32::default(); a.domain_len()]),
         Some(x0) => {
             check_len("x0 (start image)", a.domain_shape(), x0.len())?;
+            if let Some(i) = x0
+                .iter()
+                .position(|v| !(v.re.is_finite() && v.im.is_finite()))
+            {
+                return Err(PhysicsError::NonFinite {
+                    what: "x0 (start image)",
+                    index: i,
+                    value: if x0[i].re.is_finite() {
+                        x0[i].im
+                    } else {
+                        x0[i].re
+                    } as f64,
+                });
+            }
             Ok(x0.to_vec())
         }
     }
@@ -700,6 +714,18 @@ mod tests {
             .collect();
         assert!(cnorm(&d) < 1e-4 * cnorm(&t));
         assert!(cg_sense(&op, &y[1..], None, &opts, None).is_err());
+        let mut bad_x0 = t.clone();
+        bad_x0[5] = Complex32::new(f32::NAN, 0.0);
+        let err = cg_sense(&op, &y, Some(&bad_x0), &opts, None).unwrap_err();
+        assert!(err.to_string().contains("x0"), "{err}");
+        let mut bad_y = y.clone();
+        bad_y[3].im = f32::INFINITY;
+        assert!(
+            l1_wavelet(&op, &bad_y, None, &L1WaveletOptions::default(), None)
+                .unwrap_err()
+                .to_string()
+                .contains("k-space")
+        );
         let bad = CgSenseOptions {
             lambda: -1.0,
             ..Default::default()
