@@ -18,3 +18,16 @@ pub use nufft::{NufftOptions, NufftPlan, ToeplitzNormal, Upsampling, nudft2_type
 pub use sense::{
     SamplingMask, SenseOperator, coil_combine, rss, rss_from_kspace, sens_expand, sens_reduce,
 };
+// Coil maps, wavelets, sampling masks and reconstructions.
+pub mod coils;
+pub mod poisson_disc;
+pub mod recon;
+pub mod wavelet;
+
+pub use coils::{EspiritOptions, WalshOptions, birdcage_maps, espirit_maps, walsh_maps};
+pub use poisson_disc::{PoissonDiscOptions, poisson_disc_mask};
+pub use recon::{
+    CgSenseOptions, L1WaveletOptions, ReconIteration, TvReconOptions, cg_sense, gridding,
+    l1_wavelet, tv_recon, zero_filled_rss,
+};
+pub use wavelet::{Wavelet2, WaveletKind};
