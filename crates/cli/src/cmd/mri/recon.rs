@@ -2,45 +2,115 @@
 //!
 //! Inputs: a fastMRI `.h5` (every slice, or `--slice i`), a complex `.npy` `(coils, ny, nx)` /
 //! `(ny, nx)`, or a BART `.cfl` (row-major view of its dimensions, e.g. `[nx, ny, 1, coils]` →
-//! `(coils, 1, ny, nx)`; singleton axes are dropped). Methods:
-//! - `zf`: zero-filled root-sum-of-squares `√(Σ_c |ifft2c(k_c)|²)` (fastMRI's baseline,
-//!   `fastmri/data/transforms.py` + `run_zero_filled.py`); for fastMRI files the image is
-//!   centre-cropped to the header's `reconSpace` matrix (clamped to the image), as the
-//!   fastMRI targets are.
+//! `(coils, 1, ny, nx)`; singleton axes are dropped). With `--traj` the input is non-Cartesian
+//! samples `(coils, <points>)` or `(<points>, coils)` on the trajectory's points (see
+//! `fedrecon mri nufft`) and `--size N` gives the `N × N` image.
 //!
-//! Output: `.npy` float32 `(ny, nx)` for one slice, `(slices, ny, nx)` otherwise, or a fastMRI
-//! submission `.h5` (dataset `reconstruction`, `(slices, H, W)`) that `fedrecon mri eval` reads.
+//! Methods (`fedrecon_physics::mri::recon`):
+//! - `zf`: zero-filled root-sum-of-squares `√(Σ_c |ifft2c(k_c)|²)` (fastMRI's baseline); with
+//!   `--traj`, gridding (Pipe–Menon density compensation, type-1 NUFFT, RSS).
+//! - `cgsense`: CG-SENSE on `(AᴴA + λI) x = Aᴴy` (λ Tikhonov, default 0).
+//! - `l1`: L1-wavelet (Daubechies-4, 4 levels) by FISTA, `min ½‖Ax − y‖² + λ‖Wx‖₁`.
+//! - `tv`: isotropic total variation by PDHG, `min ½‖Ax − y‖² + λ TV(x)`.
+//!
+//! `A` is Cartesian SENSE `M F S` with the sampling mask `M` taken from the file's `mask` dataset
+//! when present, otherwise from the zero pattern of the k-space: a location is sampled when any
+//! coil is non-zero there; if that pattern is a set of whole columns (fastMRI's 1-D masks) it is
+//! used as a column mask, else as a 2-D mask. With `--traj`, `A` is the NUFFT SENSE operator with
+//! the Toeplitz normal operator. Coil maps `S` come from `--maps` (complex `(coils, ny, nx)`) or
+//! are estimated (`--estimate-maps`, the default): ESPIRiT (Cartesian default; it needs a
+//! calibration square of at least 12 × 12, else `auto` falls back to Walsh) or Walsh
+//! (non-Cartesian default) from the largest fully sampled centred calibration block (at most
+//! 24 × 24); non-Cartesian data are first gridded and the maps estimated from the centre of the
+//! gridded k-space.
+//!
+//! **Scaling.** The λ values are absolute, so each slice's data are first scaled by `s` such
+//! that the zero-filled (or gridded) RSS image peaks at 1; the reconstruction is divided by `s`
+//! again, so outputs are on the input's scale and λ is relative to the image peak.
+//!
+//! Output: `.npy` float32 magnitude `(ny, nx)` for one slice, `(slices, ny, nx)` otherwise, or a
+//! fastMRI submission `.h5` (dataset `reconstruction`, `(slices, H, W)`) that `fedrecon mri eval`
+//! reads. fastMRI images are centre-cropped to the header's `reconSpace` matrix (clamped to the
+//! image), as the fastMRI targets are.
 
-use super::read_complex;
+use super::{Trajectory, read_complex, read_trajectory};
 use crate::{common, files};
 use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, ValueEnum};
 use fedrecon_io::FastmriFile;
+use fedrecon_physics::LinearOperator;
+use fedrecon_physics::mri::coils::calibration_block;
 use fedrecon_physics::mri::eval::center_crop;
-use fedrecon_physics::mri::rss_from_kspace;
+use fedrecon_physics::mri::recon::magnitude;
+use fedrecon_physics::mri::{
+    CgSenseOptions, EspiritOptions, Fft2Plan, L1WaveletOptions, NufftOptions, NufftPlan,
+    NufftSenseOperator, SamplingMask, SenseOperator, TvReconOptions, WalshOptions, cg_sense,
+    espirit_maps, gridding, l1_wavelet, rss_from_kspace, tv_recon, walsh_maps,
+};
 use num_complex::Complex32;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Reconstruction method.
-#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 pub enum Method {
-    /// Zero-filled root-sum-of-squares.
+    /// Zero-filled root-sum-of-squares (gridding with --traj).
     Zf,
+    /// CG-SENSE (Tikhonov λ, default 0; 20 iterations).
+    Cgsense,
+    /// L1-wavelet by FISTA (λ default 2e-3; 100 iterations).
+    L1,
+    /// Total variation by PDHG (λ default 2e-3; 150 iterations).
+    Tv,
+}
+
+/// Coil-map estimator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+pub enum MapEstimator {
+    /// ESPIRiT for Cartesian data with a calibration square ≥ 12 × 12, else Walsh.
+    Auto,
+    /// ESPIRiT (Uecker et al. 2014), 6 × 6 kernels.
+    Espirit,
+    /// Walsh's adaptive combination (Walsh et al. 2000), 7 × 7 windows.
+    Walsh,
 }
 
 /// Arguments of `fedrecon mri recon`.
 #[derive(Debug, ClapArgs, Serialize)]
+#[command(
+    after_help = "Scaling: each slice's k-space is scaled so that its zero-filled (or \
+gridded) RSS image peaks at 1 before the iterative methods run, and the result is scaled back; \
+--lambda is therefore relative to the image peak."
+)]
 pub struct Args {
     /// Reconstruction method.
     #[arg(long, value_enum, default_value = "zf")]
     pub method: Method,
-    /// k-space: fastMRI `.h5`, complex `.npy` (coils, ny, nx) or BART `.cfl`.
+    /// k-space: fastMRI `.h5`, complex `.npy` (coils, ny, nx) or BART `.cfl`; with --traj,
+    /// samples (coils, points…) or (points…, coils).
     #[arg(long)]
     pub input: PathBuf,
     /// Only this slice of a fastMRI file (default: all).
     #[arg(long)]
     pub slice: Option<usize>,
+    /// Coil maps: complex `.npy` or `.cfl` (coils, ny, nx).
+    #[arg(long, conflicts_with = "estimate_maps")]
+    pub maps: Option<PathBuf>,
+    /// Estimate the coil maps from the calibration region (the default without --maps).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "auto")]
+    pub estimate_maps: Option<MapEstimator>,
+    /// Non-Cartesian trajectory `.npy` (as `mri nufft --traj`), in cycles/pixel.
+    #[arg(long, requires = "size")]
+    pub traj: Option<PathBuf>,
+    /// Image side N for --traj.
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Iterations (default: per method, see --method).
+    #[arg(long)]
+    pub iters: Option<usize>,
+    /// Regularisation weight λ relative to the image peak (see Scaling below).
+    #[arg(long)]
+    pub lambda: Option<f64>,
     /// Output image: `.npy` (float32) or a fastMRI submission `.h5`.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -52,12 +122,13 @@ pub struct Args {
     pub repeat: usize,
 }
 
-/// One k-space slice `(coils, ny, nx)`.
+/// One Cartesian k-space slice `(coils, ny, nx)` and the file's column mask, if any.
 struct KSlice {
     coils: usize,
     ny: usize,
     nx: usize,
     data: Vec<Complex32>,
+    file_mask: Option<Vec<bool>>,
 }
 
 /// Slices to reconstruct and the crop `(H, W)` to apply to each image, if any.
@@ -83,7 +154,19 @@ fn load(a: &Args) -> Result<(Vec<KSlice>, Option<[usize; 2]>)> {
             let (shape, data) = f
                 .read_kspace_slice(i)
                 .with_context(|| format!("reading {}", a.input.display()))?;
-            out.push(kslice(&a.input, &shape, data)?);
+            let mut k = kslice(&a.input, &shape, data)?;
+            if let Some(m) = f.mask() {
+                if m.len() != k.nx {
+                    bail!(
+                        "{}: mask has {} entries but k-space has {} columns",
+                        a.input.display(),
+                        m.len(),
+                        k.nx
+                    );
+                }
+                k.file_mask = Some(m.to_vec());
+            }
+            out.push(k);
         }
         let r = f.encoding().recon_matrix;
         return Ok((out, Some([r.x, r.y])));
@@ -110,31 +193,382 @@ fn kslice(path: &Path, shape: &[usize], data: Vec<Complex32>) -> Result<KSlice> 
         ny,
         nx,
         data,
+        file_mask: None,
     })
 }
 
-/// Reconstruct one slice with `method`: the `(ny, nx)` magnitude image.
-fn reconstruct(method: Method, k: &KSlice) -> Result<Vec<f32>> {
-    match method {
-        Method::Zf => Ok(rss_from_kspace(&k.data, k.coils, k.ny, k.nx)?),
+/// The sampling mask of a Cartesian slice: the file's column mask, or the zero pattern (whole
+/// columns → a column mask, otherwise 2-D).
+fn sampling_mask(k: &KSlice) -> Result<SamplingMask> {
+    if let Some(m) = &k.file_mask {
+        return Ok(SamplingMask::columns(m.clone()));
     }
+    let n = k.ny * k.nx;
+    let pattern: Vec<bool> = (0..n)
+        .map(|p| (0..k.coils).any(|c| k.data[c * n + p] != Complex32::default()))
+        .collect();
+    let cols: Vec<bool> = (0..k.nx)
+        .map(|j| (0..k.ny).any(|i| pattern[i * k.nx + j]))
+        .collect();
+    let separable = (0..n).all(|p| pattern[p] == cols[p % k.nx]);
+    Ok(if separable {
+        SamplingMask::columns(cols)
+    } else {
+        SamplingMask::full(k.ny, k.nx, pattern)?
+    })
+}
+
+/// The largest fully sampled centred calibration block `(cy, cx)`, each side at most `cap`:
+/// first the largest square, then grown along each axis (centred blocks are nested).
+fn calibration_size(mask: &SamplingMask, ny: usize, nx: usize, cap: usize) -> (usize, usize) {
+    let full = |cy: usize, cx: usize| {
+        let (ry, rx) = calibration_block(ny, nx, (cy, cx));
+        ry.clone()
+            .all(|i| rx.clone().all(|j| mask.is_sampled(i, j)))
+    };
+    let lim = ny.min(nx).min(cap);
+    let s = (1..=lim).take_while(|&c| full(c, c)).last().unwrap_or(0);
+    if s == 0 {
+        return (0, 0);
+    }
+    let cy = (s..=ny.min(cap))
+        .take_while(|&c| full(c, s))
+        .last()
+        .unwrap_or(s);
+    let cx = (s..=nx.min(cap))
+        .take_while(|&c| full(cy, c))
+        .last()
+        .unwrap_or(s);
+    (cy, cx)
+}
+
+/// What was resolved for one slice, for the sidecar.
+#[derive(Debug, Clone, Serialize)]
+struct Resolved {
+    method: Method,
+    iterations: usize,
+    lambda: f64,
+    /// `Σ`-normalisation factor `s` (data × s before, image ÷ s after).
+    scale: f64,
+    /// Sampled fraction of the Cartesian grid (1 for non-Cartesian).
+    sampled_fraction: f64,
+    maps: String,
+    calibration: (usize, usize),
+}
+
+const CALIB_CAP: usize = 24;
+
+/// Coil maps for `kspace` `(coils, ny, nx)` (Cartesian, or gridded non-Cartesian) sampled on
+/// `mask`: from `--maps`, or estimated.
+fn coil_maps(
+    a: &Args,
+    kspace: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+    mask: &SamplingMask,
+    noncartesian: bool,
+) -> Result<(Vec<Complex32>, String, (usize, usize))> {
+    if let Some(path) = &a.maps {
+        let (shape, data) = read_complex(path)?;
+        let dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
+        let want: Vec<usize> = if coils == 1 {
+            vec![ny, nx]
+        } else {
+            vec![coils, ny, nx]
+        };
+        if dims != want {
+            bail!(
+                "{}: coil maps of shape {shape:?} do not match the k-space of {} ({coils} coils, {ny} × {nx}): need ({coils}, {ny}, {nx})",
+                path.display(),
+                a.input.display()
+            );
+        }
+        return Ok((data, path.display().to_string(), (0, 0)));
+    }
+    let opts = EspiritOptions::default();
+    // ESPIRiT needs many more k × k patches than unknowns per patch: a square of at least 2k
+    let min_espirit = 2 * opts.kernel;
+    let (cy, cx) = calibration_size(mask, ny, nx, CALIB_CAP);
+    let est = match a.estimate_maps.unwrap_or(MapEstimator::Auto) {
+        MapEstimator::Auto if noncartesian || cy.min(cx) < min_espirit => MapEstimator::Walsh,
+        MapEstimator::Auto => MapEstimator::Espirit,
+        e => e,
+    };
+    let input = a.input.display();
+    match est {
+        MapEstimator::Espirit => {
+            let c = cy.min(cx);
+            if c < min_espirit {
+                bail!(
+                    "{input}: ESPIRiT needs a fully sampled centred calibration square of at least {min_espirit} × {min_espirit} but the largest is {c} × {c}; give --maps FILE or --estimate-maps walsh"
+                );
+            }
+            let maps = espirit_maps(kspace, coils, ny, nx, &EspiritOptions { calib: c, ..opts })?;
+            Ok((maps, "espirit".into(), (c, c)))
+        }
+        _ => {
+            if cy < 2 || cx < 2 {
+                bail!(
+                    "{input}: Walsh maps need a fully sampled centred calibration block, found {cy} × {cx}; give --maps FILE"
+                );
+            }
+            let maps = walsh_maps(
+                kspace,
+                coils,
+                ny,
+                nx,
+                &WalshOptions {
+                    calib: (cy, cx),
+                    threshold: 0.02,
+                    ..Default::default()
+                },
+            )?;
+            Ok((maps, "walsh".into(), (cy, cx)))
+        }
+    }
+}
+
+fn iterations(a: &Args) -> usize {
+    a.iters.unwrap_or(match a.method {
+        Method::Zf => 0,
+        Method::Cgsense => 20,
+        Method::L1 => 100,
+        Method::Tv => 150,
+    })
+}
+
+fn lambda(a: &Args) -> f64 {
+    a.lambda.unwrap_or(match a.method {
+        Method::Zf | Method::Cgsense => 0.0,
+        Method::L1 | Method::Tv => 2e-3,
+    })
+}
+
+/// Run the iterative method on operator `op` and (scaled) data `y`: the complex image.
+fn solve<O: LinearOperator<Complex32>>(
+    a: &Args,
+    op: &O,
+    y: &[Complex32],
+) -> Result<Vec<Complex32>> {
+    let (iterations, lambda) = (iterations(a), lambda(a));
+    Ok(match a.method {
+        Method::Zf => bail!("--method zf has no iterative solver"),
+        Method::Cgsense => cg_sense(
+            op,
+            y,
+            None,
+            &CgSenseOptions {
+                iterations,
+                lambda,
+                ..Default::default()
+            },
+            None,
+        )?,
+        Method::L1 => l1_wavelet(
+            op,
+            y,
+            None,
+            &L1WaveletOptions {
+                iterations,
+                lambda,
+                ..Default::default()
+            },
+            None,
+        )?,
+        Method::Tv => tv_recon(
+            op,
+            y,
+            None,
+            &TvReconOptions {
+                iterations,
+                lambda,
+                ..Default::default()
+            },
+            None,
+        )?,
+    })
+}
+
+fn peak(img: &[f32]) -> f32 {
+    img.iter().copied().fold(0.0f32, f32::max)
+}
+
+/// Reconstruct one Cartesian slice: the `(ny, nx)` magnitude image.
+fn reconstruct(a: &Args, k: &KSlice) -> Result<(Vec<f32>, Resolved)> {
+    let (coils, ny, nx) = (k.coils, k.ny, k.nx);
+    let zf = rss_from_kspace(&k.data, coils, ny, nx)?;
+    let mask = sampling_mask(k)?;
+    let mut res = Resolved {
+        method: a.method,
+        iterations: iterations(a),
+        lambda: lambda(a),
+        scale: 1.0,
+        sampled_fraction: mask.sampled_fraction(ny, nx)?,
+        maps: "none".into(),
+        calibration: (0, 0),
+    };
+    if a.method == Method::Zf {
+        return Ok((zf, res));
+    }
+    let p = peak(&zf);
+    if p <= 0.0 || !p.is_finite() {
+        bail!(
+            "{}: the zero-filled image is {} (all-zero or non-finite k-space)",
+            a.input.display(),
+            if p <= 0.0 { "zero" } else { "non-finite" }
+        );
+    }
+    let s = 1.0 / p;
+    let y: Vec<Complex32> = k.data.iter().map(|v| v * s).collect();
+    let (maps, name, calib) = coil_maps(a, &y, coils, ny, nx, &mask, false)?;
+    (res.maps, res.calibration, res.scale) = (name, calib, s as f64);
+    let op = SenseOperator::new(maps, coils, ny, nx, Some(mask))?;
+    let x = solve(a, &op, &y)?;
+    Ok((magnitude(&x).iter().map(|v| v / s).collect(), res))
+}
+
+/// Non-Cartesian samples `(coils, M)` from `(coils, points…)`, `(points…, coils)`, `(coils, M)`
+/// or `(M, coils)`.
+fn noncartesian_samples(
+    path: &Path,
+    shape: &[usize],
+    data: Vec<Complex32>,
+    traj: &Trajectory,
+    traj_path: &Path,
+) -> Result<(usize, Vec<Complex32>)> {
+    let m = traj.len();
+    let p = &traj.points_shape;
+    let total = data.len();
+    let coils = total / m.max(1);
+    if total == 0 || total % m != 0 {
+        bail!(
+            "{}: samples of shape {shape:?} do not fit the {m} points of {}",
+            path.display(),
+            traj_path.display()
+        );
+    }
+    let first = shape.len() > p.len() && shape[shape.len() - p.len()..] == p[..];
+    let last = shape.len() > p.len() && shape[..p.len()] == p[..];
+    let coils_first = if first || (shape.len() == 2 && shape[1] == m) || coils == 1 {
+        true
+    } else if last || (shape.len() == 2 && shape[0] == m) {
+        false
+    } else {
+        bail!(
+            "{}: samples of shape {shape:?} must be (coils, {}) or ({}, coils) for the trajectory {}",
+            path.display(),
+            fmt_shape(p),
+            fmt_shape(p),
+            traj_path.display()
+        )
+    };
+    if coils_first {
+        return Ok((coils, data));
+    }
+    let mut out = vec![Complex32::default(); total];
+    for q in 0..m {
+        for c in 0..coils {
+            out[c * m + q] = data[q * coils + c];
+        }
+    }
+    Ok((coils, out))
+}
+
+fn fmt_shape(p: &[usize]) -> String {
+    p.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reconstruct non-Cartesian samples `(coils, M)` on an `n × n` image.
+fn reconstruct_noncartesian(
+    a: &Args,
+    traj: &Trajectory,
+    n: usize,
+    coils: usize,
+    samples: &[Complex32],
+) -> Result<(Vec<f32>, Resolved)> {
+    let plan = NufftPlan::new(n, n, &traj.kxy, NufftOptions::default())?;
+    let (grid_imgs, grid) = gridding(&plan, samples, coils, 20)?;
+    let mut res = Resolved {
+        method: a.method,
+        iterations: iterations(a),
+        lambda: lambda(a),
+        scale: 1.0,
+        sampled_fraction: 1.0,
+        maps: "none".into(),
+        calibration: (0, 0),
+    };
+    if a.method == Method::Zf {
+        return Ok((grid, res));
+    }
+    let p = peak(&grid);
+    if p <= 0.0 || !p.is_finite() {
+        bail!(
+            "{}: the gridded image is zero or non-finite",
+            a.input.display()
+        );
+    }
+    let s = 1.0 / p;
+    let y: Vec<Complex32> = samples.iter().map(|v| v * s).collect();
+    // maps from the centre of the gridded k-space, which is fully sampled
+    let mut kgrid: Vec<Complex32> = grid_imgs.iter().map(|v| v * s).collect();
+    Fft2Plan::new(n, n)?.fft2c(&mut kgrid)?;
+    let everything = SamplingMask::columns(vec![true; n]);
+    let (maps, name, calib) = coil_maps(a, &kgrid, coils, n, n, &everything, true)?;
+    (res.maps, res.calibration, res.scale) = (name, calib, s as f64);
+    let op = NufftSenseOperator::from_plan(plan, maps, coils)?.with_toeplitz()?;
+    let x = solve(a, &op, &y)?;
+    Ok((magnitude(&x).iter().map(|v| v / s).collect(), res))
 }
 
 /// Run `fedrecon mri recon`.
 pub fn run(a: Args) -> Result<()> {
-    let (slices, crop) = load(&a)?;
-    let (ny, nx) = (slices[0].ny, slices[0].nx);
-    if slices.iter().any(|s| (s.ny, s.nx) != (ny, nx)) {
-        bail!("{}: slices differ in size", a.input.display());
-    }
-    let images = common::timed(a.repeat, || {
-        slices
-            .iter()
-            .map(|k| reconstruct(a.method, k))
-            .collect::<Result<Vec<_>>>()
-    })?;
-    let mut data: Vec<f32> = images.into_iter().flatten().collect();
-    let mut shape = [slices.len(), ny, nx];
+    let (mut data, mut shape, crop, resolved) = if let Some(tp) = &a.traj {
+        let is_h5 = a
+            .input
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("h5"));
+        if is_h5 || a.slice.is_some() {
+            bail!("--traj needs non-Cartesian samples in a .npy or .cfl, not a fastMRI file");
+        }
+        let n = a.size.unwrap_or(0);
+        if n < 2 {
+            bail!("--size {n} must be at least 2");
+        }
+        let traj = read_trajectory(tp)?;
+        let (shape, raw) = read_complex(&a.input)?;
+        let (coils, samples) = noncartesian_samples(&a.input, &shape, raw, &traj, tp)?;
+        let (img, res) = common::timed(a.repeat, || {
+            reconstruct_noncartesian(&a, &traj, n, coils, &samples)
+        })?;
+        (img, [1, n, n], None, vec![res])
+    } else {
+        if a.size.is_some() {
+            bail!("--size applies to non-Cartesian inputs (--traj) only");
+        }
+        let (slices, crop) = load(&a)?;
+        let (ny, nx) = (slices[0].ny, slices[0].nx);
+        if slices.iter().any(|s| (s.ny, s.nx) != (ny, nx)) {
+            bail!("{}: slices differ in size", a.input.display());
+        }
+        let out = common::timed(a.repeat, || {
+            slices
+                .iter()
+                .map(|k| reconstruct(&a, k))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let (imgs, res): (Vec<_>, Vec<_>) = out.into_iter().unzip();
+        (
+            imgs.into_iter().flatten().collect(),
+            [slices.len(), ny, nx],
+            crop,
+            res,
+        )
+    };
+    let (ny, nx) = (shape[1], shape[2]);
     if let Some([h, w]) = crop {
         let (h, w) = (h.min(ny), w.min(nx));
         if (h, w) != (ny, nx) && h > 0 && w > 0 {
@@ -164,5 +598,5 @@ pub fn run(a: Args) -> Result<()> {
             None,
         )?;
     }
-    common::write_sidecar(&a.output, "mri recon", &a, &shape)
+    common::write_sidecar(&a.output, "mri recon", &a, &resolved)
 }
