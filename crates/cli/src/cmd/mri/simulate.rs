@@ -1,8 +1,9 @@
 //! `fedrecon mri simulate`: multi-coil k-space of an ellipse phantom.
 //!
 //! Coil images are `x_c = S_c · f` with `f` the rasterised phantom (real, ≥ 0) and `S_c` smooth
-//! synthetic sensitivities ([`ring_coil_maps`]) normalised so that `Σ_c |S_c|² = 1`; the RSS of
-//! the coil images is therefore `f` itself.
+//! birdcage sensitivities (`fedrecon_physics::mri::coils::birdcage_maps`, sigpy's, coil ring radius
+//! 1.5 half fields of view) normalised so that `Σ_c |S_c|² = 1`; the RSS of the coil images is
+//! therefore `f` itself.
 //!
 //! - **Cartesian** (default): `k_c = fft2c(x_c) + n_c` (orthonormal centred FFT, complex Gaussian
 //!   noise of standard deviation `σ` per real and imaginary part), written as a fastMRI
@@ -10,7 +11,12 @@
 //!   sampled noisy data (fastMRI's target), a minimal ISMRMRD header (encoded and recon matrix
 //!   `N × N`, centre line `N/2`), attributes `acquisition`, `max`, `norm`, `patient_id`. With
 //!   `--mask`, the k-space columns outside a fastMRI mask are zeroed and the file also carries
-//!   the test-set fields `mask`, `acceleration` and `num_low_frequency`.
+//!   the test-set fields `mask`, `acceleration` and `num_low_frequency`. `--mask poisson` is a 2-D
+//!   variable-density Poisson-disc mask (`fedrecon_physics::mri::poisson_disc`) with a fully
+//!   sampled centred `c × c` calibration square, `c = round(center_fraction · N)`; as fastMRI's
+//!   `mask` dataset is a 1-D column mask, the file then has no `mask` dataset: the unsampled
+//!   k-space entries are zero (`fedrecon mri recon` reads the pattern from the zeros), and
+//!   `num_low_frequency` is `c`.
 //! - **Non-Cartesian** (`--traj radial|spiral`): `y_c = NUFFT₂(x_c) + n_c` (the unnormalised
 //!   type-2 NUFFT: on the Cartesian grid it is `N` × `fft2c`), written as `(C, M)` complex64 with
 //!   the `(M, 2)` trajectory.
@@ -26,7 +32,10 @@ use fedrecon_io::{
 use fedrecon_physics::ImageGrid;
 use fedrecon_physics::mri::mask::{MaskKind, fastmri_mask, num_low_frequencies};
 use fedrecon_physics::mri::traj::{self, RadialOrdering};
-use fedrecon_physics::mri::{Fft2Plan, NufftOptions, NufftPlan, rss_from_kspace};
+use fedrecon_physics::mri::{
+    Fft2Plan, NufftOptions, NufftPlan, PoissonDiscOptions, birdcage_maps, poisson_disc_mask,
+    rss_from_kspace,
+};
 use num_complex::Complex32;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -44,6 +53,9 @@ pub enum Mask {
     Equispaced,
     /// `EquispacedMaskFractionFunc`: equispaced with the acceleration adjusted for the centre.
     EquispacedFraction,
+    /// 2-D variable-density Poisson-disc mask with a centred calibration square (no `mask`
+    /// dataset is written: unsampled k-space is zero).
+    Poisson,
 }
 
 /// Non-Cartesian trajectory.
@@ -73,7 +85,8 @@ pub struct Args {
     /// Acceleration R of --mask.
     #[arg(long, default_value_t = 4.0)]
     pub accel: f64,
-    /// Fraction of fully sampled centre columns of --mask.
+    /// Fraction of fully sampled centre columns of --mask (poisson: side of the calibration
+    /// square as a fraction of N).
     #[arg(long, default_value_t = 0.08)]
     pub center_fraction: f64,
     /// Standard deviation of the complex Gaussian k-space noise (per real/imaginary part).
@@ -103,41 +116,6 @@ pub struct Args {
     /// Output: fastMRI `.h5` (Cartesian) or complex64 `.npy` (with --traj).
     #[arg(short, long)]
     pub output: PathBuf,
-}
-
-/// Smooth synthetic receive sensitivities `(coils, n, n)`: coil `c` sits at angle
-/// `θ_c = 2πc/C` on a ring of radius `0.7 n` around the image centre, with magnitude
-/// `exp(−|r − r_c|² / (2 (0.5 n)²))` and phase `θ_c + π (x cos θ_c + y sin θ_c) / n`; the maps
-/// are then divided by their root-sum-of-squares so that `Σ_c |S_c|² = 1` at every pixel.
-pub fn ring_coil_maps(coils: usize, n: usize) -> Vec<Complex32> {
-    let nf = n as f64;
-    let (ring, width) = (0.7 * nf, 0.5 * nf);
-    let mut maps = vec![Complex32::default(); coils * n * n];
-    for c in 0..coils {
-        let th = 2.0 * PI * c as f64 / coils as f64;
-        let (s, co) = th.sin_cos();
-        let (cx, cy) = (ring * co, ring * s);
-        for i in 0..n {
-            let y = i as f64 - (n / 2) as f64;
-            for j in 0..n {
-                let x = j as f64 - (n / 2) as f64;
-                let mag = (-((x - cx).powi(2) + (y - cy).powi(2)) / (2.0 * width * width)).exp();
-                let ph = th + PI * (x * co + y * s) / nf;
-                maps[(c * n + i) * n + j] =
-                    Complex32::new((mag * ph.cos()) as f32, (mag * ph.sin()) as f32);
-            }
-        }
-    }
-    for k in 0..n * n {
-        let norm = (0..coils)
-            .map(|c| maps[c * n * n + k].norm_sqr() as f64)
-            .sum::<f64>()
-            .sqrt() as f32;
-        for c in 0..coils {
-            maps[c * n * n + k] /= norm;
-        }
-    }
-    maps
 }
 
 fn add_noise(data: &mut [Complex32], sigma: f64, seed: u64) -> Result<()> {
@@ -172,8 +150,7 @@ pub fn run(a: Args) -> Result<()> {
     let image = phantom::load(a.phantom, None, a.seed, 10)?
         .fit_to(&grid)
         .rasterize(&grid, 4);
-    let maps = ring_coil_maps(a.coils, n);
-    let mut coil_images = maps.clone();
+    let mut coil_images = birdcage_maps(a.coils, n, n, 1.5)?;
     for ch in coil_images.chunks_exact_mut(n * n) {
         for (z, &f) in ch.iter_mut().zip(&image) {
             *z *= f;
@@ -206,24 +183,50 @@ fn simulate_cartesian(a: &Args, mut kspace: Vec<Complex32>) -> Result<()> {
         num_low_frequency: None,
     };
     let mut mask_out = None;
-    if let Some(m) = a.mask {
-        let kind = match m {
-            Mask::Random => MaskKind::Random,
-            Mask::Equispaced => MaskKind::Equispaced,
-            Mask::EquispacedFraction => MaskKind::EquispacedFraction,
-        };
-        let mask = fastmri_mask(kind, n, a.center_fraction, a.accel, a.seed)?;
-        let cols = mask.to_dense(1, n)?;
-        for row in kspace.chunks_exact_mut(n) {
-            for (z, &keep) in row.iter_mut().zip(&cols) {
-                if !keep {
-                    *z = Complex32::default();
+    match a.mask {
+        Some(Mask::Poisson) => {
+            let calib = (a.center_fraction * n as f64).round() as usize;
+            let mask = poisson_disc_mask(
+                n,
+                n,
+                &PoissonDiscOptions {
+                    acceleration: a.accel,
+                    calib: (calib, calib),
+                    seed: a.seed,
+                    ..Default::default()
+                },
+            )?;
+            let keep = mask.to_dense(n, n)?;
+            for coil in kspace.chunks_exact_mut(n * n) {
+                for (z, &k) in coil.iter_mut().zip(&keep) {
+                    if !k {
+                        *z = Complex32::default();
+                    }
                 }
             }
+            attrs.acceleration = Some(a.accel.round() as i64);
+            attrs.num_low_frequency = Some(calib as i64);
         }
-        attrs.acceleration = Some(a.accel.round() as i64);
-        attrs.num_low_frequency = Some(num_low_frequencies(n, a.center_fraction) as i64);
-        mask_out = Some(cols);
+        Some(m) => {
+            let kind = match m {
+                Mask::Random => MaskKind::Random,
+                Mask::Equispaced => MaskKind::Equispaced,
+                _ => MaskKind::EquispacedFraction,
+            };
+            let mask = fastmri_mask(kind, n, a.center_fraction, a.accel, a.seed)?;
+            let cols = mask.to_dense(1, n)?;
+            for row in kspace.chunks_exact_mut(n) {
+                for (z, &keep) in row.iter_mut().zip(&cols) {
+                    if !keep {
+                        *z = Complex32::default();
+                    }
+                }
+            }
+            attrs.acceleration = Some(a.accel.round() as i64);
+            attrs.num_low_frequency = Some(num_low_frequencies(n, a.center_fraction) as i64);
+            mask_out = Some(cols);
+        }
+        None => {}
     }
     let size = MatrixSize { x: n, y: n, z: 1 };
     let encoding = IsmrmrdEncoding {
