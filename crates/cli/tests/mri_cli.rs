@@ -669,6 +669,21 @@ fn cg_sense_with_estimated_or_given_maps_beats_zero_filled_at_4x() {
             && stderr.contains("(8, 96, 96)"),
         "{stderr}"
     );
+    fails(
+        &[
+            "mri",
+            "recon",
+            "--method",
+            "zf",
+            "--input",
+            &ksp,
+            "--lambda",
+            "0.1",
+            "-o",
+            &t.path("x.npy"),
+        ],
+        "--lambda",
+    );
     let narrow = t.path("narrow.h5");
     ok(&[
         "mri",

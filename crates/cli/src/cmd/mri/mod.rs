@@ -19,7 +19,8 @@ pub enum Command {
     /// Simulate multi-coil k-space of a phantom: a fastMRI HDF5 file (Cartesian) or a
     /// non-Cartesian `.npy` with its trajectory.
     Simulate(simulate::Args),
-    /// Reconstruct k-space (fastMRI `.h5`, `.npy` or BART `.cfl`) to an image.
+    /// Reconstruct k-space (fastMRI `.h5`, `.npy` or BART `.cfl`; non-Cartesian with --traj) to
+    /// a magnitude image: zero-filled/gridding, CG-SENSE, L1-wavelet or TV.
     Recon(recon::Args),
     /// Evaluate fastMRI reconstructions against targets (NMSE, PSNR, SSIM as fastMRI's
     /// evaluate.py).

@@ -248,7 +248,7 @@ struct Resolved {
     method: Method,
     iterations: usize,
     lambda: f64,
-    /// `Σ`-normalisation factor `s` (data × s before, image ÷ s after).
+    /// Normalisation factor `s`: data × s so the zero-filled image peaks at 1, image ÷ s after.
     scale: f64,
     /// Sampled fraction of the Cartesian grid (1 for non-Cartesian).
     sampled_fraction: f64,
@@ -526,6 +526,16 @@ fn reconstruct_noncartesian(
 
 /// Run `fedrecon mri recon`.
 pub fn run(a: Args) -> Result<()> {
+    if a.method == Method::Zf
+        && (a.maps.is_some()
+            || a.estimate_maps.is_some()
+            || a.iters.is_some()
+            || a.lambda.is_some())
+    {
+        bail!(
+            "--maps, --estimate-maps, --iters and --lambda apply to --method cgsense, l1 or tv, not zf"
+        );
+    }
     let (mut data, mut shape, crop, resolved) = if let Some(tp) = &a.traj {
         let is_h5 = a
             .input
