@@ -1,49 +1,13 @@
 //! End-to-end tests of the `fedrecon` binary: each subcommand reads and writes real files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn fedrecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedrecon"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
+use common::{Tmp, fails, fedrecon};
 
+/// Run, require success, return stderr.
 fn ok(args: &[&str]) -> String {
-    let out = fedrecon(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "fedrecon {args:?} failed: {stderr}");
-    stderr
-}
-
-/// A failing command exits non-zero with exactly one `error:` line and no panic.
-fn fails(args: &[&str], needle: &str) {
-    let out = fedrecon(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "fedrecon {args:?} should fail");
-    assert!(!stderr.contains("panicked"), "panic on {args:?}: {stderr}");
-    assert!(
-        stderr.contains(needle),
-        "fedrecon {args:?}: expected {needle:?} in {stderr:?}"
-    );
-}
-
-struct Tmp(PathBuf);
-impl Tmp {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("fedrecon-cli-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    String::from_utf8_lossy(&common::succeed(args).stderr).to_string()
 }
 
 fn read_npy_f32(path: &str) -> (Vec<usize>, Vec<f32>) {

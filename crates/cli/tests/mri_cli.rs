@@ -7,50 +7,14 @@ use fedrecon_io::{
 };
 use fedrecon_physics::mri::{nudft2_type1, nudft2_type2};
 use num_complex::{Complex32, Complex64};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn fedrecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedrecon"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
+use common::{Tmp, fails, fedrecon};
 
 /// Run, require success, return stdout.
 fn ok(args: &[&str]) -> String {
-    let out = fedrecon(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "fedrecon {args:?} failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn fails(args: &[&str], needle: &str) {
-    let out = fedrecon(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "fedrecon {args:?} should fail");
-    assert!(!stderr.contains("panicked"), "panic on {args:?}: {stderr}");
-    assert!(
-        stderr.contains(needle),
-        "fedrecon {args:?}: expected {needle:?} in {stderr:?}"
-    );
-}
-
-struct Tmp(PathBuf);
-impl Tmp {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("fedrecon-mri-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    String::from_utf8_lossy(&common::succeed(args).stdout).to_string()
 }
 
 /// Deterministic pseudo-random numbers in [−0.5, 0.5) (LCG).
