@@ -320,6 +320,21 @@ pub fn l1_wavelet_objective<O: LinearOperator<Complex32> + ?Sized>(
     Ok(0.5 * r * r + lambda * wavelet_l1_penalty(w, x)?)
 }
 
+/// The operator's 2-D image domain `(ny, nx)`, or an error saying `method` needs one.
+fn image_domain<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    method: &str,
+) -> Result<(usize, usize)> {
+    match *a.domain_shape() {
+        [ny, nx] => Ok((ny, nx)),
+        ref shape => Err(PhysicsError::argument(
+            "operator domain",
+            format!("{shape:?}"),
+            format!("{method} needs a 2-D image domain (ny, nx)"),
+        )),
+    }
+}
+
 /// L1-wavelet reconstruction by FISTA (see the module docs).
 pub fn l1_wavelet<O: LinearOperator<Complex32> + ?Sized>(
     a: &O,
@@ -330,15 +345,7 @@ pub fn l1_wavelet<O: LinearOperator<Complex32> + ?Sized>(
 ) -> Result<Vec<Complex32>> {
     check_lambda("lambda", opts.lambda)?;
     let mut x = check_data(a, y, x0)?;
-    let shape = a.domain_shape();
-    if shape.len() != 2 {
-        return Err(PhysicsError::argument(
-            "operator domain",
-            format!("{shape:?}"),
-            "L1-wavelet needs a 2-D image domain (ny, nx)",
-        ));
-    }
-    let (ny, nx) = (shape[0], shape[1]);
+    let (ny, nx) = image_domain(a, "L1-wavelet")?;
     let w = Wavelet2::new(ny, nx, opts.wavelet, opts.levels)?;
     let approx = w.approximation_shape();
     let lip = NORM_SAFETY * NORM_SAFETY * normal_max_eigenvalue(a, opts.power_iterations, 17)?;
@@ -509,15 +516,7 @@ pub fn tv_recon<O: LinearOperator<Complex32> + ?Sized>(
 ) -> Result<Vec<Complex32>> {
     check_lambda("lambda", opts.lambda)?;
     let mut x = check_data(a, y, x0)?;
-    let shape = a.domain_shape();
-    if shape.len() != 2 {
-        return Err(PhysicsError::argument(
-            "operator domain",
-            format!("{shape:?}"),
-            "TV needs a 2-D image domain (ny, nx)",
-        ));
-    }
-    let (ny, nx) = (shape[0], shape[1]);
+    let (ny, nx) = image_domain(a, "TV")?;
     let n = ny * nx;
     let grad = ComplexGradient::new(ny, nx);
     let a_norm = normal_max_eigenvalue(a, opts.power_iterations, 23)?.sqrt();
