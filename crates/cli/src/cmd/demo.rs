@@ -4,16 +4,15 @@
 //! on every site and scored (PSNR, SSIM against the rasterised phantom). Writes a results table
 //! (Markdown + JSON), one PNG per site (truth | FBP | CGLS | TV) and the resolved config.
 
-use crate::common;
+use crate::cmd::ct::Projector;
+use crate::cmd::ct::recon::{Method, ReconArgs};
+use crate::common::{self, Device};
 use crate::files;
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
-use fedrecon_physics::ct::JosephProjector;
-use fedrecon_physics::ct::fbp::{Fbp, FbpFilter, FbpOptions};
 use fedrecon_physics::ct::noise::TransmissionNoise;
 use fedrecon_physics::geometry::GeometrySpec;
 use fedrecon_physics::phantom::Phantom;
-use fedrecon_physics::solvers::{self, TvOptions};
 use fedrecon_physics::{CtGeometry, metrics};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -64,7 +63,11 @@ pub struct Score {
     pub ssim: f64,
 }
 
-const METHODS: [&str; 3] = ["fbp", "cgls", "tv"];
+const METHODS: [(&str, Method); 3] = [
+    ("fbp", Method::Fbp),
+    ("cgls", Method::Cgls),
+    ("tv", Method::Tv),
+];
 
 struct Sample {
     truth: Vec<f32>,
@@ -79,30 +82,30 @@ fn simulate(cfg: &DemoConfig, g: &CtGeometry, i0: f64, seed: u64) -> Result<Samp
     Ok(Sample { truth, sino })
 }
 
+/// Reconstruct with the same code path as `fedrecon ct recon` (Joseph projector, CPU).
 fn reconstruct(
     cfg: &DemoConfig,
     g: &CtGeometry,
     sino: &[f32],
-    method: &str,
+    method: Method,
     lambda: f64,
 ) -> Result<Vec<f32>> {
-    let op = JosephProjector::new(g.clone());
-    Ok(match method {
-        "fbp" => {
-            let opts = FbpOptions::with_filter(cfg.fbp_filter.parse::<FbpFilter>()?);
-            Fbp::new(g.clone(), &opts)?.reconstruct(sino)?
-        }
-        "cgls" => solvers::cgls(&op, sino, None, cfg.cgls_iterations, None)?,
-        _ => {
-            let opts = TvOptions {
-                iterations: cfg.tv_iterations,
-                lambda,
-                nonneg: true,
-                ..TvOptions::default()
-            };
-            solvers::tv_pdhg(&op, sino, None, &opts, None)?
-        }
-    })
+    let iters = match method {
+        Method::Tv => cfg.tv_iterations,
+        _ => cfg.cgls_iterations,
+    };
+    let args = ReconArgs {
+        method,
+        filter: cfg.fbp_filter.clone(),
+        frequency_scaling: 1.0,
+        padding: None,
+        iters,
+        lambda,
+        nonneg: true,
+        relaxation: 1.0,
+        projector: Projector::Joseph,
+    };
+    args.reconstruct(g, sino, false, Device::Cpu)
 }
 
 /// Run the demo.
@@ -133,7 +136,7 @@ pub fn run(a: Args) -> Result<()> {
         let val = simulate(&cfg, &g, site.i0, base.wrapping_add(999_983))?;
         let mut best = (f64::NEG_INFINITY, cfg.tv_lambda_grid[0]);
         for &lambda in &cfg.tv_lambda_grid {
-            let x = reconstruct(&cfg, &g, &val.sino, "tv", lambda)?;
+            let x = reconstruct(&cfg, &g, &val.sino, Method::Tv, lambda)?;
             let p = metrics::psnr(&x, &val.truth, None)?;
             if p > best.0 {
                 best = (p, lambda);
@@ -148,8 +151,8 @@ pub fn run(a: Args) -> Result<()> {
             if k == 0 {
                 montage.push(sample.truth.clone());
             }
-            for (m, method) in METHODS.iter().enumerate() {
-                let x = reconstruct(&cfg, &g, &sample.sino, method, lambda)?;
+            for (m, (_, method)) in METHODS.iter().enumerate() {
+                let x = reconstruct(&cfg, &g, &sample.sino, *method, lambda)?;
                 sums[m].0 += metrics::psnr(&x, &sample.truth, None)?;
                 sums[m].1 += metrics::ssim(&x, &sample.truth, [n, n], None)?;
                 if k == 0 {
@@ -202,7 +205,7 @@ pub fn run(a: Args) -> Result<()> {
     let json = serde_json::json!({
         "sites": table.iter().map(|(name, scores, lambda)| {
             let methods: serde_json::Map<String, serde_json::Value> = METHODS.iter().zip(scores)
-                .map(|(m, s)| (m.to_string(), serde_json::json!({"psnr": s.psnr, "ssim": s.ssim}))).collect();
+                .map(|((m, _), s)| (m.to_string(), serde_json::json!({"psnr": s.psnr, "ssim": s.ssim}))).collect();
             (name.clone(), serde_json::json!({"tv_lambda": lambda, "methods": methods}))
         }).collect::<serde_json::Map<_, _>>(),
     });
