@@ -75,7 +75,6 @@ impl FedError {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) fn io(path: &std::path::Path, e: impl ToString) -> Self {
         Self::Io {
             path: path.display().to_string(),

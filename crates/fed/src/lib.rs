@@ -21,3 +21,11 @@ pub use error::{FedError, Result};
 pub use params::{Param, ParamSet};
 pub use presets::{FedMethod, PresetOptions, build_method, preset, proximal_gradient};
 pub use strategy::{ParamGroup, Policy, Rule, ServerState, Strategy, Weighting};
+pub mod results;
+pub mod runtime;
+pub mod toy;
+
+pub use runtime::{
+    LocalTrainConfig, SimSite, SimulationConfig, SimulationOutcome, SiteMetrics, SiteTrainer,
+    TrainReport, simulate, simulate_central, simulate_local_only,
+};
