@@ -25,6 +25,7 @@ use crate::error::{FedError, Result};
 use fedrecon_physics::geometry::{
     CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, equispaced_angles,
 };
+use fedrecon_physics::mri::mask::MaskKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::f64::consts::PI;
@@ -184,6 +185,20 @@ pub enum MriMask {
     Equispaced,
     /// 2-D variable-density Poisson disc.
     Poisson,
+}
+
+impl MriMask {
+    /// The fastMRI mask function of `fedrecon_physics::mri::mask` for this pattern at
+    /// `acceleration` (equispaced with a non-integer acceleration uses the fraction variant);
+    /// `None` for the Poisson disc (`fedrecon_physics::mri::poisson_disc`).
+    pub fn fastmri_kind(self, acceleration: f64) -> Option<MaskKind> {
+        match self {
+            Self::Random => Some(MaskKind::Random),
+            Self::Equispaced if acceleration.fract() == 0.0 => Some(MaskKind::Equispaced),
+            Self::Equispaced => Some(MaskKind::EquispacedFraction),
+            Self::Poisson => None,
+        }
+    }
 }
 
 /// An MRI protocol.
@@ -734,6 +749,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("acceleration"), "{e}");
+        assert_eq!(
+            MriMask::Equispaced.fastmri_kind(4.0),
+            Some(MaskKind::Equispaced)
+        );
+        assert_eq!(
+            MriMask::Equispaced.fastmri_kind(4.5),
+            Some(MaskKind::EquispacedFraction)
+        );
+        assert_eq!(MriMask::Random.fastmri_kind(3.0), Some(MaskKind::Random));
+        assert_eq!(MriMask::Poisson.fastmri_kind(3.0), None);
         let base = PRESET_CT_HYPERFED;
         let dup = format!("{base}\n{}", &base[base.find("[[site]]").unwrap()..]);
         let e = SitesConfig::from_toml(&dup).unwrap_err().to_string();

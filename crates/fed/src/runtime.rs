@@ -77,6 +77,40 @@ impl Default for LocalTrainConfig {
     }
 }
 
+impl LocalTrainConfig {
+    /// Check the settings; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 && self.steps.is_none() {
+            return Err(FedError::field(
+                "local.epochs",
+                0,
+                "must be ≥ 1 (or set local.steps)",
+            ));
+        }
+        if self.steps == Some(0) {
+            return Err(FedError::field("local.steps", 0, "must be ≥ 1"));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(FedError::field(
+                "local.learning_rate",
+                self.learning_rate,
+                "must be finite and > 0",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(FedError::field("local.batch_size", 0, "must be ≥ 1"));
+        }
+        if !(self.proximal_mu.is_finite() && self.proximal_mu >= 0.0) {
+            return Err(FedError::field(
+                "local.proximal_mu",
+                self.proximal_mu,
+                "must be finite and ≥ 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What a site reports after local training.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
@@ -259,6 +293,23 @@ impl<'a> SiteAgent<'a> {
         Ok(p)
     }
 
+    /// Write this site's parameters after `round` (keeping the previous round's file too, in case
+    /// the coordinator dies before its own checkpoint of `round`).
+    fn checkpoint(&mut self, round: usize) -> Result<()> {
+        if let Some(dir) = &self.checkpoint_dir {
+            let ck = SiteCheckpoint {
+                site: self.name.clone(),
+                completed_rounds: round + 1,
+                params: self.trainer.params(),
+            };
+            write_json_atomic(&site_checkpoint_path(dir, &self.name, round + 1), &ck)?;
+            if round >= 1 {
+                let _ = std::fs::remove_file(site_checkpoint_path(dir, &self.name, round - 1));
+            }
+        }
+        Ok(())
+    }
+
     /// Handle one message; `Ok(None)` for [`ToSite::Stop`].
     pub fn handle(&mut self, msg: &ToSite) -> Result<Option<ToCoordinator>> {
         match msg {
@@ -275,6 +326,10 @@ impl<'a> SiteAgent<'a> {
                 }
                 self.merge(params, "the round-start tensors")?;
                 let report = self.trainer.train_round(*round, params, config)?;
+                if self.role == SiteRole::TrainOnly {
+                    // never evaluates: its state is final once trained
+                    self.checkpoint(*round)?;
+                }
                 Ok(Some(ToCoordinator::Update {
                     round: *round,
                     site: self.name.clone(),
@@ -291,18 +346,7 @@ impl<'a> SiteAgent<'a> {
                 }
                 let merged = self.merge(params, "the evaluation tensors")?;
                 let metrics = self.trainer.evaluate(&merged)?;
-                if let Some(dir) = &self.checkpoint_dir {
-                    let ck = SiteCheckpoint {
-                        site: self.name.clone(),
-                        completed_rounds: round + 1,
-                        params: self.trainer.params(),
-                    };
-                    write_json_atomic(&site_checkpoint_path(dir, &self.name, round + 1), &ck)?;
-                    if *round >= 1 {
-                        let old = site_checkpoint_path(dir, &self.name, round - 1);
-                        let _ = std::fs::remove_file(old);
-                    }
-                }
+                self.checkpoint(*round)?;
                 Ok(Some(ToCoordinator::Metrics {
                     round: *round,
                     site: self.name.clone(),
@@ -410,9 +454,11 @@ pub struct CoordinatorState {
 pub struct SimulationConfig {
     /// Communication rounds.
     pub rounds: usize,
-    /// Fraction `C` of training sites sampled per round, in `(0, 1]`.
+    /// Fraction `C` of training sites sampled per round, in `(0, 1]` (default 1).
+    #[serde(default = "one")]
     pub client_fraction: f64,
-    /// Run seed.
+    /// Run seed (default 0).
+    #[serde(default)]
     pub seed: u64,
     /// Local training settings (`proximal_mu` is taken from the method).
     #[serde(default)]
@@ -426,6 +472,10 @@ pub struct SimulationConfig {
     /// Stop once this many rounds are complete, as if the process were killed (for testing resume).
     #[serde(default)]
     pub stop_after_rounds: Option<usize>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl SimulationConfig {
@@ -617,6 +667,7 @@ fn validate(cfg: &SimulationConfig, sites: &[SimSite<'_>]) -> Result<()> {
             "need at least one site that trains",
         ));
     }
+    cfg.local.validate()?;
     if cfg.resume && cfg.checkpoint_dir.is_none() {
         return Err(FedError::field(
             "resume",
@@ -1286,6 +1337,41 @@ mod tests {
         for s in &t {
             assert_eq!(s.last_evaluated.as_ref().unwrap(), &reference.params());
         }
+        // central runs resume too (the pooled trainer checkpoints after training)
+        let dir = tmpdir("central");
+        let mut p1 =
+            LeastSquaresSite::with_data(("w", "b"), 3, pooled_data.clone(), Samples::default())
+                .unwrap();
+        let killed = SimulationConfig {
+            checkpoint_dir: Some(dir.clone()),
+            stop_after_rounds: Some(2),
+            ..cfg.clone()
+        };
+        simulate_central(
+            &mut p1,
+            &initial,
+            sim_sites(&mut t),
+            &killed,
+            &mut NoObserver,
+        )
+        .unwrap();
+        let mut p2 =
+            LeastSquaresSite::with_data(("w", "b"), 3, pooled_data, Samples::default()).unwrap();
+        let resume = SimulationConfig {
+            checkpoint_dir: Some(dir.clone()),
+            resume: true,
+            ..cfg.clone()
+        };
+        let again = simulate_central(
+            &mut p2,
+            &initial,
+            sim_sites(&mut t),
+            &resume,
+            &mut NoObserver,
+        )
+        .unwrap();
+        assert_eq!(again.state, out.state);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     struct Failing;
@@ -1356,6 +1442,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("client_fraction"), "{e}");
+        let mut bad = gd_config(1);
+        bad.local.learning_rate = -1.0;
+        let e = simulate(
+            &preset("fedavg").unwrap(),
+            &initial,
+            sim_sites(&mut t),
+            &bad,
+            &mut NoObserver,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("local.learning_rate"), "{e}");
+        let c: SimulationConfig =
+            toml::from_str("rounds = 3\n[local]\nsteps = 2\nlearning_rate = 0.01\n").unwrap();
+        assert_eq!(
+            (c.client_fraction, c.seed, c.local.steps),
+            (1.0, 0, Some(2))
+        );
     }
 
     #[test]
