@@ -12,8 +12,8 @@
 //! (with `X_N = 0`, on unscaled coefficients) and undoes the reordering after an inverse FFT.
 //!
 //! # Frequency split (FedFDD)
-//! Chen et al. 2024, "FedFDD: Federated Learning with Frequency Domain Decomposition for Low-Dose
-//! CT Denoising": the input `x` is split by a circular low-pass mask in DCT space,
+//! Chen, Li, Xu, Xu, Ouyang, Qin, "FedFDD: Federated Learning with Frequency Domain Decomposition
+//! for Low-Dose CT Denoising", MIDL 2024: the input `x` is split by a circular low-pass mask in DCT space,
 //! `M(u, v) = [√(u² + v²) ≤ r·D]` with `D = √(ny² + nx²)` the diagonal of the coefficient array and
 //! `r` the cut-off fraction (FedFDD draws `r` uniformly in `[0.43, 0.50]`), into
 //! `low = IDCT(M ⊙ DCT(x))` and `high = x − low`, so `low + high = x` up to one `f32` rounding.
@@ -122,7 +122,7 @@ impl Dct1d {
             (2.0 / self.n as f64).sqrt()
         }
     }
-    /// In place on a strided line read from `x`/written to `y` via closures over `buf`.
+    /// Orthonormal DCT-II of one contiguous line, in place (`buf` is FFT scratch).
     fn forward(&self, line: &mut [f64], buf: &mut Vec<Complex64>) {
         let n = self.n;
         buf.clear();
@@ -138,6 +138,7 @@ impl Dct1d {
             line[k] = self.scale(k) * (self.twiddle[k] * buf[k]).re;
         }
     }
+    /// Orthonormal DCT-III (inverse) of one contiguous line, in place.
     fn inverse(&self, line: &mut [f64], buf: &mut Vec<Complex64>) {
         let n = self.n;
         buf.clear();

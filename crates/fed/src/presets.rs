@@ -17,10 +17,11 @@
 //! - FedBN: Li et al. 2021, "FedBN: Federated Learning on Non-IID Features via Local Batch
 //!   Normalization": normalisation-layer parameters and statistics stay local.
 //! - FedFDD: the low-frequency branch (fed with the DCT low-pass part of the input, see
-//!   [`crate::dct`]) is personalised, the high-frequency branch is shared (Chen et al. 2024,
-//!   "FedFDD: Federated Learning with Frequency Domain Decomposition for Low-Dose CT Denoising").
-//! - HyperFed: Yang et al. 2022/2024, "Hypernetwork-based (physics-driven) personalized federated
-//!   learning for (multi-institutional) CT imaging": a hypernetwork maps the site's protocol
+//!   [`crate::dct`]) is personalised, the high-frequency branch is shared (Chen et al., "FedFDD:
+//!   Federated Learning with Frequency Domain Decomposition for Low-Dose CT Denoising", MIDL 2024).
+//! - HyperFed: Yang, Xia, Lu, Chen, Li, Zhang, "Hypernetwork-based personalized federated learning
+//!   for multi-institutional CT imaging", arXiv:2206.03709 (2022; IEEE TNNLS 2023 as
+//!   "Hypernetwork-based physics-driven personalized federated learning for CT imaging"): a hypernetwork maps the site's protocol
 //!   vector to FiLM parameters of a shared imaging network; the hypernetwork is institution-specific
 //!   (local) in the paper, or aggregated here so an unseen protocol gets parameters without
 //!   training.
