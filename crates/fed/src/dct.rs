@@ -1,0 +1,398 @@
+//! Orthonormal 2-D DCT and FedFDD's low/high frequency split.
+//!
+//! # DCT
+//! The orthonormal DCT-II of a length-`N` signal is
+//! `X_k = s_k Σ_{n<N} x_n cos(π(2n+1)k / 2N)`, `s_0 = √(1/N)`, `s_k = √(2/N)` (k ≥ 1); its
+//! inverse is the transpose, the orthonormal DCT-III. The 2-D transform of an `(ny, nx)` image
+//! applies it along every row and then every column. [`dct2_reference`] / [`idct2_reference`]
+//! multiply by the dense `N×N` matrix (the obviously-correct reference); [`Dct2d`] computes the
+//! same transform in `O(N log N)` per line with Makhoul's (1980) algorithm: reorder
+//! `v_n = x_{2n}`, `v_{N−1−n} = x_{2n+1}`, take the FFT `V`, then
+//! `X_k = s_k Re(e^{−iπk/2N} V_k)`; the inverse forms `V_k = e^{iπk/2N}(X_k − i X_{N−k})`
+//! (with `X_N = 0`, on unscaled coefficients) and undoes the reordering after an inverse FFT.
+//!
+//! # Frequency split (FedFDD)
+//! Chen, Li, Xu, Xu, Ouyang, Qin, "FedFDD: Federated Learning with Frequency Domain Decomposition
+//! for Low-Dose CT Denoising", MIDL 2024: the input `x` is split by a circular low-pass mask in DCT space,
+//! `M(u, v) = [√(u² + v²) ≤ r·D]` with `D = √(ny² + nx²)` the diagonal of the coefficient array and
+//! `r` the cut-off fraction (FedFDD draws `r` uniformly in `[0.43, 0.50]`), into
+//! `low = IDCT(M ⊙ DCT(x))` and `high = x − low`, so `low + high = x` up to one `f32` rounding.
+
+use crate::error::{FedError, Result};
+use rand::Rng;
+use rustfft::num_complex::Complex64;
+use rustfft::{Fft, FftPlanner};
+use std::f64::consts::PI;
+use std::sync::Arc;
+
+/// FedFDD's range of random cut-off fractions of the diagonal.
+pub const FEDFDD_CUTOFF_RANGE: (f64, f64) = (0.43, 0.50);
+
+/// The dense orthonormal DCT-II matrix `C[k][n] = s_k cos(π(2n+1)k / 2N)`, row-major `N×N`.
+pub fn dct_matrix(n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; n * n];
+    for k in 0..n {
+        let s = if k == 0 {
+            (1.0 / n as f64).sqrt()
+        } else {
+            (2.0 / n as f64).sqrt()
+        };
+        for i in 0..n {
+            c[k * n + i] = s * (PI * (2 * i + 1) as f64 * k as f64 / (2 * n) as f64).cos();
+        }
+    }
+    c
+}
+
+fn check_image(what: &str, ny: usize, nx: usize, len: usize) -> Result<()> {
+    if ny == 0 || nx == 0 {
+        return Err(FedError::field(
+            "shape",
+            format!("({ny}, {nx})"),
+            "both sides must be ≥ 1",
+        ));
+    }
+    if ny * nx != len {
+        return Err(FedError::field(
+            what,
+            format!("{len} values"),
+            format!("expected ny·nx = {} for shape ({ny}, {nx})", ny * nx),
+        ));
+    }
+    Ok(())
+}
+
+/// `out = C_y · x · C_xᵀ` (forward) or `C_yᵀ · x · C_x` (inverse), densely.
+fn dense_2d(x: &[f64], ny: usize, nx: usize, inverse: bool) -> Vec<f64> {
+    let (cy, cx) = (dct_matrix(ny), dct_matrix(nx));
+    let at = |c: &[f64], n: usize, k: usize, i: usize| {
+        if inverse { c[i * n + k] } else { c[k * n + i] }
+    };
+    let mut rows = vec![0.0; ny * nx];
+    for r in 0..ny {
+        for k in 0..nx {
+            rows[r * nx + k] = (0..nx).map(|i| at(&cx, nx, k, i) * x[r * nx + i]).sum();
+        }
+    }
+    let mut out = vec![0.0; ny * nx];
+    for k in 0..ny {
+        for c in 0..nx {
+            out[k * nx + c] = (0..ny).map(|i| at(&cy, ny, k, i) * rows[i * nx + c]).sum();
+        }
+    }
+    out
+}
+
+/// Reference orthonormal 2-D DCT-II by dense matrices.
+pub fn dct2_reference(x: &[f64], ny: usize, nx: usize) -> Result<Vec<f64>> {
+    check_image("image", ny, nx, x.len())?;
+    Ok(dense_2d(x, ny, nx, false))
+}
+
+/// Reference orthonormal 2-D DCT-III (inverse of [`dct2_reference`]) by dense matrices.
+pub fn idct2_reference(x: &[f64], ny: usize, nx: usize) -> Result<Vec<f64>> {
+    check_image("coefficients", ny, nx, x.len())?;
+    Ok(dense_2d(x, ny, nx, true))
+}
+
+/// A planned 1-D orthonormal DCT-II/III of length `n` by Makhoul's FFT algorithm.
+struct Dct1d {
+    n: usize,
+    fwd: Arc<dyn Fft<f64>>,
+    inv: Arc<dyn Fft<f64>>,
+    /// `e^{−iπk/2N}`.
+    twiddle: Vec<Complex64>,
+}
+
+impl Dct1d {
+    fn new(n: usize, planner: &mut FftPlanner<f64>) -> Self {
+        Self {
+            n,
+            fwd: planner.plan_fft_forward(n),
+            inv: planner.plan_fft_inverse(n),
+            twiddle: (0..n)
+                .map(|k| Complex64::from_polar(1.0, -PI * k as f64 / (2 * n) as f64))
+                .collect(),
+        }
+    }
+    fn scale(&self, k: usize) -> f64 {
+        if k == 0 {
+            (1.0 / self.n as f64).sqrt()
+        } else {
+            (2.0 / self.n as f64).sqrt()
+        }
+    }
+    /// Orthonormal DCT-II of one contiguous line, in place (`buf` is FFT scratch).
+    fn forward(&self, line: &mut [f64], buf: &mut Vec<Complex64>) {
+        let n = self.n;
+        buf.clear();
+        buf.resize(n, Complex64::new(0.0, 0.0));
+        for i in 0..n.div_ceil(2) {
+            buf[i].re = line[2 * i];
+        }
+        for i in 0..n / 2 {
+            buf[n - 1 - i].re = line[2 * i + 1];
+        }
+        self.fwd.process(buf);
+        for k in 0..n {
+            line[k] = self.scale(k) * (self.twiddle[k] * buf[k]).re;
+        }
+    }
+    /// Orthonormal DCT-III (inverse) of one contiguous line, in place.
+    fn inverse(&self, line: &mut [f64], buf: &mut Vec<Complex64>) {
+        let n = self.n;
+        buf.clear();
+        for k in 0..n {
+            let xk = line[k] / self.scale(k);
+            let xnk = if k == 0 {
+                0.0
+            } else {
+                line[n - k] / self.scale(n - k)
+            };
+            buf.push(self.twiddle[k].conj() * Complex64::new(xk, -xnk));
+        }
+        self.inv.process(buf);
+        let inv_n = 1.0 / n as f64;
+        for i in 0..n.div_ceil(2) {
+            line[2 * i] = buf[i].re * inv_n;
+        }
+        for i in 0..n / 2 {
+            line[2 * i + 1] = buf[n - 1 - i].re * inv_n;
+        }
+    }
+}
+
+/// A planned orthonormal 2-D DCT for `(ny, nx)` images (fast path; tested against
+/// [`dct2_reference`]).
+pub struct Dct2d {
+    ny: usize,
+    nx: usize,
+    row: Dct1d,
+    col: Dct1d,
+}
+
+impl std::fmt::Debug for Dct2d {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dct2d({}, {})", self.ny, self.nx)
+    }
+}
+
+impl Dct2d {
+    /// Plan for `(ny, nx)`.
+    pub fn new(ny: usize, nx: usize) -> Result<Self> {
+        check_image("shape", ny, nx, ny * nx)?;
+        let mut p = FftPlanner::new();
+        Ok(Self {
+            ny,
+            nx,
+            row: Dct1d::new(nx, &mut p),
+            col: Dct1d::new(ny, &mut p),
+        })
+    }
+    fn apply(&self, x: &[f64], inverse: bool) -> Result<Vec<f64>> {
+        check_image("image", self.ny, self.nx, x.len())?;
+        let (ny, nx) = (self.ny, self.nx);
+        let mut out = x.to_vec();
+        let mut buf = Vec::new();
+        for r in out.chunks_mut(nx) {
+            if inverse {
+                self.row.inverse(r, &mut buf)
+            } else {
+                self.row.forward(r, &mut buf)
+            }
+        }
+        let mut col = vec![0.0; ny];
+        for c in 0..nx {
+            for i in 0..ny {
+                col[i] = out[i * nx + c];
+            }
+            if inverse {
+                self.col.inverse(&mut col, &mut buf)
+            } else {
+                self.col.forward(&mut col, &mut buf)
+            }
+            for i in 0..ny {
+                out[i * nx + c] = col[i];
+            }
+        }
+        Ok(out)
+    }
+    /// Orthonormal 2-D DCT-II.
+    pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {
+        self.apply(x, false)
+    }
+    /// Orthonormal 2-D DCT-III (the inverse).
+    pub fn inverse(&self, x: &[f64]) -> Result<Vec<f64>> {
+        self.apply(x, true)
+    }
+}
+
+/// Draw a FedFDD cut-off fraction uniformly in [`FEDFDD_CUTOFF_RANGE`].
+pub fn random_cutoff(rng: &mut impl Rng) -> f64 {
+    let (lo, hi) = FEDFDD_CUTOFF_RANGE;
+    rng.random_range(lo..=hi)
+}
+
+/// The circular DCT low-pass split of `(ny, nx)` images at cut-off fraction `r` of the diagonal.
+#[derive(Debug)]
+pub struct FreqSplit {
+    dct: Dct2d,
+    mask: Vec<bool>,
+    cutoff: f64,
+}
+
+impl FreqSplit {
+    /// A split at cut-off fraction `cutoff` ∈ (0, 1] of the diagonal `√(ny² + nx²)`.
+    pub fn new(ny: usize, nx: usize, cutoff: f64) -> Result<Self> {
+        if !(cutoff > 0.0 && cutoff <= 1.0) {
+            return Err(FedError::field("cutoff", cutoff, "must be in (0, 1]"));
+        }
+        let dct = Dct2d::new(ny, nx)?;
+        let rad = cutoff * ((ny * ny + nx * nx) as f64).sqrt();
+        let mask = (0..ny * nx)
+            .map(|i| {
+                let (u, v) = ((i / nx) as f64, (i % nx) as f64);
+                (u * u + v * v).sqrt() <= rad
+            })
+            .collect();
+        Ok(Self { dct, mask, cutoff })
+    }
+    /// A split at a FedFDD random cut-off drawn from `rng`.
+    pub fn random(ny: usize, nx: usize, rng: &mut impl Rng) -> Result<Self> {
+        Self::new(ny, nx, random_cutoff(rng))
+    }
+    /// The cut-off fraction.
+    pub fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+    /// The low-pass mask over DCT coefficients, row-major `(ny, nx)`.
+    pub fn mask(&self) -> &[bool] {
+        &self.mask
+    }
+    /// `(low, high)` with `low = IDCT(M ⊙ DCT(x))`, `high = x − low`.
+    pub fn split(&self, image: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        let x: Vec<f64> = image.iter().map(|&v| v as f64).collect();
+        let mut c = self.dct.forward(&x)?;
+        for (c, &m) in c.iter_mut().zip(&self.mask) {
+            if !m {
+                *c = 0.0;
+            }
+        }
+        let low = self.dct.inverse(&c)?;
+        let high: Vec<f32> = x.iter().zip(&low).map(|(a, b)| (a - b) as f32).collect();
+        Ok((low.into_iter().map(|v| v as f32).collect(), high))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn random_image(ny: usize, nx: usize, seed: u64) -> Vec<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..ny * nx).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    #[test]
+    fn dct_matrix_is_orthonormal() {
+        for n in [1, 2, 5, 8] {
+            let c = dct_matrix(n);
+            for a in 0..n {
+                for b in 0..n {
+                    let d: f64 = (0..n).map(|i| c[a * n + i] * c[b * n + i]).sum();
+                    let e = if a == b { 1.0 } else { 0.0 };
+                    assert!((d - e).abs() < 1e-12, "n={n} ({a},{b}) {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_dct_matches_dense_reference() {
+        for (ny, nx) in [(1, 1), (1, 7), (6, 5), (8, 8), (13, 16), (32, 20)] {
+            let x = random_image(ny, nx, (ny * 100 + nx) as u64);
+            let d = Dct2d::new(ny, nx).unwrap();
+            let f = d.forward(&x).unwrap();
+            let r = dct2_reference(&x, ny, nx).unwrap();
+            let err = f
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-10, "forward ({ny},{nx}) err {err}");
+            let fi = d.inverse(&x).unwrap();
+            let ri = idct2_reference(&x, ny, nx).unwrap();
+            let err = fi
+                .iter()
+                .zip(&ri)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-10, "inverse ({ny},{nx}) err {err}");
+            let back = d.inverse(&f).unwrap();
+            let err = back
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-10, "roundtrip ({ny},{nx}) err {err}");
+        }
+        assert!(Dct2d::new(4, 4).unwrap().forward(&[0.0; 15]).is_err());
+    }
+
+    #[test]
+    fn split_sums_to_the_image_and_low_is_band_limited() {
+        let (ny, nx) = (24, 20);
+        let img: Vec<f32> = random_image(ny, nx, 3).iter().map(|&v| v as f32).collect();
+        let s = FreqSplit::new(ny, nx, 0.45).unwrap();
+        let (low, high) = s.split(&img).unwrap();
+        for ((l, h), x) in low.iter().zip(&high).zip(&img) {
+            assert!(
+                (l + h - x).abs() <= 1e-6 * (1.0 + x.abs()),
+                "{l} + {h} vs {x}"
+            );
+        }
+        // the low part has no energy outside the mask, the high part none inside
+        let d = Dct2d::new(ny, nx).unwrap();
+        let cl = d
+            .forward(&low.iter().map(|&v| v as f64).collect::<Vec<_>>())
+            .unwrap();
+        let ch = d
+            .forward(&high.iter().map(|&v| v as f64).collect::<Vec<_>>())
+            .unwrap();
+        let rad = 0.45 * ((ny * ny + nx * nx) as f64).sqrt();
+        for i in 0..ny * nx {
+            let (u, v) = ((i / nx) as f64, (i % nx) as f64);
+            let inside = (u * u + v * v).sqrt() <= rad;
+            assert_eq!(s.mask()[i], inside);
+            let stray = if inside { ch[i] } else { cl[i] };
+            assert!(stray.abs() < 1e-5, "coef {i} inside={inside}: {stray}");
+        }
+        // cut-off 1 keeps everything
+        let (low, high) = FreqSplit::new(ny, nx, 1.0).unwrap().split(&img).unwrap();
+        assert!(high.iter().all(|h| h.abs() < 1e-5));
+        assert!(low.iter().zip(&img).all(|(l, x)| (l - x).abs() < 1e-5));
+        assert!(
+            FreqSplit::new(4, 4, 0.0)
+                .unwrap_err()
+                .to_string()
+                .contains("cutoff")
+        );
+    }
+
+    #[test]
+    fn random_cutoff_is_seeded_and_in_range() {
+        let draw = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            (0..50).map(|_| random_cutoff(&mut rng)).collect::<Vec<_>>()
+        };
+        let a = draw(7);
+        assert_eq!(a, draw(7));
+        assert_ne!(a, draw(8));
+        assert!(a.iter().all(|r| (0.43..=0.50).contains(r)));
+        let mut rng = StdRng::seed_from_u64(1);
+        let s = FreqSplit::random(8, 8, &mut rng).unwrap();
+        assert!((0.43..=0.50).contains(&s.cutoff()));
+    }
+}
