@@ -92,3 +92,41 @@ extern "C" __global__ void nufft_interp(long long m, int nfy, int nfx, int w, fl
         y[2 * (ib * m + p) + 1] = ai;
     }
 }
+
+// Type 2's first step: grid[b] (zeroed by the caller) gets image b divided by the deapodisation,
+// f(i, j)·dy[i]·dx[j] (dy, dx hold 1/ψ̂ per image row and column), at fine row (i − ⌊ny/2⌋) mod nfy
+// and fine column (j − ⌊nx/2⌋) mod nfx, as `image_to_fine` in nufft.rs. One thread per pixel.
+extern "C" __global__ void nufft_deapod_pad(int ny, int nx, int nfy, int nfx, int batch,
+                                            const float* __restrict__ dy,
+                                            const float* __restrict__ dx,
+                                            const float* __restrict__ f, float* __restrict__ grid) {
+    long long t = fedrecon_global_x();
+    long long n_pix = (long long)ny * nx;
+    if (t >= n_pix * batch) return;
+    long long ib = t / n_pix, p = t % n_pix;
+    int i = (int)(p / nx), j = (int)(p % nx);
+    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
+    float c = dy[i] * dx[j];
+    long long g = 2 * ((ib * nfy + row) * (long long)nfx + col);
+    grid[g] = f[2 * t] * c;
+    grid[g + 1] = f[2 * t + 1] * c;
+}
+
+// Type 1's last step, the transpose of nufft_deapod_pad: crop the fine grid and deapodise,
+// f(i, j) = grid[fine row, fine column]·dy[i]·dx[j] (`fine_to_image` in nufft.rs).
+extern "C" __global__ void nufft_crop_deapod(int ny, int nx, int nfy, int nfx, int batch,
+                                             const float* __restrict__ dy,
+                                             const float* __restrict__ dx,
+                                             const float* __restrict__ grid,
+                                             float* __restrict__ f) {
+    long long t = fedrecon_global_x();
+    long long n_pix = (long long)ny * nx;
+    if (t >= n_pix * batch) return;
+    long long ib = t / n_pix, p = t % n_pix;
+    int i = (int)(p / nx), j = (int)(p % nx);
+    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
+    float c = dy[i] * dx[j];
+    long long g = 2 * ((ib * nfy + row) * (long long)nfx + col);
+    f[2 * t] = grid[g] * c;
+    f[2 * t + 1] = grid[g + 1] * c;
+}

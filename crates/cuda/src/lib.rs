@@ -41,7 +41,10 @@ pub mod kernels;
 mod tables;
 
 pub use error::CudaError;
-pub use tables::{JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for};
+pub use tables::{
+    FBP_BLOCK, FFT_BLOCK, FFT_REG_RADIX, FbpTables, Fft2Tables, FftLaunch, FftPass, FftPlan1D,
+    JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, NufftTables, SENSE_BLOCK, blocks_for,
+};
 
 #[cfg(feature = "cuda")]
 mod device;
