@@ -38,6 +38,7 @@
 
 mod error;
 pub mod kernels;
+pub mod pipeline;
 mod tables;
 
 pub use error::CudaError;

@@ -13,6 +13,10 @@
 //! - whole FBP (filter then back-project) vs `Fbp::reconstruct`: relative L2 ≤ 1e-5
 //!   (measured 2e-7 – 7.4e-7).
 
+mod common;
+
+use common::Emu;
+use fedrecon_cuda::pipeline::FbpPipeline;
 use fedrecon_cuda::{FBP_BLOCK, FbpTables, blocks_for};
 use fedrecon_cuda_emu as emu;
 use fedrecon_physics::ct::fbp::{Fbp, FbpFilter, FbpOptions};
@@ -214,7 +218,8 @@ fn whole_fbp_matches_the_cpu_and_batches() {
     for (name, geom) in geometries() {
         let opts = FbpOptions::with_filter(FbpFilter::SheppLogan);
         let cpu = Fbp::new(geom.clone(), &opts).unwrap();
-        let t = FbpTables::new(&geom, &opts).unwrap();
+        // the device path's launch sequence, on the emulated kernels
+        let pipe = FbpPipeline::new(&Emu, &geom, &opts).unwrap();
         let sino = sinogram(&geom);
         let want = cpu.reconstruct(&sino).unwrap();
         // a batch of two: the sinogram and its double
@@ -223,8 +228,9 @@ fn whole_fbp_matches_the_cpu_and_batches() {
             .copied()
             .chain(sino.iter().map(|v| 2.0 * v))
             .collect();
-        let got = emu_backproject(&t, &emu_filter(&t, &two, 2), 2);
-        let n = t.n_pixels();
+        let n = pipe.tables().n_pixels();
+        let mut got = vec![0.0f32; 2 * n];
+        assert_eq!(pipe.reconstruct(&Emu, &two, &mut got).unwrap(), 2);
         let e = rel_l2(&got[..n], &want);
         eprintln!("{name}: FBP rel L2 vs CPU {e:.2e}");
         assert!(e <= 1e-5, "{name}: FBP vs CPU {e:.2e}");
