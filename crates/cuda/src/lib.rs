@@ -51,7 +51,8 @@ pub use tables::{
 mod device;
 #[cfg(feature = "cuda")]
 pub use device::{
-    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_arch_for,
+    CudaDevice, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
+    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda, compile_ptx, nvrtc_arch_for,
     nvrtc_available, nvrtc_supported_archs,
 };
 
@@ -59,7 +60,8 @@ pub use device::{
 mod stub;
 #[cfg(not(feature = "cuda"))]
 pub use stub::{
-    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_arch_for,
+    CudaDevice, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
+    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda, compile_ptx, nvrtc_arch_for,
     nvrtc_available, nvrtc_supported_archs,
 };
 
