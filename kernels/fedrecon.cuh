@@ -13,6 +13,8 @@
 // Threads per block of the one-thread-per-ray Joseph kernels (the launcher reads it back from
 // the Rust side's `JOSEPH_BLOCK`; keep the two equal).
 #define FEDRECON_JOSEPH_BLOCK 128
+// Threads per block of joseph_transpose (one thread per element of the transposed image).
+#define FEDRECON_JOSEPH_TRANSPOSE_BLOCK 256
 // Threads per block of the element-wise SENSE kernels.
 #define FEDRECON_SENSE_BLOCK 256
 // Threads per block of the one-thread-per-point NUFFT gridding kernels.

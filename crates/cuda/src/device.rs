@@ -6,8 +6,8 @@ use crate::pipeline::{
     interleave,
 };
 use crate::{
-    CudaError, FBP_BLOCK, FFT_BLOCK, FftLaunch, JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK,
-    SENSE_BLOCK, blocks_for,
+    CudaError, FBP_BLOCK, FFT_BLOCK, FftLaunch, JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK,
+    JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for,
 };
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
@@ -347,6 +347,29 @@ impl CudaDevice {
     }
 }
 
+/// Launch entry point `$name` of `$kernel` on `$dev`'s stream with `$grid` blocks of `$block`
+/// threads and the given arguments; a grid of zero blocks launches nothing. Every use site states,
+/// in a `SAFETY:` comment, why its argument list matches the kernel's parameters and why every
+/// index the kernel computes lies inside the buffers passed.
+macro_rules! launch {
+    ($dev:expr, $kernel:expr, $name:literal, $grid:expr, $block:expr, [$($arg:expr),* $(,)?]) => {{
+        if $grid == 0 {
+            Ok(())
+        } else {
+            let func = $dev.function($kernel, $name)?;
+            let stream = $dev.stream();
+            let mut l = stream.launch_builder(&func);
+            $( l.arg($arg); )*
+            // SAFETY: the use site documents that the arguments match the kernel's signature and
+            // that the buffers cover every index the kernel computes for this grid.
+            guarded(concat!("launching `", $name, "`"), || unsafe {
+                l.launch(config($grid, $block))
+            })
+            .map(|_| ())
+        }
+    }};
+}
+
 fn config(blocks: u32, block: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (blocks, 1, 1),
@@ -378,8 +401,6 @@ pub struct JosephProjectorCuda {
     ran: [usize; 2],
     ray_f: CudaSlice<f32>,
     ray_i: CudaSlice<i32>,
-    fwd: CudaFunction,
-    bwd: CudaFunction,
 }
 
 impl std::fmt::Debug for JosephProjectorCuda {
@@ -398,8 +419,6 @@ impl JosephProjectorCuda {
         let geom = geom.into();
         let t = JosephGeometryTables::new(&geom)?;
         let prep = dev.function(KernelFile::Joseph, "joseph_prepare_rays")?;
-        let fwd = dev.function(KernelFile::Joseph, "joseph_forward")?;
-        let bwd = dev.function(KernelFile::Joseph, "joseph_backward")?;
         let trig = dev.upload("angle table", &t.trig)?;
         let det = dev.upload("detector table", &t.det)?;
         let mut ray_f = dev.zeros::<f32>("ray table", 3 * t.n_rays())?;
@@ -434,8 +453,6 @@ impl JosephProjectorCuda {
             geom,
             ray_f,
             ray_i,
-            fwd,
-            bwd,
         })
     }
     /// The geometry.
@@ -449,38 +466,49 @@ impl JosephProjectorCuda {
     fn n_rays(&self) -> usize {
         self.ran[0] * self.ran[1]
     }
-    fn launch(
+    fn dims(&self, batch: usize) -> Result<(i32, i32, i64, i32, u32), CudaError> {
+        Ok((
+            self.dom[0] as i32,
+            self.dom[1] as i32,
+            self.n_rays() as i64,
+            batch_i32(batch)?,
+            blocks_for("angles × detectors", self.n_rays(), JOSEPH_BLOCK)?,
+        ))
+    }
+    /// `dst = srcᵀ` (or `+=`) for `batch` arrays `(rows, cols)`.
+    fn transpose(
         &self,
-        func: &CudaFunction,
+        [rows, cols]: [usize; 2],
+        batch: usize,
+        accumulate: bool,
         src: &CudaSlice<f32>,
         dst: &mut CudaSlice<f32>,
-        batch: usize,
     ) -> Result<(), CudaError> {
-        let (ny, nx) = (self.dom[0] as i32, self.dom[1] as i32);
-        let n_rays = self.n_rays() as i64;
-        let b = batch_i32(batch)?;
-        let blocks = blocks_for("angles × detectors", self.n_rays(), JOSEPH_BLOCK)?;
-        let stream = self.dev.stream();
-        let mut l = stream.launch_builder(func);
-        l.arg(&ny)
-            .arg(&nx)
-            .arg(&n_rays)
-            .arg(&b)
-            .arg(&self.ray_f)
-            .arg(&self.ray_i)
-            .arg(src)
-            .arg(dst);
-        // SAFETY: matches `joseph_forward`/`joseph_backward` (int, int, long long, int,
-        // const float*, const int*, const float*, float*); the callers checked that `src` and
-        // `dst` hold `batch` images / sinograms, the ray table was built for this geometry so its
-        // step ranges lie inside the image, and the grid covers every ray.
-        guarded("launching the Joseph kernel", || unsafe {
-            l.launch(config(blocks, JOSEPH_BLOCK))
-        })?;
-        Ok(())
+        let (r, c, b, acc) = (
+            rows as i32,
+            cols as i32,
+            batch_i32(batch)?,
+            accumulate as i32,
+        );
+        let grid = blocks_for(
+            "batch × ny × nx",
+            batch * rows * cols,
+            JOSEPH_TRANSPOSE_BLOCK,
+        )?;
+        // SAFETY (launch contract): matches `joseph_transpose` (int ×4, const float*, float*);
+        // both buffers hold batch·rows·cols values (checked by the callers).
+        launch!(
+            self.dev,
+            KernelFile::Joseph,
+            "joseph_transpose",
+            grid,
+            JOSEPH_TRANSPOSE_BLOCK,
+            [&r, &c, &b, &acc, src, dst]
+        )
     }
     /// `y = P x` for a batch of device-resident images `(batch, ny, nx)` into `(batch, n_angles,
-    /// n_det)`; returns the batch size.
+    /// n_det)`; returns the batch size. The x-major rays read a transposed copy of the images
+    /// (coalesced reads; see `kernels/joseph.cu`), made here in device scratch memory.
     pub fn forward_device(
         &self,
         x: &CudaSlice<f32>,
@@ -492,10 +520,25 @@ impl JosephProjectorCuda {
             &[b, self.ran[0], self.ran[1]],
             y.len(),
         )?;
-        self.launch(&self.fwd, x, y, b)?;
+        let mut xt = self.dev.zeros::<f32>("the transposed image", x.len())?;
+        self.transpose(self.dom, b, false, x, &mut xt)?;
+        let (ny, nx, n_rays, bi, grid) = self.dims(b)?;
+        // SAFETY (launch contract): matches `joseph_forward` (int, int, long long, int,
+        // const float*, const int*, const float* ×2, float*); `x`/`xt` hold `batch` images
+        // (ny, nx)/(nx, ny) and `y` `batch` sinograms (checked above), the ray table was built for
+        // this geometry so its step ranges lie inside the image, and the grid covers every ray.
+        launch!(
+            self.dev,
+            KernelFile::Joseph,
+            "joseph_forward",
+            grid,
+            JOSEPH_BLOCK,
+            [&ny, &nx, &n_rays, &bi, &self.ray_f, &self.ray_i, x, &xt, y]
+        )?;
         Ok(b)
     }
-    /// `x = Pᵀ y` for a batch of device-resident sinograms; returns the batch size.
+    /// `x = Pᵀ y` for a batch of device-resident sinograms; returns the batch size. The x-major
+    /// rays scatter into a transposed accumulator that is then added into `x`.
     pub fn adjoint_device(
         &self,
         y: &CudaSlice<f32>,
@@ -504,7 +547,32 @@ impl JosephProjectorCuda {
         let b = batch_of("y (batched sinogram)", &self.ran, y.len())?;
         check_len("x (batched image)", &[b, self.dom[0], self.dom[1]], x.len())?;
         guarded("zeroing the image", || self.dev.stream().memset_zeros(x))?;
-        self.launch(&self.bwd, y, x, b)?;
+        let mut xt = self
+            .dev
+            .zeros::<f32>("the transposed accumulator", x.len())?;
+        let (ny, nx, n_rays, bi, grid) = self.dims(b)?;
+        // SAFETY (launch contract): matches `joseph_backward` (int, int, long long, int,
+        // const float*, const int*, const float*, float* ×2); buffers as in `forward_device`,
+        // every atomic add lands inside `x` or `xt`.
+        launch!(
+            self.dev,
+            KernelFile::Joseph,
+            "joseph_backward",
+            grid,
+            JOSEPH_BLOCK,
+            [
+                &ny,
+                &nx,
+                &n_rays,
+                &bi,
+                &self.ray_f,
+                &self.ray_i,
+                y,
+                &mut *x,
+                &mut xt
+            ]
+        )?;
+        self.transpose([self.dom[1], self.dom[0]], b, true, &xt, x)?;
         Ok(b)
     }
     /// Host-buffer forward projection of a batch (`x.len()` a multiple of `ny·nx`).
@@ -910,29 +978,6 @@ impl NufftGriddingCuda {
         self.dev.download("point values", &dy, &mut y)?;
         Ok(deinterleave(&y))
     }
-}
-
-/// Launch entry point `$name` of `$kernel` on `$dev`'s stream with `$grid` blocks of `$block`
-/// threads and the given arguments; a grid of zero blocks launches nothing. Every use site states,
-/// in a `SAFETY:` comment, why its argument list matches the kernel's parameters and why every
-/// index the kernel computes lies inside the buffers passed.
-macro_rules! launch {
-    ($dev:expr, $kernel:expr, $name:literal, $grid:expr, $block:expr, [$($arg:expr),* $(,)?]) => {{
-        if $grid == 0 {
-            Ok(())
-        } else {
-            let func = $dev.function($kernel, $name)?;
-            let stream = $dev.stream();
-            let mut l = stream.launch_builder(&func);
-            $( l.arg($arg); )*
-            // SAFETY: the use site documents that the arguments match the kernel's signature and
-            // that the buffers cover every index the kernel computes for this grid.
-            guarded(concat!("launching `", $name, "`"), || unsafe {
-                l.launch(config($grid, $block))
-            })
-            .map(|_| ())
-        }
-    }};
 }
 
 /// The device as a [`Backend`] of the generic pipelines: buffers are `CudaSlice`s, launches go to

@@ -67,7 +67,12 @@ impl KernelFile {
     /// The `extern "C"` entry points the file defines.
     pub fn entry_points(self) -> &'static [&'static str] {
         match self {
-            Self::Joseph => &["joseph_prepare_rays", "joseph_forward", "joseph_backward"],
+            Self::Joseph => &[
+                "joseph_prepare_rays",
+                "joseph_forward",
+                "joseph_backward",
+                "joseph_transpose",
+            ],
             Self::Sense => &["sense_expand", "sense_reduce", "sense_roll_mask"],
             Self::Nufft => &[
                 "nufft_spread",
@@ -132,6 +137,11 @@ mod tests {
         assert_eq!(def("FEDRECON_SENSE_BLOCK"), crate::SENSE_BLOCK);
         assert_eq!(def("FEDRECON_NUFFT_BLOCK"), crate::NUFFT_BLOCK);
         assert_eq!(def("FEDRECON_FFT_BLOCK"), crate::FFT_BLOCK);
+        assert_eq!(
+            def("FEDRECON_JOSEPH_TRANSPOSE_BLOCK"),
+            crate::JOSEPH_TRANSPOSE_BLOCK
+        );
+        assert_eq!(def("FEDRECON_FFT_REG_RADIX") as usize, crate::FFT_REG_RADIX);
         assert_eq!(def("FEDRECON_FBP_BLOCK"), crate::FBP_BLOCK);
         assert_eq!(
             def("FEDRECON_NUFFT_MAX_WIDTH") as usize,

@@ -44,7 +44,8 @@ mod tables;
 pub use error::CudaError;
 pub use tables::{
     FBP_BLOCK, FFT_BLOCK, FFT_REG_RADIX, FbpTables, Fft2Tables, FftLaunch, FftPass, FftPlan1D,
-    JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, NufftTables, SENSE_BLOCK, blocks_for,
+    JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK, JosephGeometryTables, NUFFT_BLOCK, NufftTables,
+    SENSE_BLOCK, blocks_for,
 };
 
 #[cfg(feature = "cuda")]

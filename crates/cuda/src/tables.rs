@@ -13,6 +13,8 @@ use std::f64::consts::PI;
 
 /// Threads per block of the Joseph kernels (`FEDRECON_JOSEPH_BLOCK` in `fedrecon.cuh`).
 pub const JOSEPH_BLOCK: u32 = 128;
+/// Threads per block of `joseph_transpose` (`FEDRECON_JOSEPH_TRANSPOSE_BLOCK`).
+pub const JOSEPH_TRANSPOSE_BLOCK: u32 = 256;
 /// Threads per block of the SENSE kernels (`FEDRECON_SENSE_BLOCK` in `fedrecon.cuh`).
 pub const SENSE_BLOCK: u32 = 256;
 /// Threads per block of the NUFFT gridding kernels (`FEDRECON_NUFFT_BLOCK` in `fedrecon.cuh`).

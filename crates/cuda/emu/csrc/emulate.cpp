@@ -22,18 +22,24 @@ void emu_joseph_prepare_rays(unsigned int grid, unsigned int block, int kind, in
 
 void emu_joseph_forward(unsigned int grid, unsigned int block, int ny, int nx, long long n_rays,
                         int batch, const float* ray_f, const int* ray_i, const float* img,
-                        float* sino) {
+                        const float* img_t, float* sino) {
     fedrecon_emulate_1d(grid, block, [&] {
-        joseph_forward(ny, nx, n_rays, batch, ray_f, ray_i, img, sino);
+        joseph_forward(ny, nx, n_rays, batch, ray_f, ray_i, img, img_t, sino);
     });
 }
 
 void emu_joseph_backward(unsigned int grid, unsigned int block, int ny, int nx, long long n_rays,
                          int batch, const float* ray_f, const int* ray_i, const float* sino,
-                         float* img) {
+                         float* img, float* img_t) {
     fedrecon_emulate_1d(grid, block, [&] {
-        joseph_backward(ny, nx, n_rays, batch, ray_f, ray_i, sino, img);
+        joseph_backward(ny, nx, n_rays, batch, ray_f, ray_i, sino, img, img_t);
     });
+}
+
+void emu_joseph_transpose(unsigned int grid, unsigned int block, int rows, int cols, int batch,
+                          int accumulate, const float* src, float* dst) {
+    fedrecon_emulate_1d(grid, block,
+                        [&] { joseph_transpose(rows, cols, batch, accumulate, src, dst); });
 }
 
 void emu_sense_expand(unsigned int grid, unsigned int block, long long n_pix, int coils,

@@ -87,6 +87,7 @@ mod ffi {
             ray_f: *const f32,
             ray_i: *const i32,
             img: *const f32,
+            img_t: *const f32,
             sino: *mut f32,
         );
         pub fn emu_joseph_backward(
@@ -100,6 +101,17 @@ mod ffi {
             ray_i: *const i32,
             sino: *const f32,
             img: *mut f32,
+            img_t: *mut f32,
+        );
+        pub fn emu_joseph_transpose(
+            grid: u32,
+            block: u32,
+            rows: i32,
+            cols: i32,
+            batch: i32,
+            accumulate: i32,
+            src: *const f32,
+            dst: *mut f32,
         );
         pub fn emu_sense_expand(
             grid: u32,
@@ -191,7 +203,8 @@ fn check_rays(
     Ok(())
 }
 
-/// Emulated `joseph_forward` on `batch` images `(ny, nx)` into `batch` sinograms of `n_rays`.
+/// Emulated `joseph_forward` on `batch` images `(ny, nx)` (and the same images transposed,
+/// `img_t` `(batch, nx, ny)`) into `batch` sinograms of `n_rays`.
 pub fn joseph_forward(
     grid: u32,
     block: u32,
@@ -201,6 +214,7 @@ pub fn joseph_forward(
     ray_f: &[f32],
     ray_i: &[i32],
     img: &[f32],
+    img_t: &[f32],
     sino: &mut [f32],
 ) -> Result<(), LaunchError> {
     let b = batch.max(0) as usize;
@@ -210,6 +224,7 @@ pub fn joseph_forward(
         img.len(),
         b * ny.max(0) as usize * nx.max(0) as usize,
     )?;
+    need("img_t", img_t.len(), img.len())?;
     need("sino", sino.len(), b * n_rays)?;
     grid_covers("grid·block", grid, block, n_rays)?;
     // SAFETY: buffer lengths checked above; the ray table's step ranges lie inside the major axis
@@ -225,13 +240,15 @@ pub fn joseph_forward(
             ray_f.as_ptr(),
             ray_i.as_ptr(),
             img.as_ptr(),
+            img_t.as_ptr(),
             sino.as_mut_ptr(),
         )
     };
     Ok(())
 }
 
-/// Emulated `joseph_backward`: `img += Pᵀ sino` for `batch` items.
+/// Emulated `joseph_backward`: y-major rays add into `img` `(batch, ny, nx)`, x-major rays into
+/// `img_t` `(batch, nx, ny)`.
 pub fn joseph_backward(
     grid: u32,
     block: u32,
@@ -242,6 +259,7 @@ pub fn joseph_backward(
     ray_i: &[i32],
     sino: &[f32],
     img: &mut [f32],
+    img_t: &mut [f32],
 ) -> Result<(), LaunchError> {
     let b = batch.max(0) as usize;
     check_rays(ray_f, ray_i, n_rays, [ny, nx])?;
@@ -250,9 +268,10 @@ pub fn joseph_backward(
         img.len(),
         b * ny.max(0) as usize * nx.max(0) as usize,
     )?;
+    need("img_t", img_t.len(), img.len())?;
     need("sino", sino.len(), b * n_rays)?;
     grid_covers("grid·block", grid, block, n_rays)?;
-    // SAFETY: as for `joseph_forward`; the kernel writes only inside `img`.
+    // SAFETY: as for `joseph_forward`; the kernel writes only inside `img` and `img_t`.
     unsafe {
         ffi::emu_joseph_backward(
             grid,
@@ -265,6 +284,37 @@ pub fn joseph_backward(
             ray_i.as_ptr(),
             sino.as_ptr(),
             img.as_mut_ptr(),
+            img_t.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `joseph_transpose`: `dst (batch, cols, rows) = srcᵀ` (or `+=` with `accumulate`).
+pub fn joseph_transpose(
+    grid: u32,
+    block: u32,
+    [rows, cols]: [i32; 2],
+    batch: i32,
+    accumulate: bool,
+    src: &[f32],
+    dst: &mut [f32],
+) -> Result<(), LaunchError> {
+    let n = rows.max(0) as usize * cols.max(0) as usize * batch.max(0) as usize;
+    need("src", src.len(), n)?;
+    need("dst", dst.len(), n)?;
+    grid_covers("grid·block", grid, block, n)?;
+    // SAFETY: both buffers hold batch·rows·cols values (checked); every index is below that.
+    unsafe {
+        ffi::emu_joseph_transpose(
+            grid,
+            block,
+            rows,
+            cols,
+            batch,
+            accumulate as i32,
+            src.as_ptr(),
+            dst.as_mut_ptr(),
         )
     };
     Ok(())
