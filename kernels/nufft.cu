@@ -12,6 +12,16 @@
 // float (expf, sqrtf), so the results agree with the CPU to the kernel's f32 accuracy, not bit
 // for bit. The fine grid is (nfy, nfx), row-major, interleaved complex; the trajectory (M, 2)
 // holds (kx, ky) in cycles/pixel. Both kernels take a batch of value vectors / grids.
+//
+// Memory access. One thread per point (FEDRECON_NUFFT_BLOCK per block), in the caller's point
+// order: each thread touches a w × w patch of the fine grid, w consecutive cells per row (one or
+// two cache lines), and loops over the batch (coils) with the kernel values kept in registers, so
+// ψ is evaluated once per point for all coils. Points are NOT sorted into bins on the GPU yet:
+// for a trajectory stored spoke by spoke, consecutive threads are neighbours in k-space and their
+// patches overlap (good L2 reuse, but contended atomics in spreading); for a random order both
+// kernels are gather/scatter bound. Sorting (the CPU's `SortedPoints`) is the next step.
+// nufft_deapod_pad / nufft_crop_deapod (FEDRECON_FFT_BLOCK) run one thread per image pixel in
+// row-major order: contiguous reads and writes within each image row.
 #include "fedrecon.cuh"
 
 // Fold `t` (cells of a grid of `n`) onto [0, n): `fold` in nufft.rs.

@@ -7,6 +7,12 @@
 //
 // Complex numbers are interleaved (re, im) float pairs, as Rust's Complex32. Both kernels take a
 // batch: x is (batch, ny, nx), the coil arrays (batch, coils, ny, nx); the maps are shared.
+//
+// Memory access. Element-wise, one thread per pixel and batch item (FEDRECON_SENSE_BLOCK per
+// block, FEDRECON_FFT_BLOCK for sense_roll_mask): consecutive threads touch consecutive pixels
+// of every array, so all reads and writes are coalesced (8-byte complex pairs); each thread loops
+// over the coils, reading each coil plane at the same pixel offset. sense_roll_mask writes to
+// (i + sy) mod ny, (j + sx) mod nx: contiguous except at the one wrap-around per row.
 #include "fedrecon.cuh"
 
 // One thread per pixel and batch item; loops over coils.
