@@ -13,10 +13,20 @@
 // Threads per block of the one-thread-per-ray Joseph kernels (the launcher reads it back from
 // the Rust side's `JOSEPH_BLOCK`; keep the two equal).
 #define FEDRECON_JOSEPH_BLOCK 128
+// Threads per block of joseph_transpose (one thread per element of the transposed image).
+#define FEDRECON_JOSEPH_TRANSPOSE_BLOCK 256
 // Threads per block of the element-wise SENSE kernels.
 #define FEDRECON_SENSE_BLOCK 256
 // Threads per block of the one-thread-per-point NUFFT gridding kernels.
 #define FEDRECON_NUFFT_BLOCK 128
+// Threads per block of the FFT passes (one thread per radix-R butterfly), the NUFFT
+// deapodisation/crop and the SENSE shift/mask kernels.
+#define FEDRECON_FFT_BLOCK 256
+// Largest FFT radix kept in registers; larger prime factors take the O(R) re-reading path.
+#define FEDRECON_FFT_REG_RADIX 8
+// Threads per block of the FBP kernels (filter: one thread per output sample; back-projection:
+// one thread per pixel).
+#define FEDRECON_FBP_BLOCK 128
 // Largest ES kernel width (FINUFFT's MAX_NSPREAD; `MAX_KERNEL_WIDTH` in nufft.rs).
 #define FEDRECON_NUFFT_MAX_WIDTH 16
 

@@ -16,6 +16,23 @@
 // CPU); the sines and cosines come from the host (Rust's f64 sin/cos) so that no libm difference
 // can move a ray. The forward kernel gathers, the transpose runs the very same loop and scatters
 // with atomicAdd: the matched adjoint up to the order of the float additions.
+//
+// Memory access (coalescing). Consecutive threads are consecutive detector cells of one view, so
+// at step k their minor indices m_k differ by about one. A ray steps along its *major* axis and
+// interpolates along the minor one: y-major rays (steep, |dir_y| > |dir_x|) step over rows and
+// read columns m − 1 of row k — consecutive addresses across a warp, coalesced — but x-major
+// rays step over columns and read rows m − 1 of column k, a stride of nx floats per thread (one
+// memory transaction per thread). So x-major rays read a transposed copy of the image instead,
+// img_t (nx, ny), in which the same values sit at k·ny + m − 1, consecutive again: every ray
+// reads element k·n_minor + (m − 1) of its "minor-contiguous" layout (img for y-major, img_t for
+// x-major). joseph_transpose makes the copy once per application (one pass over the image, against
+// ~n_angles/2 passes by the x-major rays), and the transpose kernel scatters x-major rays into a
+// transposed accumulator that joseph_transpose then adds into the image, so the atomics of a warp
+// also hit consecutive addresses. The values read and added are the same as with one layout, so
+// the forward projection is unchanged bit for bit. The ray table is 3 floats + 3 ints per ray,
+// read once per ray (strided by 3; it is small and served from L1/L2).
+// Tuning constants: FEDRECON_JOSEPH_BLOCK (threads per block of the ray kernels) and
+// FEDRECON_JOSEPH_TRANSPOSE_BLOCK (threads per block of joseph_transpose), in fedrecon.cuh.
 #include "fedrecon.cuh"
 
 // Prepare one ray per thread. `trig` is (sin θ, cos θ) per angle; `det` is, per detector cell,
@@ -124,18 +141,35 @@ extern "C" __global__ void joseph_prepare_rays(int kind, int ny, int nx, int n_a
 }
 
 // Image value at padded minor index `m` (1..=n_minor is the image, 0 and n_minor + 1 are zero
-// padding) and major index `k`.
-static __device__ __forceinline__ float joseph_fetch(const float* __restrict__ f, int nx,
-                                                    int n_minor, int x_major, int m, int k) {
+// padding) and major index `k`, in the minor-contiguous layout `f` (row length n_minor).
+static __device__ __forceinline__ float joseph_fetch(const float* __restrict__ f, int n_minor,
+                                                    int m, int k) {
     if (m < 1 || m > n_minor) return 0.0f;
-    return x_major ? f[(long long)(m - 1) * nx + k] : f[(long long)k * nx + (m - 1)];
+    return f[(long long)k * n_minor + (m - 1)];
 }
 
-// sino[b, ray] = line integral of image b, for `batch` images (ny, nx) and sinograms (n_rays).
+// dst[b] = src[b]ᵀ (or dst[b] += src[b]ᵀ with `accumulate`) for `batch` arrays (rows, cols)
+// → (cols, rows); one thread per destination element, so the writes are coalesced.
+extern "C" __global__ void joseph_transpose(int rows, int cols, int batch, int accumulate,
+                                            const float* __restrict__ src,
+                                            float* __restrict__ dst) {
+    long long t = fedrecon_global_x();
+    long long n = (long long)rows * cols;
+    if (t >= n * batch) return;
+    long long ib = t / n, p = t % n;
+    long long c = p / rows, r = p % rows;
+    float v = src[ib * n + r * cols + c];
+    dst[t] = accumulate ? dst[t] + v : v;
+}
+
+// sino[b, ray] = line integral of image b, for `batch` images (ny, nx) and sinograms (n_rays);
+// `img_t` holds the same images transposed, (nx, ny) (joseph_transpose), for the x-major rays.
 extern "C" __global__ void joseph_forward(int ny, int nx, long long n_rays, int batch,
                                           const float* __restrict__ ray_f,
                                           const int* __restrict__ ray_i,
-                                          const float* __restrict__ img, float* __restrict__ sino) {
+                                          const float* __restrict__ img,
+                                          const float* __restrict__ img_t,
+                                          float* __restrict__ sino) {
     long long r = fedrecon_global_x();
     if (r >= n_rays) return;
     float a = ray_f[FEDRECON_RAY_F * r], b = ray_f[FEDRECON_RAY_F * r + 1];
@@ -145,34 +179,35 @@ extern "C" __global__ void joseph_forward(int ny, int nx, long long n_rays, int 
     int n_minor = x_major ? ny : nx;
     long long n_pix = (long long)ny * nx;
     for (int ib = 0; ib < batch; ++ib) {
-        const float* f = img + ib * n_pix;
+        const float* f = (x_major ? img_t : img) + ib * n_pix;
         float acc = 0.0f;
         for (int k = k0; k <= k1; ++k) {
             float m = a + b * (float)k;
             int i0 = (int)m;
             float w = m - (float)i0;
-            float lo = joseph_fetch(f, nx, n_minor, x_major, i0, k);
-            float up = joseph_fetch(f, nx, n_minor, x_major, i0 + 1, k);
+            float lo = joseph_fetch(f, n_minor, i0, k);
+            float up = joseph_fetch(f, n_minor, i0 + 1, k);
             acc += lo + w * (up - lo);
         }
         sino[ib * n_rays + r] = k0 > k1 ? 0.0f : acc * weight;
     }
 }
 
-// Add `v` to the image at padded minor index `m`, major index `k` (padding is dropped).
-static __device__ __forceinline__ void joseph_add(float* f, int nx, int n_minor, int x_major,
-                                                  int m, int k, float v) {
+// Add `v` at padded minor index `m`, major index `k` of the minor-contiguous layout `f`
+// (padding is dropped).
+static __device__ __forceinline__ void joseph_add(float* f, int n_minor, int m, int k, float v) {
     if (m < 1 || m > n_minor) return;
-    float* p = x_major ? f + (long long)(m - 1) * nx + k : f + (long long)k * nx + (m - 1);
-    atomicAdd(p, v);
+    atomicAdd(f + (long long)k * n_minor + (m - 1), v);
 }
 
-// img[b] += Pᵀ sino[b]: the transpose of joseph_forward (the caller zeroes `img` first for
-// img = Pᵀ sino).
+// The transpose of joseph_forward: y-major rays add Pᵀ sino[b] into img[b] (ny, nx), x-major
+// rays into img_t[b] (nx, ny); the caller zeroes both and then adds img_t transposed into img
+// (joseph_transpose with accumulate) for img = Pᵀ sino.
 extern "C" __global__ void joseph_backward(int ny, int nx, long long n_rays, int batch,
                                            const float* __restrict__ ray_f,
                                            const int* __restrict__ ray_i,
-                                           const float* __restrict__ sino, float* img) {
+                                           const float* __restrict__ sino, float* img,
+                                           float* img_t) {
     long long r = fedrecon_global_x();
     if (r >= n_rays) return;
     float a = ray_f[FEDRECON_RAY_F * r], b = ray_f[FEDRECON_RAY_F * r + 1];
@@ -186,14 +221,14 @@ extern "C" __global__ void joseph_backward(int ny, int nx, long long n_rays, int
         float v = sino[ib * n_rays + r];
         if (v == 0.0f) continue;
         v = v * weight;
-        float* f = img + ib * n_pix;
+        float* f = (x_major ? img_t : img) + ib * n_pix;
         for (int k = k0; k <= k1; ++k) {
             float m = a + b * (float)k;
             int i0 = (int)m;
             float w = m - (float)i0;
             float vw = v * w;
-            joseph_add(f, nx, n_minor, x_major, i0, k, v - vw);
-            joseph_add(f, nx, n_minor, x_major, i0 + 1, k, vw);
+            joseph_add(f, n_minor, i0, k, v - vw);
+            joseph_add(f, n_minor, i0 + 1, k, vw);
         }
     }
 }

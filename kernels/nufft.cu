@@ -12,6 +12,16 @@
 // float (expf, sqrtf), so the results agree with the CPU to the kernel's f32 accuracy, not bit
 // for bit. The fine grid is (nfy, nfx), row-major, interleaved complex; the trajectory (M, 2)
 // holds (kx, ky) in cycles/pixel. Both kernels take a batch of value vectors / grids.
+//
+// Memory access. One thread per point (FEDRECON_NUFFT_BLOCK per block), in the caller's point
+// order: each thread touches a w × w patch of the fine grid, w consecutive cells per row (one or
+// two cache lines), and loops over the batch (coils) with the kernel values kept in registers, so
+// ψ is evaluated once per point for all coils. Points are NOT sorted into bins on the GPU yet:
+// for a trajectory stored spoke by spoke, consecutive threads are neighbours in k-space and their
+// patches overlap (good L2 reuse, but contended atomics in spreading); for a random order both
+// kernels are gather/scatter bound. Sorting (the CPU's `SortedPoints`) is the next step.
+// nufft_deapod_pad / nufft_crop_deapod (FEDRECON_FFT_BLOCK) run one thread per image pixel in
+// row-major order: contiguous reads and writes within each image row.
 #include "fedrecon.cuh"
 
 // Fold `t` (cells of a grid of `n`) onto [0, n): `fold` in nufft.rs.
@@ -91,4 +101,42 @@ extern "C" __global__ void nufft_interp(long long m, int nfy, int nfx, int w, fl
         y[2 * (ib * m + p)] = ar;
         y[2 * (ib * m + p) + 1] = ai;
     }
+}
+
+// Type 2's first step: grid[b] (zeroed by the caller) gets image b divided by the deapodisation,
+// f(i, j)·dy[i]·dx[j] (dy, dx hold 1/ψ̂ per image row and column), at fine row (i − ⌊ny/2⌋) mod nfy
+// and fine column (j − ⌊nx/2⌋) mod nfx, as `image_to_fine` in nufft.rs. One thread per pixel.
+extern "C" __global__ void nufft_deapod_pad(int ny, int nx, int nfy, int nfx, int batch,
+                                            const float* __restrict__ dy,
+                                            const float* __restrict__ dx,
+                                            const float* __restrict__ f, float* __restrict__ grid) {
+    long long t = fedrecon_global_x();
+    long long n_pix = (long long)ny * nx;
+    if (t >= n_pix * batch) return;
+    long long ib = t / n_pix, p = t % n_pix;
+    int i = (int)(p / nx), j = (int)(p % nx);
+    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
+    float c = dy[i] * dx[j];
+    long long g = 2 * ((ib * nfy + row) * (long long)nfx + col);
+    grid[g] = f[2 * t] * c;
+    grid[g + 1] = f[2 * t + 1] * c;
+}
+
+// Type 1's last step, the transpose of nufft_deapod_pad: crop the fine grid and deapodise,
+// f(i, j) = grid[fine row, fine column]·dy[i]·dx[j] (`fine_to_image` in nufft.rs).
+extern "C" __global__ void nufft_crop_deapod(int ny, int nx, int nfy, int nfx, int batch,
+                                             const float* __restrict__ dy,
+                                             const float* __restrict__ dx,
+                                             const float* __restrict__ grid,
+                                             float* __restrict__ f) {
+    long long t = fedrecon_global_x();
+    long long n_pix = (long long)ny * nx;
+    if (t >= n_pix * batch) return;
+    long long ib = t / n_pix, p = t % n_pix;
+    int i = (int)(p / nx), j = (int)(p % nx);
+    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
+    float c = dy[i] * dx[j];
+    long long g = 2 * ((ib * nfy + row) * (long long)nfx + col);
+    f[2 * t] = grid[g] * c;
+    f[2 * t + 1] = grid[g + 1] * c;
 }

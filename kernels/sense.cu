@@ -7,6 +7,12 @@
 //
 // Complex numbers are interleaved (re, im) float pairs, as Rust's Complex32. Both kernels take a
 // batch: x is (batch, ny, nx), the coil arrays (batch, coils, ny, nx); the maps are shared.
+//
+// Memory access. Element-wise, one thread per pixel and batch item (FEDRECON_SENSE_BLOCK per
+// block, FEDRECON_FFT_BLOCK for sense_roll_mask): consecutive threads touch consecutive pixels
+// of every array, so all reads and writes are coalesced (8-byte complex pairs); each thread loops
+// over the coils, reading each coil plane at the same pixel offset. sense_roll_mask writes to
+// (i + sy) mod ny, (j + sx) mod nx: contiguous except at the one wrap-around per row.
 #include "fedrecon.cuh"
 
 // One thread per pixel and batch item; loops over coils.
@@ -45,4 +51,27 @@ extern "C" __global__ void sense_reduce(long long n_pix, int coils, int batch,
     }
     x[2 * t] = accr;
     x[2 * t + 1] = acci;
+}
+
+// The exact parts of the centred FFT and the sampling mask: a circular shift of every
+// (ny, nx) image by (sy, sx) with a scale, dst[(i + sy) mod ny, (j + sx) mod nx] = scale·src[i, j]
+// (fastMRI's ifftshift is the shift by (⌈ny/2⌉, ⌈nx/2⌉), fftshift by (⌊ny/2⌋, ⌊nx/2⌋)). With
+// `use_mask`, entries whose mask value (a (ny, nx) 0/1 array, read at the source position when
+// `mask_at_src`, else at the destination) is 0 are written as +0.0, as `SamplingMask::apply`
+// does. One thread per source pixel and batch item.
+extern "C" __global__ void sense_roll_mask(int ny, int nx, int batch, int sy, int sx, float scale,
+                                           int use_mask, int mask_at_src,
+                                           const float* __restrict__ mask,
+                                           const float* __restrict__ src,
+                                           float* __restrict__ dst) {
+    long long t = fedrecon_global_x();
+    long long n_pix = (long long)ny * nx;
+    if (t >= n_pix * batch) return;
+    long long ib = t / n_pix, p = t % n_pix;
+    int i = (int)(p / nx), j = (int)(p % nx);
+    long long q = (long long)((i + sy) % ny) * nx + (j + sx) % nx;
+    int keep = !use_mask || mask[mask_at_src ? p : q] != 0.0f;
+    long long o = 2 * (ib * n_pix + q);
+    dst[o] = keep ? src[2 * t] * scale : 0.0f;
+    dst[o + 1] = keep ? src[2 * t + 1] * scale : 0.0f;
 }

@@ -1,13 +1,22 @@
 //! The real back end (feature `cuda`): cudarc's driver API and NVRTC, both loaded at run time.
 
 use crate::kernels::KernelFile;
-use crate::{CudaError, JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for};
+use crate::pipeline::{
+    Backend, FbpPipeline, NufftPipeline, NufftSensePipeline, SensePipeline, batch_of, deinterleave,
+    interleave,
+};
+use crate::{
+    CudaError, FBP_BLOCK, FFT_BLOCK, FftLaunch, JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK,
+    JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for,
+};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
+use fedrecon_physics::ct::fbp::FbpOptions;
 use fedrecon_physics::error::check_len;
 use fedrecon_physics::mri::NufftPlan;
+use fedrecon_physics::mri::SamplingMask;
 use fedrecon_physics::mri::nufft::{EsKernel, MAX_KERNEL_WIDTH, check_trajectory};
 use fedrecon_physics::{CtGeometry, LinearOperator, PhysicsError};
 use num_complex::Complex32;
@@ -338,26 +347,35 @@ impl CudaDevice {
     }
 }
 
+/// Launch entry point `$name` of `$kernel` on `$dev`'s stream with `$grid` blocks of `$block`
+/// threads and the given arguments; a grid of zero blocks launches nothing. Every use site states,
+/// in a `SAFETY:` comment, why its argument list matches the kernel's parameters and why every
+/// index the kernel computes lies inside the buffers passed.
+macro_rules! launch {
+    ($dev:expr, $kernel:expr, $name:literal, $grid:expr, $block:expr, [$($arg:expr),* $(,)?]) => {{
+        if $grid == 0 {
+            Ok(())
+        } else {
+            let func = $dev.function($kernel, $name)?;
+            let stream = $dev.stream();
+            let mut l = stream.launch_builder(&func);
+            $( l.arg($arg); )*
+            // SAFETY: the use site documents that the arguments match the kernel's signature and
+            // that the buffers cover every index the kernel computes for this grid.
+            guarded(concat!("launching `", $name, "`"), || unsafe {
+                l.launch(config($grid, $block))
+            })
+            .map(|_| ())
+        }
+    }};
+}
+
 fn config(blocks: u32, block: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (blocks, 1, 1),
         block_dim: (block, 1, 1),
         shared_mem_bytes: 0,
     }
-}
-
-fn batch_of(what: &'static str, shape: &[usize], len: usize) -> Result<usize, CudaError> {
-    let n: usize = shape.iter().product();
-    if n == 0 || len == 0 || len % n != 0 {
-        return Err(PhysicsError::ShapeMismatch {
-            what,
-            expected: n,
-            shape: std::iter::once(1).chain(shape.iter().copied()).collect(),
-            got: len,
-        }
-        .into());
-    }
-    Ok(len / n)
 }
 
 fn batch_i32(b: usize) -> Result<i32, CudaError> {
@@ -383,8 +401,6 @@ pub struct JosephProjectorCuda {
     ran: [usize; 2],
     ray_f: CudaSlice<f32>,
     ray_i: CudaSlice<i32>,
-    fwd: CudaFunction,
-    bwd: CudaFunction,
 }
 
 impl std::fmt::Debug for JosephProjectorCuda {
@@ -403,8 +419,6 @@ impl JosephProjectorCuda {
         let geom = geom.into();
         let t = JosephGeometryTables::new(&geom)?;
         let prep = dev.function(KernelFile::Joseph, "joseph_prepare_rays")?;
-        let fwd = dev.function(KernelFile::Joseph, "joseph_forward")?;
-        let bwd = dev.function(KernelFile::Joseph, "joseph_backward")?;
         let trig = dev.upload("angle table", &t.trig)?;
         let det = dev.upload("detector table", &t.det)?;
         let mut ray_f = dev.zeros::<f32>("ray table", 3 * t.n_rays())?;
@@ -439,8 +453,6 @@ impl JosephProjectorCuda {
             geom,
             ray_f,
             ray_i,
-            fwd,
-            bwd,
         })
     }
     /// The geometry.
@@ -454,38 +466,49 @@ impl JosephProjectorCuda {
     fn n_rays(&self) -> usize {
         self.ran[0] * self.ran[1]
     }
-    fn launch(
+    fn dims(&self, batch: usize) -> Result<(i32, i32, i64, i32, u32), CudaError> {
+        Ok((
+            self.dom[0] as i32,
+            self.dom[1] as i32,
+            self.n_rays() as i64,
+            batch_i32(batch)?,
+            blocks_for("angles × detectors", self.n_rays(), JOSEPH_BLOCK)?,
+        ))
+    }
+    /// `dst = srcᵀ` (or `+=`) for `batch` arrays `(rows, cols)`.
+    fn transpose(
         &self,
-        func: &CudaFunction,
+        [rows, cols]: [usize; 2],
+        batch: usize,
+        accumulate: bool,
         src: &CudaSlice<f32>,
         dst: &mut CudaSlice<f32>,
-        batch: usize,
     ) -> Result<(), CudaError> {
-        let (ny, nx) = (self.dom[0] as i32, self.dom[1] as i32);
-        let n_rays = self.n_rays() as i64;
-        let b = batch_i32(batch)?;
-        let blocks = blocks_for("angles × detectors", self.n_rays(), JOSEPH_BLOCK)?;
-        let stream = self.dev.stream();
-        let mut l = stream.launch_builder(func);
-        l.arg(&ny)
-            .arg(&nx)
-            .arg(&n_rays)
-            .arg(&b)
-            .arg(&self.ray_f)
-            .arg(&self.ray_i)
-            .arg(src)
-            .arg(dst);
-        // SAFETY: matches `joseph_forward`/`joseph_backward` (int, int, long long, int,
-        // const float*, const int*, const float*, float*); the callers checked that `src` and
-        // `dst` hold `batch` images / sinograms, the ray table was built for this geometry so its
-        // step ranges lie inside the image, and the grid covers every ray.
-        guarded("launching the Joseph kernel", || unsafe {
-            l.launch(config(blocks, JOSEPH_BLOCK))
-        })?;
-        Ok(())
+        let (r, c, b, acc) = (
+            rows as i32,
+            cols as i32,
+            batch_i32(batch)?,
+            accumulate as i32,
+        );
+        let grid = blocks_for(
+            "batch × ny × nx",
+            batch * rows * cols,
+            JOSEPH_TRANSPOSE_BLOCK,
+        )?;
+        // SAFETY (launch contract): matches `joseph_transpose` (int ×4, const float*, float*);
+        // both buffers hold batch·rows·cols values (checked by the callers).
+        launch!(
+            self.dev,
+            KernelFile::Joseph,
+            "joseph_transpose",
+            grid,
+            JOSEPH_TRANSPOSE_BLOCK,
+            [&r, &c, &b, &acc, src, dst]
+        )
     }
     /// `y = P x` for a batch of device-resident images `(batch, ny, nx)` into `(batch, n_angles,
-    /// n_det)`; returns the batch size.
+    /// n_det)`; returns the batch size. The x-major rays read a transposed copy of the images
+    /// (coalesced reads; see `kernels/joseph.cu`), made here in device scratch memory.
     pub fn forward_device(
         &self,
         x: &CudaSlice<f32>,
@@ -497,10 +520,25 @@ impl JosephProjectorCuda {
             &[b, self.ran[0], self.ran[1]],
             y.len(),
         )?;
-        self.launch(&self.fwd, x, y, b)?;
+        let mut xt = self.dev.zeros::<f32>("the transposed image", x.len())?;
+        self.transpose(self.dom, b, false, x, &mut xt)?;
+        let (ny, nx, n_rays, bi, grid) = self.dims(b)?;
+        // SAFETY (launch contract): matches `joseph_forward` (int, int, long long, int,
+        // const float*, const int*, const float* ×2, float*); `x`/`xt` hold `batch` images
+        // (ny, nx)/(nx, ny) and `y` `batch` sinograms (checked above), the ray table was built for
+        // this geometry so its step ranges lie inside the image, and the grid covers every ray.
+        launch!(
+            self.dev,
+            KernelFile::Joseph,
+            "joseph_forward",
+            grid,
+            JOSEPH_BLOCK,
+            [&ny, &nx, &n_rays, &bi, &self.ray_f, &self.ray_i, x, &xt, y]
+        )?;
         Ok(b)
     }
-    /// `x = Pᵀ y` for a batch of device-resident sinograms; returns the batch size.
+    /// `x = Pᵀ y` for a batch of device-resident sinograms; returns the batch size. The x-major
+    /// rays scatter into a transposed accumulator that is then added into `x`.
     pub fn adjoint_device(
         &self,
         y: &CudaSlice<f32>,
@@ -509,7 +547,32 @@ impl JosephProjectorCuda {
         let b = batch_of("y (batched sinogram)", &self.ran, y.len())?;
         check_len("x (batched image)", &[b, self.dom[0], self.dom[1]], x.len())?;
         guarded("zeroing the image", || self.dev.stream().memset_zeros(x))?;
-        self.launch(&self.bwd, y, x, b)?;
+        let mut xt = self
+            .dev
+            .zeros::<f32>("the transposed accumulator", x.len())?;
+        let (ny, nx, n_rays, bi, grid) = self.dims(b)?;
+        // SAFETY (launch contract): matches `joseph_backward` (int, int, long long, int,
+        // const float*, const int*, const float*, float* ×2); buffers as in `forward_device`,
+        // every atomic add lands inside `x` or `xt`.
+        launch!(
+            self.dev,
+            KernelFile::Joseph,
+            "joseph_backward",
+            grid,
+            JOSEPH_BLOCK,
+            [
+                &ny,
+                &nx,
+                &n_rays,
+                &bi,
+                &self.ray_f,
+                &self.ray_i,
+                y,
+                &mut *x,
+                &mut xt
+            ]
+        )?;
+        self.transpose([self.dom[1], self.dom[0]], b, true, &xt, x)?;
         Ok(b)
     }
     /// Host-buffer forward projection of a batch (`x.len()` a multiple of `ny·nx`).
@@ -604,16 +667,6 @@ impl std::fmt::Debug for SenseMapsCuda {
             .field("nx", &self.nx)
             .finish()
     }
-}
-
-fn interleave(z: &[Complex32]) -> Vec<f32> {
-    z.iter().flat_map(|c| [c.re, c.im]).collect()
-}
-
-fn deinterleave(f: &[f32]) -> Vec<Complex32> {
-    f.chunks_exact(2)
-        .map(|p| Complex32::new(p[0], p[1]))
-        .collect()
 }
 
 impl SenseMapsCuda {
@@ -926,3 +979,667 @@ impl NufftGriddingCuda {
         Ok(deinterleave(&y))
     }
 }
+
+/// The device as a [`Backend`] of the generic pipelines: buffers are `CudaSlice`s, launches go to
+/// the device's stream in call order. The pipelines size every buffer and grid (and the
+/// emulation tests run the same pipelines on the host-C++ kernels).
+impl Backend for CudaDevice {
+    type Buf = CudaSlice<f32>;
+    type BufF64 = CudaSlice<f64>;
+    fn upload(&self, what: &str, data: &[f32]) -> Result<CudaSlice<f32>, CudaError> {
+        CudaDevice::upload(self, what, data)
+    }
+    fn upload_f64(&self, what: &str, data: &[f64]) -> Result<CudaSlice<f64>, CudaError> {
+        CudaDevice::upload(self, what, data)
+    }
+    fn zeros(&self, what: &str, n: usize) -> Result<CudaSlice<f32>, CudaError> {
+        CudaDevice::zeros(self, what, n)
+    }
+    fn fill_zero(&self, what: &str, buf: &mut CudaSlice<f32>) -> Result<(), CudaError> {
+        guarded(&format!("zeroing {what}"), || {
+            self.stream().memset_zeros(buf)
+        })
+    }
+    fn download(&self, what: &str, buf: &CudaSlice<f32>, out: &mut [f32]) -> Result<(), CudaError> {
+        check_len("host buffer of a download", &[buf.len()], out.len())?;
+        CudaDevice::download(self, what, buf, out)
+    }
+    fn len(&self, buf: &CudaSlice<f32>) -> usize {
+        buf.len()
+    }
+    fn fft_pass(
+        &self,
+        l: &FftLaunch,
+        inverse: bool,
+        tw: &CudaSlice<f32>,
+        src: &CudaSlice<f32>,
+        dst: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        let (fast, inv) = (l.inner_fastest, inverse as i32);
+        // Launch contract (see `launch!`): matches `fft_stockham_pass` (int ×3, long long ×5, int ×2, const float* ×3 —
+        // the last one written, float*); `Fft2Tables::launches` derives the strides and counts
+        // from the buffers' (batch, ny, nx) shape, which the pipelines check, and `tw` is the
+        // length-n table of this axis.
+        launch!(
+            self,
+            KernelFile::Fft,
+            "fft_stockham_pass",
+            l.grid,
+            FFT_BLOCK,
+            [
+                &l.n,
+                &l.radix,
+                &l.ns,
+                &l.n_inner,
+                &l.inner_stride,
+                &l.n_outer,
+                &l.outer_stride,
+                &l.elem_stride,
+                &fast,
+                &inv,
+                tw,
+                src,
+                dst
+            ]
+        )
+    }
+    fn roll_mask(
+        &self,
+        grid: u32,
+        [ny, nx]: [i32; 2],
+        batch: i32,
+        [sy, sx]: [i32; 2],
+        scale: f32,
+        mask: Option<(&CudaSlice<f32>, bool)>,
+        src: &CudaSlice<f32>,
+        dst: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // without a mask the kernel never reads the mask pointer: pass `src`
+        let (m, use_mask, at_src) = match mask {
+            Some((m, at)) => (m, 1i32, at as i32),
+            None => (src, 0, 0),
+        };
+        // Launch contract (see `launch!`): matches `sense_roll_mask` (int ×5, float, int ×2, const float* ×3 — the last
+        // written, float*); src/dst hold batch·ny·nx complex values (checked by the pipeline), the
+        // mask ny·nx values when used, shifts are in [0, n).
+        launch!(
+            self,
+            KernelFile::Sense,
+            "sense_roll_mask",
+            grid,
+            FFT_BLOCK,
+            [
+                &ny, &nx, &batch, &sy, &sx, &scale, &use_mask, &at_src, m, src, dst
+            ]
+        )
+    }
+    fn sense_expand(
+        &self,
+        grid: u32,
+        n_pix: i64,
+        coils: i32,
+        batch: i32,
+        maps: &CudaSlice<f32>,
+        x: &CudaSlice<f32>,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `sense_expand` (long long, int, int, const float* ×2, float*); lengths
+        // checked by the pipeline.
+        launch!(
+            self,
+            KernelFile::Sense,
+            "sense_expand",
+            grid,
+            SENSE_BLOCK,
+            [&n_pix, &coils, &batch, maps, x, out]
+        )
+    }
+    fn sense_reduce(
+        &self,
+        grid: u32,
+        n_pix: i64,
+        coils: i32,
+        batch: i32,
+        maps: &CudaSlice<f32>,
+        t: &CudaSlice<f32>,
+        x: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `sense_reduce`; lengths checked by the pipeline.
+        launch!(
+            self,
+            KernelFile::Sense,
+            "sense_reduce",
+            grid,
+            SENSE_BLOCK,
+            [&n_pix, &coils, &batch, maps, t, x]
+        )
+    }
+    fn deapod_pad(
+        &self,
+        grid: u32,
+        [ny, nx, nfy, nfx]: [i32; 4],
+        batch: i32,
+        dy: &CudaSlice<f32>,
+        dx: &CudaSlice<f32>,
+        f: &CudaSlice<f32>,
+        g: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `nufft_deapod_pad` (int ×5, const float* ×3, float*); lengths checked
+        // by the pipeline, fine indices reduced modulo the fine grid in the kernel.
+        launch!(
+            self,
+            KernelFile::Nufft,
+            "nufft_deapod_pad",
+            grid,
+            FFT_BLOCK,
+            [&ny, &nx, &nfy, &nfx, &batch, dy, dx, f, g]
+        )
+    }
+    fn crop_deapod(
+        &self,
+        grid: u32,
+        [ny, nx, nfy, nfx]: [i32; 4],
+        batch: i32,
+        dy: &CudaSlice<f32>,
+        dx: &CudaSlice<f32>,
+        g: &CudaSlice<f32>,
+        f: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `nufft_crop_deapod`; as `deapod_pad`.
+        launch!(
+            self,
+            KernelFile::Nufft,
+            "nufft_crop_deapod",
+            grid,
+            FFT_BLOCK,
+            [&ny, &nx, &nfy, &nfx, &batch, dy, dx, g, f]
+        )
+    }
+    fn nufft_spread(
+        &self,
+        grid: u32,
+        m: i64,
+        [nfy, nfx]: [i32; 2],
+        (w, beta): (i32, f32),
+        batch: i32,
+        traj: &CudaSlice<f32>,
+        c: &CudaSlice<f32>,
+        g: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `nufft_spread` (long long, int ×3, float, int, const float* ×2,
+        // float*); the trajectory holds 2·M values, lengths checked by the pipeline, w ≤ 16.
+        launch!(
+            self,
+            KernelFile::Nufft,
+            "nufft_spread",
+            grid,
+            NUFFT_BLOCK,
+            [&m, &nfy, &nfx, &w, &beta, &batch, traj, c, g]
+        )
+    }
+    fn nufft_interp(
+        &self,
+        grid: u32,
+        m: i64,
+        [nfy, nfx]: [i32; 2],
+        (w, beta): (i32, f32),
+        batch: i32,
+        traj: &CudaSlice<f32>,
+        g: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `nufft_interp`; as `nufft_spread`.
+        launch!(
+            self,
+            KernelFile::Nufft,
+            "nufft_interp",
+            grid,
+            NUFFT_BLOCK,
+            [&m, &nfy, &nfx, &w, &beta, &batch, traj, g, y]
+        )
+    }
+    fn fbp_filter(
+        &self,
+        grid: u32,
+        [na, nd]: [i32; 2],
+        batch: i32,
+        pre: &CudaSlice<f32>,
+        taps: &CudaSlice<f32>,
+        sino: &CudaSlice<f32>,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        // Launch contract (see `launch!`): matches `fbp_filter_rows` (int ×3, const float* ×3, float*); the tables hold
+        // n_angles·n_det pre-weights and 2·n_det − 1 taps, the sinograms are checked by the
+        // pipeline.
+        launch!(
+            self,
+            KernelFile::Fbp,
+            "fbp_filter_rows",
+            grid,
+            FBP_BLOCK,
+            [&na, &nd, &batch, pre, taps, sino, out]
+        )
+    }
+    fn fbp_backproject(
+        &self,
+        grid: u32,
+        kind: i32,
+        [ny, nx, na, nd]: [i32; 4],
+        batch: i32,
+        [h, sod, sdd, spacing]: [f64; 4],
+        k0: f32,
+        fbp_weight: bool,
+        views: &CudaSlice<f64>,
+        view_w: &CudaSlice<f32>,
+        q: &CudaSlice<f32>,
+        img: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        let fw = fbp_weight as i32;
+        // Launch contract (see `launch!`): matches `fbp_backproject_pixel_driven` (int ×6, double ×4, float, int,
+        // const double*, const float* ×2, float*); the view tables hold 2·n_angles and n_angles
+        // values, q and img are checked by the pipeline, detector indices are bounds-tested.
+        launch!(
+            self,
+            KernelFile::Fbp,
+            "fbp_backproject_pixel_driven",
+            grid,
+            FBP_BLOCK,
+            [
+                &kind, &ny, &nx, &na, &nd, &batch, &h, &sod, &sdd, &spacing, &k0, &fw, views,
+                view_w, q, img
+            ]
+        )
+    }
+}
+
+/// Filtered back-projection on the GPU: the filter (direct convolution with the taps of the CPU
+/// `Fbp`'s frequency response, after the fan pre-weights) and the pixel-driven FBP
+/// back-projector, both on the device (`fedrecon_physics::ct::fbp::Fbp`; the emulation tests hold
+/// the back-projection bit-exact and the whole FBP within 1e-5 relative L2 of the CPU).
+pub struct FbpCuda {
+    dev: CudaDevice,
+    geom: CtGeometry,
+    pipe: FbpPipeline<CudaDevice>,
+}
+
+impl std::fmt::Debug for FbpCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FbpCuda")
+            .field("device", &self.dev)
+            .field("pipeline", &self.pipe)
+            .finish()
+    }
+}
+
+impl FbpCuda {
+    /// Plan an FBP of `geom` with `opts` on `dev` (option and geometry errors as `Fbp::new`).
+    pub fn new(
+        dev: &CudaDevice,
+        geom: impl Into<CtGeometry>,
+        opts: &FbpOptions,
+    ) -> Result<Self, CudaError> {
+        let geom = geom.into();
+        Ok(Self {
+            pipe: FbpPipeline::new(dev, &geom, opts)?,
+            dev: dev.clone(),
+            geom,
+        })
+    }
+    /// The geometry.
+    pub fn geometry(&self) -> &CtGeometry {
+        &self.geom
+    }
+    /// Device-resident `img (batch, ny, nx)` from `sino (batch, n_angles, n_det)`.
+    pub fn reconstruct_device(
+        &self,
+        sino: &CudaSlice<f32>,
+        img: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.reconstruct(&self.dev, sino, img)
+    }
+    /// Device-resident filtering step only.
+    pub fn filter_device(
+        &self,
+        sino: &CudaSlice<f32>,
+        q: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.filter(&self.dev, sino, q)
+    }
+    /// Device-resident pixel-driven back-projection of filtered rows.
+    pub fn backproject_device(
+        &self,
+        q: &CudaSlice<f32>,
+        img: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.backproject(&self.dev, q, img)
+    }
+    /// Host-buffer FBP of a batch of sinograms (`sino.len()` a multiple of `n_angles·n_det`).
+    pub fn reconstruct(&self, sino: &[f32]) -> Result<Vec<f32>, CudaError> {
+        fedrecon_physics::error::check_finite("sinogram", sino)?;
+        let b = batch_of(
+            "sinogram (batch, angles, detectors)",
+            &self.geom.sino_shape(),
+            sino.len(),
+        )?;
+        let ds = self.dev.upload("the sinogram", sino)?;
+        let mut di = self
+            .dev
+            .zeros::<f32>("the image", b * self.geom.image().len())?;
+        self.reconstruct_device(&ds, &mut di)?;
+        let mut out = vec![0.0f32; di.len()];
+        self.dev.download("the image", &di, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Shared host-buffer plumbing of the complex operators: upload, run a device-resident map,
+/// download.
+fn host_apply(
+    dev: &CudaDevice,
+    x: &[Complex32],
+    out_len: usize,
+    f: impl FnOnce(&CudaSlice<f32>, &mut CudaSlice<f32>) -> Result<usize, CudaError>,
+) -> Result<(Vec<Complex32>, usize), CudaError> {
+    let dx = dev.upload("the input", &interleave(x))?;
+    let mut dy = dev.zeros::<f32>("the output", 2 * out_len)?;
+    let b = f(&dx, &mut dy)?;
+    let mut y = vec![0.0f32; dy.len()];
+    dev.download("the output", &dy, &mut y)?;
+    Ok((deinterleave(&y), b))
+}
+
+macro_rules! complex_operator {
+    ($t:ident, $name:literal) => {
+        impl $t {
+            /// The device.
+            pub fn device(&self) -> &CudaDevice {
+                &self.dev
+            }
+            /// Host-buffer forward map of a batch (leading axis); returns the batch size.
+            pub fn try_forward(
+                &self,
+                x: &[Complex32],
+                y: &mut [Complex32],
+            ) -> Result<usize, CudaError> {
+                let b = batch_of("x (batched domain)", &self.dom, x.len())?;
+                check_len("y (batched range)", &[b, self.ran_len()], y.len())?;
+                let (out, b) =
+                    host_apply(&self.dev, x, y.len(), |dx, dy| self.forward_device(dx, dy))?;
+                y.copy_from_slice(&out);
+                Ok(b)
+            }
+            /// Host-buffer adjoint of a batch; returns the batch size.
+            pub fn try_adjoint(
+                &self,
+                y: &[Complex32],
+                x: &mut [Complex32],
+            ) -> Result<usize, CudaError> {
+                let b = batch_of("y (batched range)", &self.ran, y.len())?;
+                check_len(
+                    "x (batched domain)",
+                    &[b, self.dom.iter().product()],
+                    x.len(),
+                )?;
+                let (out, b) =
+                    host_apply(&self.dev, y, x.len(), |dy, dx| self.adjoint_device(dy, dx))?;
+                x.copy_from_slice(&out);
+                Ok(b)
+            }
+            /// Host-buffer normal map `AᴴA x` with the intermediate kept on the device.
+            pub fn try_normal(
+                &self,
+                x: &[Complex32],
+                z: &mut [Complex32],
+            ) -> Result<usize, CudaError> {
+                let b = batch_of("x (batched domain)", &self.dom, x.len())?;
+                check_len(
+                    "z (batched domain)",
+                    &[b, self.dom.iter().product()],
+                    z.len(),
+                )?;
+                let mid = 2 * b * self.ran_len();
+                let (out, b) = host_apply(&self.dev, x, z.len(), |dx, dz| {
+                    let mut t = self.dev.zeros::<f32>("the intermediate", mid)?;
+                    self.forward_device(dx, &mut t)?;
+                    self.adjoint_device(&t, dz)
+                })?;
+                z.copy_from_slice(&out);
+                Ok(b)
+            }
+            fn ran_len(&self) -> usize {
+                self.ran.iter().product()
+            }
+        }
+
+        impl LinearOperator<Complex32> for $t {
+            fn domain_shape(&self) -> &[usize] {
+                &self.dom
+            }
+            fn range_shape(&self) -> &[usize] {
+                &self.ran
+            }
+            fn apply_forward(&self, x: &[Complex32], y: &mut [Complex32]) {
+                if let Err(e) = self.try_forward(x, y) {
+                    panic!(concat!($name, " forward failed on the device: {}"), e);
+                }
+            }
+            fn apply_adjoint(&self, y: &[Complex32], x: &mut [Complex32]) {
+                if let Err(e) = self.try_adjoint(y, x) {
+                    panic!(concat!($name, " adjoint failed on the device: {}"), e);
+                }
+            }
+            fn apply_normal(&self, x: &[Complex32], z: &mut [Complex32]) {
+                if let Err(e) = self.try_normal(x, z) {
+                    panic!(concat!($name, " normal map failed on the device: {}"), e);
+                }
+            }
+            fn forward_batch(
+                &self,
+                x: &[Complex32],
+                y: &mut [Complex32],
+            ) -> fedrecon_physics::Result<usize> {
+                // one batched launch sequence (e.g. all coils at once); shape errors are errors
+                match self.try_forward(x, y) {
+                    Ok(b) => Ok(b),
+                    Err(CudaError::Physics(e)) => Err(e),
+                    Err(e) => panic!(concat!($name, " forward failed on the device: {}"), e),
+                }
+            }
+            fn adjoint_batch(
+                &self,
+                y: &[Complex32],
+                x: &mut [Complex32],
+            ) -> fedrecon_physics::Result<usize> {
+                match self.try_adjoint(y, x) {
+                    Ok(b) => Ok(b),
+                    Err(CudaError::Physics(e)) => Err(e),
+                    Err(e) => panic!(concat!($name, " adjoint failed on the device: {}"), e),
+                }
+            }
+        }
+    };
+}
+
+/// The full 2-D NUFFT on the GPU — deapodisation, the oversampled-grid FFT (the mixed-radix
+/// Stockham kernel) and ES-kernel interpolation/spreading — as the [`LinearOperator`]
+/// `(ny, nx) → (M)` of `fedrecon_physics::mri::NufftPlan` (forward type 2, adjoint type 1),
+/// batched over a leading (coil) axis in one launch sequence. [`Self::type2_device`] and
+/// [`Self::type1_device`] keep data on the device; the trait methods copy host buffers (and panic
+/// with the driver's message if the device fails after construction; `try_*` return it).
+pub struct NufftPlanCuda {
+    dev: CudaDevice,
+    pipe: NufftPipeline<CudaDevice>,
+    dom: [usize; 2],
+    ran: [usize; 1],
+}
+
+impl std::fmt::Debug for NufftPlanCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NufftPlanCuda")
+            .field("device", &self.dev)
+            .field("pipeline", &self.pipe)
+            .finish()
+    }
+}
+
+impl NufftPlanCuda {
+    /// The NUFFT of `plan` (trajectory, fine grid, kernel, deapodisation) on `dev`.
+    pub fn new(dev: &CudaDevice, plan: &NufftPlan) -> Result<Self, CudaError> {
+        let (ny, nx) = plan.image_shape();
+        Ok(Self {
+            pipe: NufftPipeline::new(dev, plan)?,
+            dev: dev.clone(),
+            dom: [ny, nx],
+            ran: [plan.n_points()],
+        })
+    }
+    /// Device-resident type 2 of `f (batch, ny, nx)` (interleaved complex) into `y (batch, M)`.
+    pub fn type2_device(
+        &self,
+        f: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.type2(&self.dev, f, y)
+    }
+    /// Device-resident type 1 of `c (batch, M)` into `f (batch, ny, nx)`.
+    pub fn type1_device(
+        &self,
+        c: &CudaSlice<f32>,
+        f: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.type1(&self.dev, c, f)
+    }
+    fn forward_device(
+        &self,
+        x: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.type2_device(x, y)
+    }
+    fn adjoint_device(
+        &self,
+        y: &CudaSlice<f32>,
+        x: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.type1_device(y, x)
+    }
+}
+
+complex_operator!(NufftPlanCuda, "NufftPlanCuda");
+
+/// Cartesian multi-coil SENSE `y_c = M ⊙ fft2c(S_c ⊙ x)` on the GPU (`SenseOperator`): the coil
+/// weighting, the centred orthonormal FFT (exact shifts around the Stockham kernel) and the mask,
+/// `(ny, nx) → (coils, ny, nx)`, batched over a leading axis. Device-resident
+/// [`Self::forward_device`] / [`Self::adjoint_device`]; host-buffer trait methods as
+/// [`NufftPlanCuda`]'s.
+pub struct SenseOperatorCuda {
+    dev: CudaDevice,
+    pipe: SensePipeline<CudaDevice>,
+    dom: [usize; 2],
+    ran: [usize; 3],
+}
+
+impl std::fmt::Debug for SenseOperatorCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenseOperatorCuda")
+            .field("device", &self.dev)
+            .field("pipeline", &self.pipe)
+            .finish()
+    }
+}
+
+impl SenseOperatorCuda {
+    /// Coil `maps (coils, ny, nx)` and an optional sampling mask, on `dev`.
+    pub fn new(
+        dev: &CudaDevice,
+        maps: &[Complex32],
+        coils: usize,
+        ny: usize,
+        nx: usize,
+        mask: Option<&SamplingMask>,
+    ) -> Result<Self, CudaError> {
+        fedrecon_physics::error::check_finite(
+            "maps",
+            &maps.iter().flat_map(|c| [c.re, c.im]).collect::<Vec<f32>>(),
+        )?;
+        Ok(Self {
+            pipe: SensePipeline::new(dev, maps, coils, (ny, nx), mask)?,
+            dev: dev.clone(),
+            dom: [ny, nx],
+            ran: [coils, ny, nx],
+        })
+    }
+    /// Device-resident `y (batch, coils, ny, nx) = M F S x (batch, ny, nx)`.
+    pub fn forward_device(
+        &self,
+        x: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.forward(&self.dev, x, y)
+    }
+    /// Device-resident `x = Sᴴ Fᴴ M y`.
+    pub fn adjoint_device(
+        &self,
+        y: &CudaSlice<f32>,
+        x: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.adjoint(&self.dev, y, x)
+    }
+}
+
+complex_operator!(SenseOperatorCuda, "SenseOperatorCuda");
+
+/// Non-Cartesian multi-coil SENSE `y_c = A(S_c ⊙ x)` on the GPU (`NufftSenseOperator` without the
+/// Toeplitz option): coil weighting and the full NUFFT of all coils in one batched sequence,
+/// `(ny, nx) → (coils, M)`.
+pub struct NufftSenseOperatorCuda {
+    dev: CudaDevice,
+    pipe: NufftSensePipeline<CudaDevice>,
+    dom: [usize; 2],
+    ran: [usize; 2],
+}
+
+impl std::fmt::Debug for NufftSenseOperatorCuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NufftSenseOperatorCuda")
+            .field("device", &self.dev)
+            .field("pipeline", &self.pipe)
+            .finish()
+    }
+}
+
+impl NufftSenseOperatorCuda {
+    /// Coil `maps (coils, ny, nx)` with the NUFFT of `plan`, on `dev`.
+    pub fn new(
+        dev: &CudaDevice,
+        plan: &NufftPlan,
+        maps: &[Complex32],
+        coils: usize,
+    ) -> Result<Self, CudaError> {
+        let (ny, nx) = plan.image_shape();
+        Ok(Self {
+            pipe: NufftSensePipeline::new(dev, plan, maps, coils)?,
+            dev: dev.clone(),
+            dom: [ny, nx],
+            ran: [coils, plan.n_points()],
+        })
+    }
+    /// Device-resident `y (batch, coils, M) = A S x (batch, ny, nx)`.
+    pub fn forward_device(
+        &self,
+        x: &CudaSlice<f32>,
+        y: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.forward(&self.dev, x, y)
+    }
+    /// Device-resident `x = Sᴴ Aᴴ y`.
+    pub fn adjoint_device(
+        &self,
+        y: &CudaSlice<f32>,
+        x: &mut CudaSlice<f32>,
+    ) -> Result<usize, CudaError> {
+        self.pipe.adjoint(&self.dev, y, x)
+    }
+}
+
+complex_operator!(NufftSenseOperatorCuda, "NufftSenseOperatorCuda");

@@ -10,8 +10,12 @@ pub const FEDRECON_CUH: &str = include_str!("../../../kernels/fedrecon.cuh");
 pub const JOSEPH_CU: &str = include_str!("../../../kernels/joseph.cu");
 /// `kernels/sense.cu`: SENSE coil weighting.
 pub const SENSE_CU: &str = include_str!("../../../kernels/sense.cu");
-/// `kernels/nufft.cu`: NUFFT spreading and interpolation (ES kernel).
+/// `kernels/nufft.cu`: NUFFT spreading and interpolation (ES kernel), deapodisation.
 pub const NUFFT_CU: &str = include_str!("../../../kernels/nufft.cu");
+/// `kernels/fft.cu`: batched mixed-radix Stockham FFT passes.
+pub const FFT_CU: &str = include_str!("../../../kernels/fft.cu");
+/// `kernels/fbp.cu`: FBP row filtering and the pixel-driven FBP back-projector.
+pub const FBP_CU: &str = include_str!("../../../kernels/fbp.cu");
 
 /// One compilation unit of `kernels/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,11 +26,21 @@ pub enum KernelFile {
     Sense,
     /// `nufft.cu`.
     Nufft,
+    /// `fft.cu`.
+    Fft,
+    /// `fbp.cu`.
+    Fbp,
 }
 
 impl KernelFile {
     /// Every kernel file.
-    pub const ALL: [KernelFile; 3] = [KernelFile::Joseph, KernelFile::Sense, KernelFile::Nufft];
+    pub const ALL: [KernelFile; 5] = [
+        KernelFile::Joseph,
+        KernelFile::Sense,
+        KernelFile::Nufft,
+        KernelFile::Fft,
+        KernelFile::Fbp,
+    ];
 
     /// File name.
     pub fn name(self) -> &'static str {
@@ -34,6 +48,8 @@ impl KernelFile {
             Self::Joseph => "joseph.cu",
             Self::Sense => "sense.cu",
             Self::Nufft => "nufft.cu",
+            Self::Fft => "fft.cu",
+            Self::Fbp => "fbp.cu",
         }
     }
 
@@ -43,15 +59,29 @@ impl KernelFile {
             Self::Joseph => JOSEPH_CU,
             Self::Sense => SENSE_CU,
             Self::Nufft => NUFFT_CU,
+            Self::Fft => FFT_CU,
+            Self::Fbp => FBP_CU,
         }
     }
 
     /// The `extern "C"` entry points the file defines.
     pub fn entry_points(self) -> &'static [&'static str] {
         match self {
-            Self::Joseph => &["joseph_prepare_rays", "joseph_forward", "joseph_backward"],
-            Self::Sense => &["sense_expand", "sense_reduce"],
-            Self::Nufft => &["nufft_spread", "nufft_interp"],
+            Self::Joseph => &[
+                "joseph_prepare_rays",
+                "joseph_forward",
+                "joseph_backward",
+                "joseph_transpose",
+            ],
+            Self::Sense => &["sense_expand", "sense_reduce", "sense_roll_mask"],
+            Self::Nufft => &[
+                "nufft_spread",
+                "nufft_interp",
+                "nufft_deapod_pad",
+                "nufft_crop_deapod",
+            ],
+            Self::Fft => &["fft_stockham_pass"],
+            Self::Fbp => &["fbp_filter_rows", "fbp_backproject_pixel_driven"],
         }
     }
 
@@ -106,6 +136,13 @@ mod tests {
         assert_eq!(def("FEDRECON_JOSEPH_BLOCK"), crate::JOSEPH_BLOCK);
         assert_eq!(def("FEDRECON_SENSE_BLOCK"), crate::SENSE_BLOCK);
         assert_eq!(def("FEDRECON_NUFFT_BLOCK"), crate::NUFFT_BLOCK);
+        assert_eq!(def("FEDRECON_FFT_BLOCK"), crate::FFT_BLOCK);
+        assert_eq!(
+            def("FEDRECON_JOSEPH_TRANSPOSE_BLOCK"),
+            crate::JOSEPH_TRANSPOSE_BLOCK
+        );
+        assert_eq!(def("FEDRECON_FFT_REG_RADIX") as usize, crate::FFT_REG_RADIX);
+        assert_eq!(def("FEDRECON_FBP_BLOCK"), crate::FBP_BLOCK);
         assert_eq!(
             def("FEDRECON_NUFFT_MAX_WIDTH") as usize,
             fedrecon_physics::mri::nufft::MAX_KERNEL_WIDTH

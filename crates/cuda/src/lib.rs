@@ -14,9 +14,20 @@
 //! - `kernels/sense.cu`: the coil-sensitivity weighting of SENSE (Pruessmann et al. 1999, MRM
 //!   42(5)), `S_c ⊙ x` and `Σ_c conj(S_c) ⊙ t_c`, as in `fedrecon_physics::mri::sense`.
 //! - `kernels/nufft.cu`: NUFFT spreading and interpolation with FINUFFT's exponential-of-semicircle
-//!   kernel (Barnett, Magland, af Klinteberg 2019), one thread per point, as the gridding step of
-//!   `fedrecon_physics::mri::NufftPlan` ([`NufftGriddingCuda`]; the FFT and deapodisation steps are
-//!   not on the GPU yet).
+//!   kernel (Barnett, Magland, af Klinteberg 2019), one thread per point, and the deapodisation
+//!   (with zero-padding / cropping) of `fedrecon_physics::mri::NufftPlan`.
+//! - `kernels/fft.cu`: batched mixed-radix Stockham FFT passes (any length), for the oversampled
+//!   NUFFT grid and SENSE's centred FFT.
+//! - `kernels/fbp.cu`: FBP row filtering (direct convolution with the taps of the CPU filter's
+//!   frequency response) and the pixel-driven FBP back-projector of `fedrecon_physics::ct::fbp`.
+//!
+//! Composite operators ([`FbpCuda`], [`NufftPlanCuda`], [`SenseOperatorCuda`],
+//! [`NufftSenseOperatorCuda`]) are launch sequences written once in [`pipeline`], generically over
+//! a [`pipeline::Backend`]: the device implements it with cudarc, the emulation tests with the
+//! host-C++ kernels, so the tests exercise the same sequences (passes, strides, shifts, batches).
+//! Each has device-resident methods (`*_device`) for iterative solvers, whose data then stay on
+//! the GPU; the `LinearOperator` methods copy host buffers (the normal map keeps its intermediate
+//! on the device).
 //!
 //! # Features
 //! Without the `cuda` feature (the default) the crate builds a stub with the same API whose
@@ -38,16 +49,22 @@
 
 mod error;
 pub mod kernels;
+pub mod pipeline;
 mod tables;
 
 pub use error::CudaError;
-pub use tables::{JOSEPH_BLOCK, JosephGeometryTables, NUFFT_BLOCK, SENSE_BLOCK, blocks_for};
+pub use tables::{
+    FBP_BLOCK, FFT_BLOCK, FFT_REG_RADIX, FbpTables, Fft2Tables, FftLaunch, FftPass, FftPlan1D,
+    JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK, JosephGeometryTables, NUFFT_BLOCK, NufftTables,
+    SENSE_BLOCK, blocks_for,
+};
 
 #[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
 pub use device::{
-    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_arch_for,
+    CudaDevice, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
+    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda, compile_ptx, nvrtc_arch_for,
     nvrtc_available, nvrtc_supported_archs,
 };
 
@@ -55,7 +72,8 @@ pub use device::{
 mod stub;
 #[cfg(not(feature = "cuda"))]
 pub use stub::{
-    CudaDevice, JosephProjectorCuda, NufftGriddingCuda, SenseMapsCuda, compile_ptx, nvrtc_arch_for,
+    CudaDevice, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
+    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda, compile_ptx, nvrtc_arch_for,
     nvrtc_available, nvrtc_supported_archs,
 };
 

@@ -3,8 +3,9 @@
 
 use crate::CudaError;
 use crate::kernels::KernelFile;
-use fedrecon_physics::mri::NufftPlan;
+use fedrecon_physics::ct::fbp::FbpOptions;
 use fedrecon_physics::mri::nufft::EsKernel;
+use fedrecon_physics::mri::{NufftPlan, SamplingMask};
 use fedrecon_physics::{CtGeometry, LinearOperator};
 use num_complex::Complex32;
 
@@ -161,6 +162,138 @@ impl NufftGriddingCuda {
         match self.never {}
     }
 }
+
+/// FBP on the GPU (stub).
+#[derive(Debug)]
+pub struct FbpCuda {
+    never: Never,
+}
+
+impl FbpCuda {
+    /// Unreachable in this build: no [`CudaDevice`] can exist.
+    pub fn new(
+        dev: &CudaDevice,
+        _geom: impl Into<CtGeometry>,
+        _opts: &FbpOptions,
+    ) -> Result<Self, CudaError> {
+        match dev.never {}
+    }
+    /// The geometry.
+    pub fn geometry(&self) -> &CtGeometry {
+        match self.never {}
+    }
+    /// Host-buffer FBP of a batch of sinograms.
+    pub fn reconstruct(&self, _sino: &[f32]) -> Result<Vec<f32>, CudaError> {
+        match self.never {}
+    }
+}
+
+macro_rules! complex_stub {
+    ($t:ident) => {
+        impl $t {
+            /// The device.
+            pub fn device(&self) -> &CudaDevice {
+                match self.never {}
+            }
+            /// Host-buffer forward map of a batch.
+            pub fn try_forward(
+                &self,
+                _x: &[Complex32],
+                _y: &mut [Complex32],
+            ) -> Result<usize, CudaError> {
+                match self.never {}
+            }
+            /// Host-buffer adjoint of a batch.
+            pub fn try_adjoint(
+                &self,
+                _y: &[Complex32],
+                _x: &mut [Complex32],
+            ) -> Result<usize, CudaError> {
+                match self.never {}
+            }
+            /// Host-buffer normal map.
+            pub fn try_normal(
+                &self,
+                _x: &[Complex32],
+                _z: &mut [Complex32],
+            ) -> Result<usize, CudaError> {
+                match self.never {}
+            }
+        }
+
+        impl LinearOperator<Complex32> for $t {
+            fn domain_shape(&self) -> &[usize] {
+                match self.never {}
+            }
+            fn range_shape(&self) -> &[usize] {
+                match self.never {}
+            }
+            fn apply_forward(&self, _x: &[Complex32], _y: &mut [Complex32]) {
+                match self.never {}
+            }
+            fn apply_adjoint(&self, _y: &[Complex32], _x: &mut [Complex32]) {
+                match self.never {}
+            }
+        }
+    };
+}
+
+/// The full NUFFT on the GPU (stub).
+#[derive(Debug)]
+pub struct NufftPlanCuda {
+    never: Never,
+}
+
+impl NufftPlanCuda {
+    /// Unreachable in this build: no [`CudaDevice`] can exist.
+    pub fn new(dev: &CudaDevice, _plan: &NufftPlan) -> Result<Self, CudaError> {
+        match dev.never {}
+    }
+}
+
+complex_stub!(NufftPlanCuda);
+
+/// Cartesian SENSE on the GPU (stub).
+#[derive(Debug)]
+pub struct SenseOperatorCuda {
+    never: Never,
+}
+
+impl SenseOperatorCuda {
+    /// Unreachable in this build: no [`CudaDevice`] can exist.
+    pub fn new(
+        dev: &CudaDevice,
+        _maps: &[Complex32],
+        _coils: usize,
+        _ny: usize,
+        _nx: usize,
+        _mask: Option<&SamplingMask>,
+    ) -> Result<Self, CudaError> {
+        match dev.never {}
+    }
+}
+
+complex_stub!(SenseOperatorCuda);
+
+/// Non-Cartesian SENSE on the GPU (stub).
+#[derive(Debug)]
+pub struct NufftSenseOperatorCuda {
+    never: Never,
+}
+
+impl NufftSenseOperatorCuda {
+    /// Unreachable in this build: no [`CudaDevice`] can exist.
+    pub fn new(
+        dev: &CudaDevice,
+        _plan: &NufftPlan,
+        _maps: &[Complex32],
+        _coils: usize,
+    ) -> Result<Self, CudaError> {
+        match dev.never {}
+    }
+}
+
+complex_stub!(NufftSenseOperatorCuda);
 
 #[cfg(test)]
 mod tests {

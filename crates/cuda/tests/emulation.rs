@@ -17,7 +17,9 @@
 //! - Adjointness of the emulated pair: `fedrecon_physics::linop::testing::assert_adjoint` ≤ 1e-5,
 //!   the threshold the CPU projector meets.
 
-use fedrecon_cuda::{JOSEPH_BLOCK, JosephGeometryTables, SENSE_BLOCK, blocks_for};
+use fedrecon_cuda::{
+    JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK, JosephGeometryTables, SENSE_BLOCK, blocks_for,
+};
 use fedrecon_cuda_emu as emu;
 use fedrecon_physics::ct::JosephProjector;
 use fedrecon_physics::linop::testing::assert_adjoint;
@@ -71,7 +73,30 @@ impl EmulatedJoseph {
     fn grid(&self) -> u32 {
         blocks_for("rays", self.n_rays(), self.block).unwrap()
     }
+    /// `dst = srcᵀ` (or `+=`) for `batch` arrays `(rows, cols)`, as the device path launches it.
+    fn transpose(
+        &self,
+        [rows, cols]: [usize; 2],
+        batch: i32,
+        acc: bool,
+        src: &[f32],
+        dst: &mut [f32],
+    ) {
+        emu::joseph_transpose(
+            blocks_for("pixels", src.len(), JOSEPH_TRANSPOSE_BLOCK).unwrap(),
+            JOSEPH_TRANSPOSE_BLOCK,
+            [rows as i32, cols as i32],
+            batch,
+            acc,
+            src,
+            dst,
+        )
+        .unwrap();
+    }
     fn forward_batch_emu(&self, x: &[f32], y: &mut [f32], batch: i32) {
+        // x-major rays read the transposed copy (coalesced on the device)
+        let mut xt = vec![0.0f32; x.len()];
+        self.transpose(self.dom, batch, false, x, &mut xt);
         emu::joseph_forward(
             self.grid(),
             self.block,
@@ -81,6 +106,7 @@ impl EmulatedJoseph {
             &self.ray_f,
             &self.ray_i,
             x,
+            &xt,
             y,
         )
         .unwrap();
@@ -99,6 +125,8 @@ impl LinearOperator<f32> for EmulatedJoseph {
     }
     fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
         x.fill(0.0);
+        // x-major rays scatter into a transposed accumulator, added into x afterwards
+        let mut xt = vec![0.0f32; x.len()];
         emu::joseph_backward(
             self.grid(),
             self.block,
@@ -109,8 +137,10 @@ impl LinearOperator<f32> for EmulatedJoseph {
             &self.ray_i,
             y,
             x,
+            &mut xt,
         )
         .unwrap();
+        self.transpose([self.dom[1], self.dom[0]], 1, true, &xt, x);
     }
 }
 
@@ -315,6 +345,7 @@ fn emulated_launch_rejects_bad_buffers() {
         &emu.ray_f,
         &emu.ray_i,
         &[0.0; 25],
+        &[0.0; 25],
         &mut y,
     )
     .unwrap_err();
@@ -329,6 +360,7 @@ fn emulated_launch_rejects_bad_buffers() {
         1,
         &emu.ray_f,
         &emu.ray_i,
+        &[0.0; 25],
         &[0.0; 25],
         &mut y,
     )

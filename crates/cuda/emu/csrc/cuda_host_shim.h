@@ -28,6 +28,7 @@ static inline float atomicAdd(float* p, float v) {
 }
 
 using std::ceil;
+using std::copysign;
 using std::fmod;
 using std::fabs;
 using std::floor;

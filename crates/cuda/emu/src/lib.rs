@@ -87,6 +87,7 @@ mod ffi {
             ray_f: *const f32,
             ray_i: *const i32,
             img: *const f32,
+            img_t: *const f32,
             sino: *mut f32,
         );
         pub fn emu_joseph_backward(
@@ -100,6 +101,17 @@ mod ffi {
             ray_i: *const i32,
             sino: *const f32,
             img: *mut f32,
+            img_t: *mut f32,
+        );
+        pub fn emu_joseph_transpose(
+            grid: u32,
+            block: u32,
+            rows: i32,
+            cols: i32,
+            batch: i32,
+            accumulate: i32,
+            src: *const f32,
+            dst: *mut f32,
         );
         pub fn emu_sense_expand(
             grid: u32,
@@ -191,7 +203,8 @@ fn check_rays(
     Ok(())
 }
 
-/// Emulated `joseph_forward` on `batch` images `(ny, nx)` into `batch` sinograms of `n_rays`.
+/// Emulated `joseph_forward` on `batch` images `(ny, nx)` (and the same images transposed,
+/// `img_t` `(batch, nx, ny)`) into `batch` sinograms of `n_rays`.
 pub fn joseph_forward(
     grid: u32,
     block: u32,
@@ -201,6 +214,7 @@ pub fn joseph_forward(
     ray_f: &[f32],
     ray_i: &[i32],
     img: &[f32],
+    img_t: &[f32],
     sino: &mut [f32],
 ) -> Result<(), LaunchError> {
     let b = batch.max(0) as usize;
@@ -210,6 +224,7 @@ pub fn joseph_forward(
         img.len(),
         b * ny.max(0) as usize * nx.max(0) as usize,
     )?;
+    need("img_t", img_t.len(), img.len())?;
     need("sino", sino.len(), b * n_rays)?;
     grid_covers("grid·block", grid, block, n_rays)?;
     // SAFETY: buffer lengths checked above; the ray table's step ranges lie inside the major axis
@@ -225,13 +240,15 @@ pub fn joseph_forward(
             ray_f.as_ptr(),
             ray_i.as_ptr(),
             img.as_ptr(),
+            img_t.as_ptr(),
             sino.as_mut_ptr(),
         )
     };
     Ok(())
 }
 
-/// Emulated `joseph_backward`: `img += Pᵀ sino` for `batch` items.
+/// Emulated `joseph_backward`: y-major rays add into `img` `(batch, ny, nx)`, x-major rays into
+/// `img_t` `(batch, nx, ny)`.
 pub fn joseph_backward(
     grid: u32,
     block: u32,
@@ -242,6 +259,7 @@ pub fn joseph_backward(
     ray_i: &[i32],
     sino: &[f32],
     img: &mut [f32],
+    img_t: &mut [f32],
 ) -> Result<(), LaunchError> {
     let b = batch.max(0) as usize;
     check_rays(ray_f, ray_i, n_rays, [ny, nx])?;
@@ -250,9 +268,10 @@ pub fn joseph_backward(
         img.len(),
         b * ny.max(0) as usize * nx.max(0) as usize,
     )?;
+    need("img_t", img_t.len(), img.len())?;
     need("sino", sino.len(), b * n_rays)?;
     grid_covers("grid·block", grid, block, n_rays)?;
-    // SAFETY: as for `joseph_forward`; the kernel writes only inside `img`.
+    // SAFETY: as for `joseph_forward`; the kernel writes only inside `img` and `img_t`.
     unsafe {
         ffi::emu_joseph_backward(
             grid,
@@ -265,6 +284,37 @@ pub fn joseph_backward(
             ray_i.as_ptr(),
             sino.as_ptr(),
             img.as_mut_ptr(),
+            img_t.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `joseph_transpose`: `dst (batch, cols, rows) = srcᵀ` (or `+=` with `accumulate`).
+pub fn joseph_transpose(
+    grid: u32,
+    block: u32,
+    [rows, cols]: [i32; 2],
+    batch: i32,
+    accumulate: bool,
+    src: &[f32],
+    dst: &mut [f32],
+) -> Result<(), LaunchError> {
+    let n = rows.max(0) as usize * cols.max(0) as usize * batch.max(0) as usize;
+    need("src", src.len(), n)?;
+    need("dst", dst.len(), n)?;
+    grid_covers("grid·block", grid, block, n)?;
+    // SAFETY: both buffers hold batch·rows·cols values (checked); every index is below that.
+    unsafe {
+        ffi::emu_joseph_transpose(
+            grid,
+            block,
+            rows,
+            cols,
+            batch,
+            accumulate as i32,
+            src.as_ptr(),
+            dst.as_mut_ptr(),
         )
     };
     Ok(())
@@ -454,6 +504,429 @@ pub fn nufft_interp(
             traj.as_ptr(),
             g.as_ptr(),
             y.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+unsafe extern "C" {
+    fn emu_nufft_deapod_pad(
+        grid: u32,
+        block: u32,
+        ny: i32,
+        nx: i32,
+        nfy: i32,
+        nfx: i32,
+        batch: i32,
+        dy: *const f32,
+        dx: *const f32,
+        f: *const f32,
+        g: *mut f32,
+    );
+    fn emu_nufft_crop_deapod(
+        grid: u32,
+        block: u32,
+        ny: i32,
+        nx: i32,
+        nfy: i32,
+        nfx: i32,
+        batch: i32,
+        dy: *const f32,
+        dx: *const f32,
+        g: *const f32,
+        f: *mut f32,
+    );
+    fn emu_sense_roll_mask(
+        grid: u32,
+        block: u32,
+        ny: i32,
+        nx: i32,
+        batch: i32,
+        sy: i32,
+        sx: i32,
+        scale: f32,
+        use_mask: i32,
+        mask_at_src: i32,
+        mask: *const f32,
+        src: *const f32,
+        dst: *mut f32,
+    );
+    fn emu_fft_stockham_pass(
+        grid: u32,
+        block: u32,
+        n: i32,
+        radix: i32,
+        ns: i32,
+        n_inner: i64,
+        inner_stride: i64,
+        n_outer: i64,
+        outer_stride: i64,
+        elem_stride: i64,
+        inner_fastest: i32,
+        inverse: i32,
+        tw: *const f32,
+        src: *const f32,
+        dst: *mut f32,
+    );
+    fn emu_fbp_filter_rows(
+        grid: u32,
+        block: u32,
+        n_angles: i32,
+        n_det: i32,
+        batch: i32,
+        pre: *const f32,
+        g: *const f32,
+        sino: *const f32,
+        out: *mut f32,
+    );
+    fn emu_fbp_backproject_pixel_driven(
+        grid: u32,
+        block: u32,
+        kind: i32,
+        ny: i32,
+        nx: i32,
+        n_angles: i32,
+        n_det: i32,
+        batch: i32,
+        h: f64,
+        sod: f64,
+        sdd: f64,
+        det_spacing: f64,
+        k0: f32,
+        fbp_weight: i32,
+        views: *const f64,
+        view_w: *const f32,
+        q: *const f32,
+        img: *mut f32,
+    );
+}
+
+fn positive(what: &'static str, v: i32) -> Result<usize, LaunchError> {
+    if v >= 1 {
+        Ok(v as usize)
+    } else {
+        Err(LaunchError {
+            what,
+            len: 0,
+            need: 1,
+        })
+    }
+}
+
+/// Emulated `nufft_deapod_pad` (image `(batch, ny, nx)` → fine grid `(batch, nfy, nfx)`,
+/// interleaved complex; the grid is not zeroed here, as on the device).
+pub fn nufft_deapod_pad(
+    grid: u32,
+    block: u32,
+    [ny, nx, nfy, nfx]: [i32; 4],
+    batch: i32,
+    dy: &[f32],
+    dx: &[f32],
+    f: &[f32],
+    g: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (ny_, nx_) = (positive("ny", ny)?, positive("nx", nx)?);
+    let (nfy_, nfx_) = (positive("nfy", nfy)?, positive("nfx", nfx)?);
+    if nfy_ < ny_ || nfx_ < nx_ {
+        return Err(LaunchError {
+            what: "fine grid smaller than the image",
+            len: nfy_.min(nfx_),
+            need: ny_.max(nx_),
+        });
+    }
+    let b = batch.max(0) as usize;
+    need("dy", dy.len(), ny_)?;
+    need("dx", dx.len(), nx_)?;
+    need("f", f.len(), 2 * b * ny_ * nx_)?;
+    need("g", g.len(), 2 * b * nfy_ * nfx_)?;
+    grid_covers("grid·block", grid, block, b * ny_ * nx_)?;
+    // SAFETY: lengths checked above; the fine indices are reduced modulo nfy, nfx.
+    unsafe {
+        emu_nufft_deapod_pad(
+            grid,
+            block,
+            ny,
+            nx,
+            nfy,
+            nfx,
+            batch,
+            dy.as_ptr(),
+            dx.as_ptr(),
+            f.as_ptr(),
+            g.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `nufft_crop_deapod` (fine grid → image), the transpose of [`nufft_deapod_pad`].
+pub fn nufft_crop_deapod(
+    grid: u32,
+    block: u32,
+    [ny, nx, nfy, nfx]: [i32; 4],
+    batch: i32,
+    dy: &[f32],
+    dx: &[f32],
+    g: &[f32],
+    f: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (ny_, nx_) = (positive("ny", ny)?, positive("nx", nx)?);
+    let (nfy_, nfx_) = (positive("nfy", nfy)?, positive("nfx", nfx)?);
+    if nfy_ < ny_ || nfx_ < nx_ {
+        return Err(LaunchError {
+            what: "fine grid smaller than the image",
+            len: nfy_.min(nfx_),
+            need: ny_.max(nx_),
+        });
+    }
+    let b = batch.max(0) as usize;
+    need("dy", dy.len(), ny_)?;
+    need("dx", dx.len(), nx_)?;
+    need("g", g.len(), 2 * b * nfy_ * nfx_)?;
+    need("f", f.len(), 2 * b * ny_ * nx_)?;
+    grid_covers("grid·block", grid, block, b * ny_ * nx_)?;
+    // SAFETY: lengths checked above; the fine indices are reduced modulo nfy, nfx.
+    unsafe {
+        emu_nufft_crop_deapod(
+            grid,
+            block,
+            ny,
+            nx,
+            nfy,
+            nfx,
+            batch,
+            dy.as_ptr(),
+            dx.as_ptr(),
+            g.as_ptr(),
+            f.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `sense_roll_mask`: circular shift by `(sy, sx)` (each in `[0, n)`) with `scale`,
+/// optionally masked by `mask` `(ny, nx)` (0/1) read at the source or destination position.
+pub fn sense_roll_mask(
+    grid: u32,
+    block: u32,
+    [ny, nx]: [i32; 2],
+    batch: i32,
+    [sy, sx]: [i32; 2],
+    scale: f32,
+    mask: Option<(&[f32], bool)>,
+    src: &[f32],
+    dst: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (ny_, nx_) = (positive("ny", ny)?, positive("nx", nx)?);
+    if !(0..ny).contains(&sy) || !(0..nx).contains(&sx) {
+        return Err(LaunchError {
+            what: "shift (sy, sx) outside [0, n)",
+            len: sy.max(sx).max(0) as usize,
+            need: ny_.min(nx_),
+        });
+    }
+    let b = batch.max(0) as usize;
+    let one = [1.0f32];
+    let (m, use_mask, at_src) = match mask {
+        Some((m, at_src)) => {
+            need("mask", m.len(), ny_ * nx_)?;
+            (m, 1, at_src as i32)
+        }
+        None => (&one[..], 0, 0),
+    };
+    need("src", src.len(), 2 * b * ny_ * nx_)?;
+    need("dst", dst.len(), 2 * b * ny_ * nx_)?;
+    grid_covers("grid·block", grid, block, b * ny_ * nx_)?;
+    // SAFETY: lengths checked above; the mask is read only when `use_mask` is set, and then it
+    // has ny·nx entries; destination indices are reduced modulo ny, nx.
+    unsafe {
+        emu_sense_roll_mask(
+            grid,
+            block,
+            ny,
+            nx,
+            batch,
+            sy,
+            sx,
+            scale,
+            use_mask,
+            at_src,
+            m.as_ptr(),
+            src.as_ptr(),
+            dst.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Layout of a batch of strided 1-D transforms for [`fft_stockham_pass`]: transform
+/// `(outer, inner)` has element `e` at `outer·outer_stride + inner·inner_stride + e·elem_stride`
+/// (in complex elements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FftLayout {
+    /// Transforms along the inner batch axis.
+    pub n_inner: usize,
+    /// Stride between them.
+    pub inner_stride: usize,
+    /// Transforms along the outer batch axis.
+    pub n_outer: usize,
+    /// Stride between them.
+    pub outer_stride: usize,
+    /// Stride between the elements of one transform.
+    pub elem_stride: usize,
+    /// Consecutive threads take consecutive inner transforms (column transforms).
+    pub inner_fastest: bool,
+}
+
+/// Emulated `fft_stockham_pass` of length `n` with `radix` after sub-transforms of length `ns`;
+/// `tw` is the length-`n` twiddle table, `src` and `dst` interleaved complex of equal length.
+pub fn fft_stockham_pass(
+    grid: u32,
+    block: u32,
+    [n, radix, ns]: [i32; 3],
+    layout: FftLayout,
+    inverse: bool,
+    tw: &[f32],
+    src: &[f32],
+    dst: &mut [f32],
+) -> Result<(), LaunchError> {
+    let n_ = positive("n", n)?;
+    let r_ = positive("radix", radix)?;
+    let ns_ = positive("ns", ns)?;
+    if n_ % (r_ * ns_) != 0 {
+        return Err(LaunchError {
+            what: "radix·ns must divide n",
+            len: r_ * ns_,
+            need: n_,
+        });
+    }
+    need("tw", tw.len(), 2 * n_)?;
+    need("dst", dst.len(), src.len())?;
+    let l = layout;
+    if l.n_inner == 0 || l.n_outer == 0 {
+        return Err(LaunchError {
+            what: "batch of transforms",
+            len: 0,
+            need: 1,
+        });
+    }
+    let last = (l.n_outer - 1) * l.outer_stride
+        + (l.n_inner - 1) * l.inner_stride
+        + (n_ - 1) * l.elem_stride;
+    if 2 * (last + 1) > src.len() {
+        return Err(LaunchError {
+            what: "src (largest strided index)",
+            len: src.len(),
+            need: 2 * (last + 1),
+        });
+    }
+    grid_covers("grid·block", grid, block, n_ / r_ * l.n_inner * l.n_outer)?;
+    // SAFETY: the largest index the pass reads or writes (last element of the last transform)
+    // was checked against both buffers, which have equal lengths and do not overlap (distinct
+    // borrows); twiddle indices are below n (checked table length).
+    unsafe {
+        emu_fft_stockham_pass(
+            grid,
+            block,
+            n,
+            radix,
+            ns,
+            l.n_inner as i64,
+            l.inner_stride as i64,
+            l.n_outer as i64,
+            l.outer_stride as i64,
+            l.elem_stride as i64,
+            l.inner_fastest as i32,
+            inverse as i32,
+            tw.as_ptr(),
+            src.as_ptr(),
+            dst.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `fbp_filter_rows`: `pre` `(n_angles, n_det)`, `g` the `2·n_det − 1` taps, `sino` and
+/// `out` `(batch, n_angles, n_det)`.
+pub fn fbp_filter_rows(
+    grid: u32,
+    block: u32,
+    [n_angles, n_det]: [i32; 2],
+    batch: i32,
+    pre: &[f32],
+    g: &[f32],
+    sino: &[f32],
+    out: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (na, nd) = (positive("n_angles", n_angles)?, positive("n_det", n_det)?);
+    let b = batch.max(0) as usize;
+    need("pre", pre.len(), na * nd)?;
+    need("g", g.len(), 2 * nd - 1)?;
+    need("sino", sino.len(), b * na * nd)?;
+    need("out", out.len(), b * na * nd)?;
+    grid_covers("grid·block", grid, block, na * nd)?;
+    // SAFETY: lengths checked above; tap indices j − d + n_det − 1 lie in [0, 2·n_det − 2].
+    unsafe {
+        emu_fbp_filter_rows(
+            grid,
+            block,
+            n_angles,
+            n_det,
+            batch,
+            pre.as_ptr(),
+            g.as_ptr(),
+            sino.as_ptr(),
+            out.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// Emulated `fbp_backproject_pixel_driven`: `q` `(batch, n_angles, n_det)` → `img`
+/// `(batch, ny, nx)`; `lengths` is `[pixel_size, sod, sdd, detector spacing]`.
+pub fn fbp_backproject_pixel_driven(
+    grid: u32,
+    block: u32,
+    kind: i32,
+    [ny, nx, n_angles, n_det]: [i32; 4],
+    batch: i32,
+    [h, sod, sdd, spacing]: [f64; 4],
+    k0: f32,
+    fbp_weight: bool,
+    views: &[f64],
+    view_w: &[f32],
+    q: &[f32],
+    img: &mut [f32],
+) -> Result<(), LaunchError> {
+    let (ny_, nx_) = (positive("ny", ny)?, positive("nx", nx)?);
+    let (na, nd) = (positive("n_angles", n_angles)?, positive("n_det", n_det)?);
+    let b = batch.max(0) as usize;
+    need("views", views.len(), 2 * na)?;
+    need("view_w", view_w.len(), na)?;
+    need("q", q.len(), b * na * nd)?;
+    need("img", img.len(), b * ny_ * nx_)?;
+    grid_covers("grid·block", grid, block, ny_ * nx_)?;
+    // SAFETY: lengths checked above; detector indices are bounds-tested in the kernel.
+    unsafe {
+        emu_fbp_backproject_pixel_driven(
+            grid,
+            block,
+            kind,
+            ny,
+            nx,
+            n_angles,
+            n_det,
+            batch,
+            h,
+            sod,
+            sdd,
+            spacing,
+            k0,
+            fbp_weight as i32,
+            views.as_ptr(),
+            view_w.as_ptr(),
+            q.as_ptr(),
+            img.as_mut_ptr(),
         )
     };
     Ok(())

@@ -69,13 +69,19 @@ impl ReconArgs {
     ) -> Result<Vec<f32>> {
         Ok(match self.method {
             Method::Fbp => {
-                common::require_cpu(device, "FBP (use --method sirt, cgls or tv on the GPU)")?;
                 let opts = FbpOptions {
                     filter: self.filter.parse::<FbpFilter>()?,
                     frequency_scaling: self.frequency_scaling,
                     padded_len: self.padding,
                 };
-                Fbp::new(g.clone(), &opts)?.reconstruct(sino)?
+                match device {
+                    common::Device::Cpu => Fbp::new(g.clone(), &opts)?.reconstruct(sino)?,
+                    // filter and pixel-driven back-projection both on the GPU
+                    common::Device::Cuda => {
+                        let dev = fedrecon_cuda::CudaDevice::new(0)?;
+                        fedrecon_cuda::FbpCuda::new(&dev, g.clone(), &opts)?.reconstruct(sino)?
+                    }
+                }
             }
             method => {
                 if self.iters == 0 {

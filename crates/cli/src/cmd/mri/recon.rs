@@ -120,6 +120,11 @@ pub struct Args {
     /// Run the reconstruction N times and print its median time (`time_ms:`) on stderr.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Device of the SENSE operator inside cgsense, l1 and tv (cuda: coil weighting, FFT or full
+    /// NUFFT and mask on GPU 0; coil-map estimation, gridding and the solver's vector updates stay
+    /// on the CPU).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: common::Device,
 }
 
 /// One Cartesian k-space slice `(coils, ny, nx)` and the file's column mask, if any.
@@ -395,7 +400,11 @@ fn peak(img: &[f32]) -> f32 {
 }
 
 /// Reconstruct one Cartesian slice: the `(ny, nx)` magnitude image.
-fn reconstruct(a: &Args, k: &KSlice) -> Result<(Vec<f32>, Resolved)> {
+fn reconstruct(
+    a: &Args,
+    k: &KSlice,
+    dev: Option<&fedrecon_cuda::CudaDevice>,
+) -> Result<(Vec<f32>, Resolved)> {
     let (coils, ny, nx) = (k.coils, k.ny, k.nx);
     let zf = rss_from_kspace(&k.data, coils, ny, nx)?;
     let mask = sampling_mask(k)?;
@@ -423,8 +432,13 @@ fn reconstruct(a: &Args, k: &KSlice) -> Result<(Vec<f32>, Resolved)> {
     let y: Vec<Complex32> = k.data.iter().map(|v| v * s).collect();
     let (maps, name, calib) = coil_maps(a, &y, coils, ny, nx, &mask, false)?;
     (res.maps, res.calibration, res.scale) = (name, calib, s as f64);
-    let op = SenseOperator::new(maps, coils, ny, nx, Some(mask))?;
-    let x = solve(a, &op, &y)?;
+    let x = match dev {
+        None => solve(a, &SenseOperator::new(maps, coils, ny, nx, Some(mask))?, &y)?,
+        Some(dev) => {
+            let op = fedrecon_cuda::SenseOperatorCuda::new(dev, &maps, coils, ny, nx, Some(&mask))?;
+            solve(a, &op, &y)?
+        }
+    };
     Ok((magnitude(&x).iter().map(|v| v / s).collect(), res))
 }
 
@@ -489,6 +503,7 @@ fn reconstruct_noncartesian(
     n: usize,
     coils: usize,
     samples: &[Complex32],
+    dev: Option<&fedrecon_cuda::CudaDevice>,
 ) -> Result<(Vec<f32>, Resolved)> {
     let plan = NufftPlan::new(n, n, &traj.kxy, NufftOptions::default())?;
     let (grid_imgs, grid) = gridding(&plan, samples, coils, 20)?;
@@ -519,8 +534,17 @@ fn reconstruct_noncartesian(
     let everything = SamplingMask::columns(vec![true; n]);
     let (maps, name, calib) = coil_maps(a, &kgrid, coils, n, n, &everything, true)?;
     (res.maps, res.calibration, res.scale) = (name, calib, s as f64);
-    let op = NufftSenseOperator::from_plan(plan, maps, coils)?.with_toeplitz()?;
-    let x = solve(a, &op, &y)?;
+    let x = match dev {
+        None => {
+            let op = NufftSenseOperator::from_plan(plan, maps, coils)?.with_toeplitz()?;
+            solve(a, &op, &y)?
+        }
+        // the full NUFFT per iteration (no Toeplitz embedding on the GPU)
+        Some(dev) => {
+            let op = fedrecon_cuda::NufftSenseOperatorCuda::new(dev, &plan, &maps, coils)?;
+            solve(a, &op, &y)?
+        }
+    };
     Ok((magnitude(&x).iter().map(|v| v / s).collect(), res))
 }
 
@@ -536,6 +560,15 @@ pub fn run(a: Args) -> Result<()> {
             "--maps, --estimate-maps, --iters and --lambda apply to --method cgsense, l1 or tv, not zf"
         );
     }
+    let dev = match a.device {
+        common::Device::Cpu => None,
+        common::Device::Cuda => {
+            if a.method == Method::Zf {
+                common::require_cpu(a.device, "--method zf (no operator to run)")?;
+            }
+            Some(fedrecon_cuda::CudaDevice::new(0)?)
+        }
+    };
     let (mut data, mut shape, crop, resolved) = if let Some(tp) = &a.traj {
         let is_h5 = a
             .input
@@ -552,7 +585,7 @@ pub fn run(a: Args) -> Result<()> {
         let (shape, raw) = read_complex(&a.input)?;
         let (coils, samples) = noncartesian_samples(&a.input, &shape, raw, &traj, tp)?;
         let (img, res) = common::timed(a.repeat, || {
-            reconstruct_noncartesian(&a, &traj, n, coils, &samples)
+            reconstruct_noncartesian(&a, &traj, n, coils, &samples, dev.as_ref())
         })?;
         (img, [1, n, n], None, vec![res])
     } else {
@@ -567,7 +600,7 @@ pub fn run(a: Args) -> Result<()> {
         let out = common::timed(a.repeat, || {
             slices
                 .iter()
-                .map(|k| reconstruct(&a, k))
+                .map(|k| reconstruct(&a, k, dev.as_ref()))
                 .collect::<Result<Vec<_>>>()
         })?;
         let (imgs, res): (Vec<_>, Vec<_>) = out.into_iter().unzip();
