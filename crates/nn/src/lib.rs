@@ -7,8 +7,13 @@
 //! - [`physics`]: the physics a model is called with ([`physics::Physics`]) and its input
 //!   ([`physics::ModelInput`]).
 //! - [`film`]: FiLM conditioning hooks.
-//! - [`models`]: the networks and the [`models::ReconNet`] trait.
+//! - [`ops`]: physics operators as autodiff ops with the exact adjoint as backward.
+//! - [`complex`]: two-channel complex helpers and `fft2c`/`ifft2c` ops (MRI).
+//! - [`unet`]: the shared U-Net.
+//! - [`models`]: the networks ([`models::AnyModel`], [`models::ModelConfig`]) and the
+//!   [`models::ReconNet`] trait.
 
+pub mod complex;
 pub mod error;
 pub mod film;
 pub mod models;
@@ -17,6 +22,9 @@ pub mod physics;
 pub mod unet;
 
 pub use error::{NnError, Result};
+pub use film::{Film, Hypernetwork, HypernetworkConfig};
+pub use models::{AnyModel, ModelConfig, ReconNet};
+pub use physics::{CtPhysics, ModelInput, MriPhysics, Physics};
 
 /// Re-export of the burn version this crate is built against.
 pub use burn;
