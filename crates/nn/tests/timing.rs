@@ -83,3 +83,30 @@ fn lpd_training_step_128_batch4() {
         t.elapsed().as_secs_f64()
     );
 }
+
+/// One 3×3 conv 32 → 32 on `[4, 32, 128, 128]`, forward + backward (the bulk of an LPD block).
+#[test]
+#[ignore = "timing figure; run in an optimised build"]
+fn conv_32_to_32_forward_backward_128_batch4() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    let dev = Device::flex().autodiff();
+    dev.seed(2);
+    let conv = Conv2dConfig::new([32, 32], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&dev);
+    let x = Tensor::<4>::ones([4, 32, 128, 128], &dev).require_grad();
+    for rep in 0..3 {
+        let t = Instant::now();
+        let y = conv.forward(x.clone());
+        let s = y.sum();
+        let _ = s.clone().into_data();
+        let tf = t.elapsed().as_secs_f64();
+        let g = s.backward();
+        let _ = x.grad(&g).unwrap().into_data();
+        println!(
+            "rep {rep}: forward {tf:.3} s, forward+backward {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
