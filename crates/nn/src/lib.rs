@@ -1,7 +1,30 @@
-//! Unrolled reconstruction networks (burn) with the physics operators as autodiff ops.
+//! Unrolled reconstruction networks (burn 0.22) with the physics operators as autodiff ops.
 //!
-//! Work in progress: see the networks issue. The backend is a type parameter so a GPU backend
-//! can be added without touching the models.
+//! Models never name a backend: burn 0.22's `Tensor<D>` dispatches at run time on the tensor's
+//! [`burn::tensor::Device`]. The CPU backend is burn-flex (`Device::flex()`, wrapped with
+//! `.autodiff()` for training); a GPU backend is a burn feature plus another `Device`.
+//!
+//! - [`physics`]: the physics a model is called with ([`physics::Physics`]) and its input
+//!   ([`physics::ModelInput`]).
+//! - [`film`]: FiLM conditioning hooks.
+//! - [`ops`]: physics operators as autodiff ops with the exact adjoint as backward.
+//! - [`complex`]: two-channel complex helpers and `fft2c`/`ifft2c` ops (MRI).
+//! - [`unet`]: the shared U-Net.
+//! - [`models`]: the networks ([`models::AnyModel`], [`models::ModelConfig`]) and the
+//!   [`models::ReconNet`] trait.
+
+pub mod complex;
+pub mod error;
+pub mod film;
+pub mod models;
+pub mod ops;
+pub mod physics;
+pub mod unet;
+
+pub use error::{NnError, Result};
+pub use film::{Film, Hypernetwork, HypernetworkConfig};
+pub use models::{AnyModel, ModelConfig, ReconNet};
+pub use physics::{CtPhysics, ModelInput, MriPhysics, Physics};
 
 /// Re-export of the burn version this crate is built against.
 pub use burn;
