@@ -12,13 +12,20 @@
 //! - [`unet`]: the shared U-Net.
 //! - [`models`]: the networks ([`models::AnyModel`], [`models::ModelConfig`]) and the
 //!   [`models::ReconNet`] trait.
+//! - [`params`]: named parameters (export/import, safetensors files).
+//! - [`data`]: slice datasets (phantom simulation, LoDoPaB, fastMRI) and batching.
+//! - [`config`], [`train`]: run configs, the training loop, checkpoints, trained-model loading.
 
 pub mod complex;
+pub mod config;
+pub mod data;
 pub mod error;
 pub mod film;
 pub mod models;
 pub mod ops;
+pub mod params;
 pub mod physics;
+pub mod train;
 pub mod unet;
 
 pub use error::{NnError, Result};
