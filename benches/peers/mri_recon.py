@@ -14,7 +14,8 @@ fraction 0.08), noiseless. Every tool gets the same k-space and the same coil ma
   (L1-wavelet, FISTA with BART's fixed step 0.95, no random cycle spinning; a second row adds
   -e, BART's power iteration for the step, which ours and sigpy always run), with -w P the same data scaling as ours (P = peak
   of the zero-filled RSS image). Timed as process wall time (it has no in-process timer), so the
-  table also gives our process wall time for a like-for-like ratio.
+  table also gives our process wall time for a like-for-like ratio, and both processes' CPU time
+  (user + sys over all threads), which other load on the machine hardly changes.
 - sigpy: `SenseRecon(lamda=0)` (CG) and `L1WaveletRecon(wave_name='db4')` (FISTA) on the data
   scaled by 1/P, result scaled back; timed in process around `.run()` (includes sigpy's
   30-step power iteration for L1, as ours and BART's).
@@ -27,6 +28,7 @@ on numpy (single-threaded FFT).
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -61,17 +63,25 @@ def nmse(a, b):
     return float(np.sum((a - b) ** 2) / np.sum(b ** 2))
 
 
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_timed(cmd, env, repeat):
-    """Median process wall time (ms) and the stderr of the last run."""
-    times, err = [], ""
+    """Median process wall time (ms), median process CPU time (user + sys of all threads, ms;
+    robust when other processes compete for the cores) and the stderr of the last run."""
+    times, cpus, err = [], [], ""
     for _ in range(repeat):
+        c0 = children_cpu_s()
         t = time.perf_counter()
         p = subprocess.run(cmd, env=env, capture_output=True, text=True)
         times.append((time.perf_counter() - t) * 1e3)
+        cpus.append((children_cpu_s() - c0) * 1e3)
         if p.returncode != 0:
             sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
         err = p.stderr
-    return float(np.median(times)), err
+    return float(np.median(times)), float(np.median(cpus)), err
 
 
 def ours(args, env, method, work, lam):
@@ -81,20 +91,20 @@ def ours(args, env, method, work, lam):
            "--iters", str(args.iters), "-o", out]
     if lam is not None:
         cmd += ["--lambda", str(lam)]
-    _, err = run_timed(cmd + ["--repeat", str(args.repeat)], env, 1)
+    _, _, err = run_timed(cmd + ["--repeat", str(args.repeat)], env, 1)
     inproc = [float(l.split(":")[1]) for l in err.splitlines() if l.startswith("time_ms:")]
     if not inproc:
         sys.exit(f"no time_ms in the output of {' '.join(cmd)}:\n{err}")
-    wall, _ = run_timed(cmd, env, args.repeat)
-    return inproc[0], wall, np.load(out)
+    wall, cpu, _ = run_timed(cmd, env, args.repeat)
+    return inproc[0], wall, cpu, np.load(out)
 
 
 def bart(args, env, work, extra, name, peak):
     out = os.path.join(work, f"bart_{name}")
     cmd = [args.bart, "pics", "-i", str(args.iters), "-w", repr(peak), "-S", *extra,
            os.path.join(work, "ksp"), os.path.join(work, "maps"), out]
-    wall, _ = run_timed(cmd, env, args.repeat)
-    return wall, np.abs(read_cfl(out)), " ".join(cmd[1:])
+    wall, cpu, _ = run_timed(cmd, env, args.repeat)
+    return wall, cpu, np.abs(read_cfl(out)), " ".join(cmd[1:])
 
 
 def sigpy_runs(args, ksp, maps, mask, peak, lam):
@@ -161,10 +171,11 @@ def main():
         # BART's FISTA uses a fixed step 0.95 unless -e (power iteration, as ours and sigpy do)
         ("l1", "l1 (BART -e)", ["-R", f"W:7:0:{args.lam}", "-n", "-e"], args.lam),
     ):
-        t_in, t_wall, img = ours(args, env, method, work, lam)
-        b_wall, b_img, b_cmd = bart(args, env, work, extra, method, peak)
+        t_in, t_wall, t_cpu, img = ours(args, env, method, work, lam)
+        b_wall, b_cpu, b_img, b_cmd = bart(args, env, work, extra, method, peak)
         row = {
             "method": label, "ours_ms": t_in, "ours_wall_ms": t_wall, "bart_ms": b_wall,
+            "ours_cpu_ms": t_cpu, "bart_cpu_ms": b_cpu,
             "nmse_bart": nmse(img, b_img), "nmse_truth": nmse(img, truth),
             "bart_nmse_truth": nmse(b_img, truth), "bart_cmd": b_cmd,
         }
@@ -175,14 +186,17 @@ def main():
 
     print()
     print("| method | ours ms (in-process) | ours ms (process) | BART pics ms (process) "
-          "| BART/ours (process) | BART/ours (in-process) | sigpy ms | sigpy/ours "
+          "| BART/ours (process) | BART/ours (in-process) "
+          "| CPU ms ours / BART (process) | BART/ours (CPU) | sigpy ms | sigpy/ours "
           "| NMSE ours vs BART | NMSE ours vs sigpy | NMSE vs phantom: ours / BART |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s_ms = r.get("sigpy_ms")
         cells = [
             r["method"], f"{r['ours_ms']:.1f}", f"{r['ours_wall_ms']:.1f}", f"{r['bart_ms']:.1f}",
             f"{r['bart_ms'] / r['ours_wall_ms']:.2f}", f"{r['bart_ms'] / r['ours_ms']:.2f}",
+            f"{r['ours_cpu_ms']:.0f} / {r['bart_cpu_ms']:.0f}",
+            f"{r['bart_cpu_ms'] / r['ours_cpu_ms']:.2f}",
             "—" if s_ms is None else f"{s_ms:.1f}",
             "—" if s_ms is None else f"{s_ms / r['ours_ms']:.2f}",
             f"{r['nmse_bart']:.2e}",
