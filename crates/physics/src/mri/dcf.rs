@@ -95,7 +95,7 @@ mod tests {
                 5,
                 &traj,
                 NufftOptions {
-                    eps: 1e-5,
+                    eps: 1e-4,
                     upsampling: up,
                 },
             )

@@ -57,7 +57,7 @@ impl Fft1 {
         }
     }
 
-    fn plan(&self, dir: Direction) -> &Arc<dyn Fft<f32>> {
+    pub(crate) fn plan(&self, dir: Direction) -> &Arc<dyn Fft<f32>> {
         match dir {
             Direction::Forward => &self.fwd,
             Direction::Inverse => &self.inv,

@@ -172,7 +172,7 @@ mod tests {
                 den += reference[k].norm_sqr();
             }
             let e = (num / den).sqrt();
-            assert!(e < 2.0 * eps, "coil {c}: relative error {e:.2e}");
+            assert!(e <= eps, "coil {c}: relative error {e:.2e}");
         }
     }
 

@@ -17,13 +17,24 @@
 //! Barnett, Magland, af Klinteberg (2019), "A parallel non-uniform fast Fourier transform library
 //! based on an 'exponential of semicircle' kernel", SIAM J. Sci. Comput. 41(5) (FINUFFT).
 //! The kernel, in units of fine-grid cells, is `ψ(s) = exp(β (√(1 − (2s/w)²) − 1))` for
-//! `|s| < w/2`. Width and shape come from the tolerance `ε` and the upsampling factor `σ`
-//! (FINUFFT 2.2's `setup_spreader` rules):
-//! - `σ = 2`: `w = ⌈log10(1/ε)⌉ + 1`, `β = 2.30 · w` (FINUFFT's small-width tweaks: `β/w` is 2.20,
-//!   2.26, 2.38 for `w` = 2, 3, 4);
-//! - `σ = 1.25`: `w = ⌈ln(1/ε) / (π √(1 − 1/σ))⌉`, `β = 0.97 · π · (1 − 1/(2σ)) · w`;
+//! `|s| < w/2`. Width and shape come from the tolerance `ε` and the upsampling factor `σ`.
+//! `β` is FINUFFT 2.2's (`setup_spreader`); the width is FINUFFT's plus one, so that the achieved
+//! error is *at most* `ε` rather than about `ε` (FINUFFT's rule gives 1.0–3.3 `ε` here):
+//! - `σ = 2`: `w = ⌈log10(1/ε)⌉ + 2`, `β = 2.30 · w` (FINUFFT's small-width tweaks: `β/w` is 2.26,
+//!   2.38 for `w` = 3, 4);
+//! - `σ = 1.25`: `w = ⌈ln(1/ε) / (π √(1 − 1/σ))⌉ + 1`, `β = 0.97 · π · (1 − 1/(2σ)) · w`.
 //!
-//! with `2 ≤ w ≤ 16`. The fine grid is `nf = next 2·3·5-smooth even integer ≥ max(σ·n, 2w)` per
+//! Measured (random points, 40 × 36 and 256 × 256 images, `f32`), the error falls by a factor of
+//! ≈ 9 per extra width for `σ = 2` (≈ `1.1 · 10^{1−w}`) and ≈ 4.4 for `σ = 1.25`, and `β/w` = 2.30
+//! resp. 1.83 is the best of the values tried (2.1–2.5 resp. 1.6–1.95).
+//! `EsKernel::for_tolerance` gives:
+//!
+//! | `ε`      | 1e-1 | 1e-2 | 1e-3 | 1e-4 | 1e-5 | 1e-6 |
+//! |----------|------|------|------|------|------|------|
+//! | `σ = 2`    | 3    | 4    | 5    | 6    | 7    | 8    |
+//! | `σ = 1.25` | 3    | 5    | 6    | 8    | —    | —    |
+//!
+//! The fine grid is `nf = next 2·3·5-smooth even integer ≥ max(σ·n, 2w)` per
 //! axis. Type 2: divide `f` by the deapodisation `ψ̂(x/nf_x) ψ̂(y/nf_y)`, zero-pad onto the fine
 //! grid, FFT, and interpolate with `ψ` at each `(kx·nf_x, ky·nf_y)`. Type 1 runs the same steps
 //! transposed (spread, inverse FFT, crop, divide), so it is the adjoint of type 2 up to rounding.
@@ -32,16 +43,19 @@
 //!
 //! The kernel is evaluated, as in FINUFFT, by piecewise polynomials: on each of the `w` unit
 //! intervals `ψ` is interpolated at Chebyshev points (`f64`, the lowest degree whose fit error is
-//! ≤ max(ε/20, 2·e^{−β}): `ψ` jumps from `e^{−β}` to 0 at its edges, so no polynomial does much
-//! better there) and evaluated by Horner's rule in `f32`, all `w` pieces at once (degree 7 for
-//! `w = 7`).
+//! ≤ max(ε/20, 2·e^{−β}) for `σ = 2`, ε/200 for `σ = 1.25`: `ψ` jumps from `e^{−β}` to 0 at its
+//! edges, so no polynomial does much better there) and evaluated by Horner's rule in `f32`, all
+//! `w` pieces at once (degree 8 for `w = 8`).
 //!
 //! # Accuracy (measured against [`nudft2_type2`] / [`nudft2_type1`], relative L2, f32)
-//! FINUFFT's width rule aims at an error *about* `ε`, not a bound. Measured on random points and
-//! images (see the tests): `σ = 2`: 0.8–1.7 `ε` for `ε` = 1e-2 … 1e-3, 0.8–1.1 `ε` for 1e-4 … 1e-6,
-//! 1.7 `ε` at 1e-7; `σ = 1.25`: 1.0–3.3 `ε` for 1e-2 … 1e-4, 0.6–0.9 `ε` at 1e-5. Below 1e-5 the
-//! `σ = 1.25` kernel's deapodisation range amplifies `f32` rounding to ≈1e-5, so smaller `ε` is
-//! rejected for it ([`Upsampling::min_eps`]).
+//! The achieved error is at most `ε` (tested for every decade down to [`Upsampling::min_eps`],
+//! both types, both `σ`, with no slack). Measured at 256², 10⁴ random points: `σ = 2`: 0.1–0.2 `ε`
+//! for `ε` = 1e-1 … 1e-5 and 0.24 `ε` at 1e-6; `σ = 1.25`: 0.3–0.6 `ε` for 1e-1 … 1e-4 (table:
+//! `cargo run --release -p fedrecon-benches --bin mri_nufft_accuracy`). Data are `f32`, so there is a floor: `f32`
+//! rounding in the FFT and the spreading is amplified by the deapodisation's dynamic range
+//! `ψ̂(0)/ψ̂(n/(2nf))`, which grows with `w`. Measured floors: ≈ 1.5e-7 for `σ = 2` (so
+//! `ε = 1e-7` is not reachable) and ≈ 1.2e-5 at 256² for `σ = 1.25` (7e-6 at 40 × 36; wider
+//! kernels make it worse), hence [`Upsampling::min_eps`] is 1e-6 resp. 1e-4.
 //!
 //! Precision: data, grids and FFTs are `f32`; point coordinates, the fold onto the grid and the
 //! kernel offsets are `f64`, the fit and the deapodisation are computed in `f64`.
@@ -85,13 +99,13 @@ impl Upsampling {
         }
     }
 
-    /// Smallest tolerance reachable with `f32` data: `1e-7` for `σ = 2`; `1e-5` for `σ = 1.25`,
-    /// whose wider, sharper kernel has a deapodisation range that amplifies `f32` rounding
-    /// (measured: ≈1e-5 relative error whatever the width).
+    /// Smallest tolerance guaranteed with `f32` data: `1e-6` for `σ = 2` (the `f32` floor is
+    /// ≈ 1.5e-7); `1e-4` for `σ = 1.25`, whose kernel has a deapodisation range that amplifies
+    /// `f32` rounding to a floor of ≈ 1.2e-5 at 256² whatever the width (see the module docs).
     pub fn min_eps(self) -> f64 {
         match self {
-            Self::Two => 1e-7,
-            Self::FiveQuarters => 1e-5,
+            Self::Two => 1e-6,
+            Self::FiveQuarters => 1e-4,
         }
     }
 
@@ -115,7 +129,7 @@ impl Upsampling {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NufftOptions {
     /// Requested relative tolerance `ε`, in `[min_eps, 0.1]` ([`Upsampling::min_eps`]). The
-    /// achieved relative L2 error is about `ε` (FINUFFT's width rule; measured 0.5–1.7 `ε`).
+    /// achieved relative L2 error (vs the direct NUDFT) is at most `ε`; measured 0.1–0.6 `ε`.
     pub eps: f64,
     /// Fine-grid upsampling factor.
     pub upsampling: Upsampling,
@@ -145,7 +159,8 @@ pub struct EsKernel {
 }
 
 impl EsKernel {
-    /// FINUFFT's width and `β` for tolerance `eps` and upsampling `sigma` (see the module docs).
+    /// Width and `β` for tolerance `eps` and upsampling `sigma`: FINUFFT's `β` and FINUFFT's width
+    /// plus one (see the module docs for the rule and the table).
     pub fn for_tolerance(eps: f64, upsampling: Upsampling) -> Result<Self> {
         let min_eps = upsampling.min_eps();
         if !(min_eps..=0.1).contains(&eps) {
@@ -161,13 +176,12 @@ impl EsKernel {
         // the small offset keeps exact powers of ten (1e-6 → 6) from rounding up
         let ceil = |x: f64| (x - 1e-9).ceil() as usize;
         let w = match upsampling {
-            Upsampling::Two => ceil((1.0 / eps).log10()) + 1,
+            Upsampling::Two => ceil((1.0 / eps).log10()) + 2,
             Upsampling::FiveQuarters => {
                 let s = upsampling.sigma();
-                ceil((1.0 / eps).ln() / (PI * (1.0 - 1.0 / s).sqrt()))
+                ceil((1.0 / eps).ln() / (PI * (1.0 - 1.0 / s).sqrt())) + 1
             }
-        }
-        .max(2);
+        };
         if w > MAX_KERNEL_WIDTH {
             return Err(PhysicsError::argument(
                 "eps",
@@ -177,7 +191,6 @@ impl EsKernel {
         }
         let beta_over_w = match upsampling {
             Upsampling::Two => match w {
-                2 => 2.20,
                 3 => 2.26,
                 4 => 2.38,
                 _ => 2.30,
@@ -254,11 +267,17 @@ struct HornerKernel {
 }
 
 impl HornerKernel {
-    /// Fit tolerance: `ε/20`, but not below `2·exp(−β)`: the kernel jumps from `exp(−β)` to 0 at
-    /// `|s| = w/2` and has a square-root branch point there, so no polynomial gets much closer
-    /// than that on the outer pieces — the size of the truncation error the method already makes.
-    fn tolerance(kernel: &EsKernel, eps: f64) -> f64 {
-        (eps / 20.0).max(2.0 * (-kernel.beta).exp()).max(2e-8)
+    /// Fit tolerance: `ε/20` for `σ = 2`, `ε/200` for `σ = 1.25` (whose deapodisation amplifies
+    /// kernel errors near the image edge ten times more), but not below `2·exp(−β)`: the kernel
+    /// jumps from `exp(−β)` to 0 at `|s| = w/2` and has a square-root branch point there, so no
+    /// polynomial gets much closer than that on the outer pieces — the size of the truncation
+    /// error the method already makes.
+    fn tolerance(kernel: &EsKernel, eps: f64, upsampling: Upsampling) -> f64 {
+        let share = match upsampling {
+            Upsampling::Two => 20.0,
+            Upsampling::FiveQuarters => 200.0,
+        };
+        (eps / share).max(2.0 * (-kernel.beta).exp()).max(2e-8)
     }
 
     /// Piece `d` covers `s ∈ [−w/2 + d, −w/2 + d + 1]` in the variable `z = 2(s + w/2 − d) − 1`.
@@ -741,13 +760,26 @@ impl NufftPlan {
         if nx == 0 {
             return Err(PhysicsError::argument("nx", nx, "must be at least 1"));
         }
-        let m = check_trajectory(traj)?;
         let kernel = EsKernel::for_tolerance(options.eps, options.upsampling)?;
+        Self::with_kernel(ny, nx, traj, options, kernel)
+    }
+
+    fn with_kernel(
+        ny: usize,
+        nx: usize,
+        traj: &[f32],
+        options: NufftOptions,
+        kernel: EsKernel,
+    ) -> Result<Self> {
+        let m = check_trajectory(traj)?;
         let w = kernel.width;
         let sigma = options.upsampling.sigma();
         let fine = |n: usize| next_smooth_even(((sigma * n as f64).ceil() as usize).max(2 * w));
         let (nfy, nfx) = (fine(ny), fine(nx));
-        let horner = HornerKernel::new(&kernel, HornerKernel::tolerance(&kernel, options.eps));
+        let horner = HornerKernel::new(
+            &kernel,
+            HornerKernel::tolerance(&kernel, options.eps, options.upsampling),
+        );
         let nodes = gauss_legendre(4 * w + 20);
         let deapod = |n: usize, nf: usize| -> Vec<f32> {
             (0..n)
@@ -1223,31 +1255,33 @@ mod tests {
         NufftOptions { eps, upsampling }
     }
 
-    /// FINUFFT's width rule gives a relative L2 error of about ε, not a bound (measured up to
-    /// 1.7 ε for σ = 2 and 3.3 ε for σ = 1.25; see the module docs).
-    fn slack(up: Upsampling) -> f64 {
-        match up {
-            Upsampling::Two => 2.0,
-            Upsampling::FiveQuarters => 4.0,
-        }
-    }
-    const SLACK: f64 = 2.0;
-
+    /// Every requested tolerance is a bound: achieved relative L2 error ≤ ε, no slack.
     #[test]
     fn accuracy_vs_nudft_both_types_both_upsamplings() {
-        // (ny, nx, M): odd and even sizes, several subproblems (M / 256), points near the wrap
-        let cases = [(24usize, 19usize, 1500usize), (17, 32, 1200), (1, 7, 60)];
+        // (ny, nx, M): odd and even sizes, several subproblems (M / 256), points near the wrap,
+        // and one 64² image (the f32 floor grows with the size)
+        let cases = [
+            (24usize, 19usize, 1500usize),
+            (17, 32, 1200),
+            (1, 7, 60),
+            (64, 64, 2000),
+        ];
         for up in [Upsampling::Two, Upsampling::FiveQuarters] {
+            let mut tested = 0;
             for (ci, &(ny, nx, m)) in cases.iter().enumerate() {
                 let traj = random_traj(m, 40 + ci as u64);
                 let f: Vec<Complex32> = random_vec(ny * nx, 41);
                 let c: Vec<Complex32> = random_vec(m, 42);
                 let ref2 = nudft2_type2(&f, ny, nx, &traj).unwrap();
                 let ref1 = nudft2_type1(&c, ny, nx, &traj).unwrap();
-                for eps in [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7]
-                    .into_iter()
-                    .filter(|&e| e >= up.min_eps())
+                // every decade down to min_eps, and values just below a width step
+                for eps in [
+                    0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 0.9e-2, 3e-4, 5.5e-5, 2e-6,
+                ]
+                .into_iter()
+                .filter(|&e| e >= up.min_eps())
                 {
+                    tested += 1;
                     let plan = NufftPlan::new(ny, nx, &traj, opts(eps, up)).unwrap();
                     let mut y = vec![Complex32::default(); m];
                     plan.type2(&f, &mut y).unwrap();
@@ -1259,34 +1293,37 @@ mod tests {
                         "{up:?} ({ny},{nx}) M={m} eps={eps:.0e} w={w}: type2 {e2:.2e} type1 {e1:.2e}"
                     );
                     assert!(
-                        e2 <= slack(up) * eps,
+                        e2 <= eps,
                         "{up:?} ({ny}, {nx}) ε={eps:.0e} w={w}: type 2 error {e2:.2e}"
                     );
                     assert!(
-                        e1 <= slack(up) * eps,
+                        e1 <= eps,
                         "{up:?} ({ny}, {nx}) ε={eps:.0e} w={w}: type 1 error {e1:.2e}"
                     );
                 }
             }
+            let per_case = if up == Upsampling::Two { 10 } else { 6 };
+            assert_eq!(tested, per_case * cases.len(), "{up:?}: tolerances tested");
         }
     }
 
     #[test]
-    fn kernel_widths_follow_finufft() {
+    fn kernel_widths_are_finufft_plus_one() {
         let w = |eps, up| EsKernel::for_tolerance(eps, up).unwrap().width;
+        // σ = 2: ⌈log10(1/ε)⌉ + 2
         for (eps, expected) in [
-            (1e-2, 3),
-            (1e-3, 4),
-            (1e-4, 5),
-            (1e-5, 6),
-            (1e-6, 7),
-            (1e-7, 8),
-            (3e-4, 5),
+            (0.1, 3),
+            (1e-2, 4),
+            (1e-3, 5),
+            (1e-4, 6),
+            (1e-5, 7),
+            (1e-6, 8),
+            (3e-4, 6),
         ] {
             assert_eq!(w(eps, Upsampling::Two), expected, "σ = 2, ε = {eps:e}");
         }
-        // σ = 1.25: ⌈ln(1/ε) / (π √0.2)⌉
-        for (eps, expected) in [(1e-2, 4), (1e-3, 5), (1e-4, 7), (1e-5, 9)] {
+        // σ = 1.25: ⌈ln(1/ε) / (π √0.2)⌉ + 1
+        for (eps, expected) in [(0.1, 3), (1e-2, 5), (1e-3, 6), (1e-4, 8), (3e-4, 7)] {
             assert_eq!(
                 w(eps, Upsampling::FiveQuarters),
                 expected,
@@ -1294,14 +1331,20 @@ mod tests {
             );
         }
         let k = EsKernel::for_tolerance(1e-6, Upsampling::Two).unwrap();
-        assert!((k.beta - 2.30 * 7.0).abs() < 1e-12);
-        let k = EsKernel::for_tolerance(1e-5, Upsampling::FiveQuarters).unwrap();
-        assert!((k.beta - 0.97 * PI * 0.6 * 9.0).abs() < 1e-12);
-        for bad in [0.0, 5e-8, 0.2, f64::NAN] {
+        assert!((k.beta - 2.30 * 8.0).abs() < 1e-12);
+        let k = EsKernel::for_tolerance(1e-2, Upsampling::Two).unwrap();
+        assert!((k.beta - 2.38 * 4.0).abs() < 1e-12);
+        let k = EsKernel::for_tolerance(1e-4, Upsampling::FiveQuarters).unwrap();
+        assert!((k.beta - 0.97 * PI * 0.6 * 8.0).abs() < 1e-12);
+        // below the f32 floor (see Upsampling::min_eps) and out of range are errors
+        for bad in [0.0, 5e-7, 1e-7, 0.2, f64::NAN] {
             let e = EsKernel::for_tolerance(bad, Upsampling::Two).unwrap_err();
             assert!(e.to_string().contains("eps"), "{e}");
         }
-        assert!(EsKernel::for_tolerance(1e-6, Upsampling::FiveQuarters).is_err());
+        for bad in [5e-5, 1e-5, 1e-6] {
+            let e = EsKernel::for_tolerance(bad, Upsampling::FiveQuarters).unwrap_err();
+            assert!(e.to_string().contains("sigma = 1.25"), "{e}");
+        }
         assert_eq!(
             Upsampling::from_sigma(1.25).unwrap(),
             Upsampling::FiveQuarters
@@ -1317,9 +1360,9 @@ mod tests {
     #[test]
     fn horner_fit_and_quadrature_are_accurate() {
         for up in [Upsampling::Two, Upsampling::FiveQuarters] {
-            for eps in [1e-2, 1e-4, 1e-5] {
+            for eps in [1e-2, 1e-4, up.min_eps()] {
                 let k = EsKernel::for_tolerance(eps, up).unwrap();
-                let tol = HornerKernel::tolerance(&k, eps);
+                let tol = HornerKernel::tolerance(&k, eps, up);
                 let h = HornerKernel::new(&k, tol);
                 assert!(
                     h.fit_error <= tol,
@@ -1379,7 +1422,7 @@ mod tests {
         {
             let traj = random_traj(m, 60 + k as u64);
             for up in [Upsampling::Two, Upsampling::FiveQuarters] {
-                for eps in [1e-2, 1e-5] {
+                for eps in [1e-2, 1e-4] {
                     let plan = NufftPlan::new(ny, nx, &traj, opts(eps, up)).unwrap();
                     assert_adjoint(&plan, 1e-5);
                 }
@@ -1520,10 +1563,7 @@ mod tests {
                         .collect();
                     let exact = nudft2_type1(&wax, ny, nx, &traj).unwrap();
                     let e = rel_err(&z, &exact);
-                    assert!(
-                        e <= 2.0 * SLACK * eps,
-                        "({ny}, {nx}) ε={eps:e}: Toeplitz error {e:.2e}"
-                    );
+                    assert!(e <= eps, "({ny}, {nx}) ε={eps:e}: Toeplitz error {e:.2e}");
                     // and against the plan's own adjoint(forward(x))
                     let mut ax32 = plan.forward_vec(&x).unwrap();
                     if let Some(w) = w {
@@ -1536,7 +1576,7 @@ mod tests {
                         .collect();
                     let e = rel_err(&z, &aha64);
                     assert!(
-                        e <= 3.0 * SLACK * eps,
+                        e <= eps,
                         "({ny}, {nx}) ε={eps:e}: Toeplitz vs adjoint(forward) {e:.2e}"
                     );
                 }

@@ -163,7 +163,7 @@ fn radial_cardiac_nufft_matches_nudft_on_the_real_trajectory() {
             .collect();
         let e2 = norm(&d) / norm(&reference2);
         assert!(
-            e1 <= 2.0 * eps && e2 <= 2.0 * eps,
+            e1 <= eps && e2 <= eps,
             "ε={eps:e}: type 1 {e1:.2e}, type 2 {e2:.2e}"
         );
     }
