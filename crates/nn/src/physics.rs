@@ -11,6 +11,7 @@ use fedrecon_physics::CtGeometry;
 use fedrecon_physics::LinearOperator;
 use fedrecon_physics::ct::fbp::{Fbp, FbpOptions};
 use fedrecon_physics::ct::joseph::JosephProjector;
+use fedrecon_physics::solvers::power_iteration_norm;
 use std::sync::Arc;
 
 /// One CT scan geometry shared by a batch.
@@ -84,31 +85,18 @@ impl CtPhysics {
 /// Power iterations used for `‖A‖`.
 pub const POWER_ITERATIONS: usize = 30;
 
-/// `‖A‖₂ = √λ_max(AᵀA)` by `iters` power iterations from a deterministic start (all ones plus a
-/// small ramp, not orthogonal to the top singular vector of a non-negative projector).
-pub fn operator_norm(op: &dyn LinearOperator<f32>, iters: usize) -> Result<f32> {
-    let n = op.domain_len();
-    let mut x: Vec<f32> = (0..n).map(|i| 1.0 + (i % 7) as f32 * 0.01).collect();
-    let mut z = vec![0f32; n];
-    let mut lambda = 0f64;
-    for _ in 0..iters.max(1) {
-        let nx = x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-        if nx == 0.0 {
-            break;
-        }
-        x.iter_mut().for_each(|v| *v = (*v as f64 / nx) as f32);
-        op.normal(&x, &mut z)?;
-        lambda = z.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-        std::mem::swap(&mut x, &mut z);
-    }
-    if !(lambda.is_finite() && lambda > 0.0) {
+/// `‖A‖₂` by the library's power iteration on `AᵀA` (seeded, so deterministic); an error if the
+/// projector maps everything to zero.
+pub fn operator_norm(op: &JosephProjector, iters: usize) -> Result<f32> {
+    let norm = power_iteration_norm(op, iters, 0x5eed)?;
+    if !(norm.is_finite() && norm > 0.0) {
         return Err(NnError::argument(
             "operator norm",
-            lambda,
+            norm,
             "the projector maps everything to zero (empty geometry?)",
         ));
     }
-    Ok(lambda.sqrt() as f32)
+    Ok(norm as f32)
 }
 
 /// A Cartesian multi-coil MRI grid shared by a batch.

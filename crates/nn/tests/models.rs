@@ -507,3 +507,50 @@ fn unrolled_lpd_gradients_match_finite_differences() {
     println!("input: finite difference {fd_x:e}, autodiff {ad_x:e}, relative error {e_x:e}");
     assert!(e_x < 2e-2, "input gradient: fd {fd_x} vs autodiff {ad_x}");
 }
+
+/// Collects the gradients of every 2-D float parameter, in visiting order.
+struct Grads2<'a>(&'a burn::tensor::Gradients, Vec<Option<Vec<f32>>>);
+
+impl ModuleVisitor for Grads2<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if D == 2 {
+            self.1.push(param.val().grad(self.0).map(host));
+        }
+    }
+}
+
+/// Gradients reach the hypernetwork through the model's FiLM hooks: at initialisation (zero last
+/// layer) the last layer's weight gets a non-zero gradient, the hidden layers none yet.
+#[test]
+fn hypernetwork_receives_gradients_through_the_model() {
+    let dev = Device::flex().autodiff();
+    dev.seed(8);
+    let cfg = small_configs().remove(1); // LEARN
+    let (physics, input) = physics_and_input(&cfg, 2, &dev);
+    let model = cfg.init(&physics, &dev).unwrap();
+    let hc = HypernetworkConfig {
+        protocol_dim: 3,
+        hidden: 8,
+        hidden_layers: 2,
+    };
+    let hyper = hc.init(&model.film_channels(), &dev).unwrap();
+    let protocol = Tensor::<2>::from_data(TensorData::new(randv(6, 9), [2, 3]), &dev);
+    let film = hyper.forward(protocol);
+    let out = model.reconstruct(&input, &physics, Some(&film)).unwrap();
+    let grads = out.square().mean().backward();
+    let mut v = Grads2(&grads, Vec::new());
+    hyper.visit(&mut v);
+    // hidden[0].weight, hidden[1].weight, last.weight
+    assert_eq!(v.1.len(), 3);
+    let last = v.1[2].as_ref().expect("last layer gradient");
+    assert!(
+        last.iter().any(|g| *g != 0.0),
+        "non-zero last-layer gradient"
+    );
+    for g in v.1[..2].iter().flatten() {
+        assert!(
+            g.iter().all(|x| *x == 0.0),
+            "hidden layers see a zero last layer"
+        );
+    }
+}

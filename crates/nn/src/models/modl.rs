@@ -180,6 +180,35 @@ pub fn estimate_maps(kspace: &Tensor<5>, mask: &Tensor<5>) -> Result<Tensor<5>> 
     ))
 }
 
+/// `iters` conjugate-gradient steps on `M x = rhs` from `x0`, for a symmetric positive definite
+/// `M` under the real inner product (here `AᴴA + λI`), every sample of the batch with its own
+/// step sizes. Differentiable (the steps are burn ops).
+///
+/// # Shapes
+/// `rhs`, `x0`: `[B, 1, H, W, 2]` → `[B, 1, H, W, 2]`.
+pub fn conjugate_gradient(
+    normal: &dyn Fn(Tensor<5>) -> Result<Tensor<5>>,
+    rhs: Tensor<5>,
+    x0: Tensor<5>,
+    iters: usize,
+) -> Result<Tensor<5>> {
+    let mut x = x0;
+    let mut r = rhs - normal(x.clone())?;
+    let mut p = r.clone();
+    // per-sample ⟨r, r⟩: [B, 1, 1, 1, 1]
+    let mut rs = dot(r.clone(), r.clone());
+    for _ in 0..iters {
+        let ap = normal(p.clone())?;
+        let alpha = rs.clone() / dot(p.clone(), ap.clone()).add_scalar(CG_TINY);
+        x = x + p.clone() * alpha.clone();
+        r = r - ap * alpha;
+        let rs_new = dot(r.clone(), r.clone());
+        p = r.clone() + p * (rs_new.clone() / rs.add_scalar(CG_TINY));
+        rs = rs_new;
+    }
+    Ok(x)
+}
+
 impl Modl {
     /// Channels of the FiLM blocks: `[hidden; layers − 1]`.
     pub fn film_channels(&self) -> Vec<usize> {
@@ -240,19 +269,7 @@ impl Modl {
             let z = self.denoise(x, film);
             let rhs = x0.clone() + z.clone() * lam.clone();
             // CG on (AᴴA + λI) x = rhs from x = z.
-            x = z;
-            let mut r = rhs - normal(x.clone())?;
-            let mut p = r.clone();
-            let mut rs = dot(r.clone(), r.clone());
-            for _ in 0..self.cg_iter {
-                let ap = normal(p.clone())?;
-                let alpha = rs.clone() / dot(p.clone(), ap.clone()).add_scalar(CG_TINY);
-                x = x + p.clone() * alpha.clone();
-                r = r - ap * alpha;
-                let rs_new = dot(r.clone(), r.clone());
-                p = r.clone() + p * (rs_new.clone() / rs.add_scalar(CG_TINY));
-                rs = rs_new;
-            }
+            x = conjugate_gradient(&normal, rhs, z, self.cg_iter)?;
         }
         // RSS of the coil images S_c x: [B, 1, H, W]
         Ok(rss(complex_mul(x, maps)))
