@@ -29,6 +29,8 @@ enum Command {
     Mri(cmd::mri::Command),
     /// Run the built-in demonstration on phantom sites and print a quality table.
     Demo(cmd::demo::Args),
+    /// Train a reconstruction network (LPD, LEARN, FBPConvNet, VarNet, MoDL) from a run config.
+    Train(cmd::train::Args),
 }
 
 fn main() {
@@ -38,6 +40,7 @@ fn main() {
         Command::Ct(c) => cmd::ct::run(c),
         Command::Mri(c) => cmd::mri::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Train(a) => cmd::train::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -104,6 +104,7 @@ fn reconstruct(
         nonneg: true,
         relaxation: 1.0,
         projector: Projector::Joseph,
+        model: None,
     };
     args.reconstruct(g, sino, false, Device::Cpu)
 }

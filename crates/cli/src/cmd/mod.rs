@@ -4,3 +4,4 @@ pub mod ct;
 pub mod demo;
 pub mod mri;
 pub mod phantom;
+pub mod train;

@@ -233,6 +233,19 @@ mod tests {
         assert_eq!(a.next_u32(), b.next_u32());
     }
 
+    /// fastMRI's `RandomMaskFunc([0.08], [4])` logic run with numpy 2.4.6 (`RandomState`
+    /// seeded by `tuple(map(ord, 'file1000001.h5'))`, `randint(1)`, `uniform(size=368) < p`,
+    /// centre block): the same mask bit for bit.
+    #[test]
+    fn random_mask_matches_fastmri_with_numpy() {
+        let want = "00010011000100011000000000000001000100100000000010101000010000000000000011000000001000000101000100010000000010001011000000001000010000000000000000000100000000001010000000111111111111111111111111111110000000000000000001010100000000000100100000000100100000000000000000100100001000000100000000000000010000001000010001000000001000100000011000000000110000100010000000000000";
+        let got: String = fastmri_random_mask(368, 0.08, 4.0, "file1000001.h5")
+            .iter()
+            .map(|&b| if b { '1' } else { '0' })
+            .collect();
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn random_mask_has_the_centre_and_about_w_over_r_columns() {
         let m = fastmri_random_mask(368, 0.08, 4.0, "file1000001.h5");

@@ -4,7 +4,7 @@ use super::Projector;
 use super::backproject::sinogram_geometry;
 use crate::common::{self, GeometryArgs};
 use crate::files;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, ValueEnum};
 use fedrecon_physics::ct::fbp::{Fbp, FbpFilter, FbpOptions};
 use fedrecon_physics::error::check_finite;
@@ -24,6 +24,8 @@ pub enum Method {
     Cgls,
     /// ½‖Ax − y‖² + λ TV(x) by Chambolle–Pock PDHG.
     Tv,
+    /// A network trained by `fedrecon train` (--model DIR).
+    Model,
 }
 
 /// Reconstruction settings shared by `ct recon`, `ct lodopab` and the demo.
@@ -56,6 +58,39 @@ pub struct ReconArgs {
     /// Projector model of the iterative methods.
     #[arg(long, value_enum, default_value = "joseph")]
     pub projector: Projector,
+    /// Trained model directory (`runs/<name>/model` from `fedrecon train`) for --method model.
+    /// Without geometry flags the model's training geometry is used.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
+
+impl ReconArgs {
+    /// The trained model of `--method model`.
+    pub fn trained_model(&self) -> Result<fedrecon_nn::train::TrainedModel> {
+        let Some(dir) = &self.model else {
+            bail!(
+                "--method model needs --model DIR (runs/<name>/model written by `fedrecon train`)"
+            );
+        };
+        fedrecon_nn::train::TrainedModel::load(dir, &fedrecon_nn::burn::tensor::Device::flex())
+            .with_context(|| format!("loading the model in {}", dir.display()))
+    }
+}
+
+/// Whether no geometry flag (nor a geometry file) was given.
+fn geometry_unset(g: &GeometryArgs) -> bool {
+    g.geometry.is_none()
+        && g.beam.is_none()
+        && g.angles.is_none()
+        && g.arc.is_none()
+        && g.detectors.is_none()
+        && g.detector_spacing.is_none()
+        && g.detector_offset.is_none()
+        && g.sod.is_none()
+        && g.sdd.is_none()
+        && !g.curved
+        && g.size.is_none()
+        && g.pixel_size.is_none()
 }
 
 impl ReconArgs {
@@ -67,7 +102,14 @@ impl ReconArgs {
         show: bool,
         device: common::Device,
     ) -> Result<Vec<f32>> {
+        if self.model.is_some() && !matches!(self.method, Method::Model) {
+            bail!("--model applies to --method model only");
+        }
         Ok(match self.method {
+            Method::Model => {
+                common::require_cpu(device, "--method model (burn's CPU backend)")?;
+                self.trained_model()?.reconstruct_ct(g, sino)?
+            }
             Method::Fbp => {
                 let opts = FbpOptions {
                     filter: self.filter.parse::<FbpFilter>()?,
@@ -200,7 +242,20 @@ pub fn report_metrics(img: &[f32], shape: [usize; 2], reference: &Path) -> Resul
 pub fn run(a: Args) -> Result<()> {
     let sino = files::read_npy(&a.input)?;
     check_finite("input sinogram", &sino.data)?;
-    let g = sinogram_geometry(&a.geometry, sino.dims2(&a.input)?)?;
+    let dims = sino.dims2(&a.input)?;
+    let g = if matches!(a.recon.method, Method::Model) && geometry_unset(&a.geometry) {
+        let g = a.recon.trained_model()?.ct_geometry()?.clone();
+        if g.sino_shape() != dims {
+            bail!(
+                "{}: sinogram shape {dims:?} differs from the model's training geometry (angles, detectors) = {:?}; give the geometry flags of this scan",
+                a.input.display(),
+                g.sino_shape()
+            );
+        }
+        g
+    } else {
+        sinogram_geometry(&a.geometry, dims)?
+    };
     let img = common::timed(a.repeat, || {
         a.recon.reconstruct(&g, &sino.data, a.repeat <= 1, a.device)
     })?;

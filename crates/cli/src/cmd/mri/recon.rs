@@ -62,6 +62,9 @@ pub enum Method {
     L1,
     /// Total variation by PDHG (λ default 2e-3; 150 iterations).
     Tv,
+    /// A network trained by `fedrecon train` (--model DIR; Cartesian only). The k-space is
+    /// scaled as in training (zero-filled RSS peak 1) and the image scaled back.
+    Model,
 }
 
 /// Coil-map estimator.
@@ -111,6 +114,9 @@ pub struct Args {
     /// Regularisation weight λ relative to the image peak (see Scaling below).
     #[arg(long)]
     pub lambda: Option<f64>,
+    /// Trained model directory (`runs/<name>/model` from `fedrecon train`) for --method model.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
     /// Output image: `.npy` (float32) or a fastMRI submission `.h5`.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -336,7 +342,7 @@ fn coil_maps(
 
 fn iterations(a: &Args) -> usize {
     a.iters.unwrap_or(match a.method {
-        Method::Zf => 0,
+        Method::Zf | Method::Model => 0,
         Method::Cgsense => 20,
         Method::L1 => 100,
         Method::Tv => 150,
@@ -345,7 +351,7 @@ fn iterations(a: &Args) -> usize {
 
 fn lambda(a: &Args) -> f64 {
     a.lambda.unwrap_or(match a.method {
-        Method::Zf | Method::Cgsense => 0.0,
+        Method::Zf | Method::Cgsense | Method::Model => 0.0,
         Method::L1 | Method::Tv => 2e-3,
     })
 }
@@ -358,7 +364,7 @@ fn solve<O: LinearOperator<Complex32>>(
 ) -> Result<Vec<Complex32>> {
     let (iterations, lambda) = (iterations(a), lambda(a));
     Ok(match a.method {
-        Method::Zf => bail!("--method zf has no iterative solver"),
+        Method::Zf | Method::Model => bail!("--method {:?} has no iterative solver", a.method),
         Method::Cgsense => cg_sense(
             op,
             y,
@@ -419,6 +425,28 @@ fn reconstruct(
     };
     if a.method == Method::Zf {
         return Ok((zf, res));
+    }
+    if a.method == Method::Model {
+        let Some(dir) = &a.model else {
+            bail!(
+                "--method model needs --model DIR (runs/<name>/model written by `fedrecon train`)"
+            );
+        };
+        let tm =
+            fedrecon_nn::train::TrainedModel::load(dir, &fedrecon_nn::burn::tensor::Device::flex())
+                .with_context(|| format!("loading the model in {}", dir.display()))?;
+        let maps = match &a.maps {
+            Some(_) => Some(coil_maps(a, &k.data, coils, ny, nx, &mask, false)?.0),
+            None => None,
+        };
+        let img = tm
+            .reconstruct_mri(&k.data, coils, ny, nx, &mask, maps.as_deref())
+            .with_context(|| format!("reconstructing {}", a.input.display()))?;
+        res.maps = a
+            .maps
+            .as_ref()
+            .map_or("none".into(), |p| p.display().to_string());
+        return Ok((img, res));
     }
     let p = peak(&zf);
     if p <= 0.0 || !p.is_finite() {
@@ -560,11 +588,30 @@ pub fn run(a: Args) -> Result<()> {
             "--maps, --estimate-maps, --iters and --lambda apply to --method cgsense, l1 or tv, not zf"
         );
     }
+    if a.model.is_some() != (a.method == Method::Model) {
+        bail!("--method model needs --model DIR, and --model applies to --method model only");
+    }
+    if a.method == Method::Model
+        && (a.estimate_maps.is_some()
+            || a.iters.is_some()
+            || a.lambda.is_some()
+            || a.traj.is_some())
+    {
+        bail!(
+            "--estimate-maps, --iters, --lambda and --traj do not apply to --method model (Cartesian k-space; --maps is passed to models that take coil maps)"
+        );
+    }
     let dev = match a.device {
         common::Device::Cpu => None,
         common::Device::Cuda => {
             if a.method == Method::Zf {
                 common::require_cpu(a.device, "--method zf (no operator to run)")?;
+            }
+            if a.method == Method::Model {
+                common::require_cpu(
+                    a.device,
+                    "--method model (the network runs on the CPU backend)",
+                )?;
             }
             Some(fedrecon_cuda::CudaDevice::new(0)?)
         }

@@ -1,0 +1,78 @@
+//! Criterion bench of one Learned Primal-Dual training step (forward, backward through the
+//! Joseph projector ops, Adam update of the named parameters) at 128², batch 4, on burn's CPU
+//! backend (burn-flex). Geometry: parallel beam, 60 views over `[0, π)`, 183 unit detector cells
+//! (⌈√2·128⌉ + 1); LPD as in Adler & Öktem 2018 (10 iterations, 5 primal / 5 dual channels,
+//! 32 hidden, PReLU). The PyTorch peer `peers/nn_step.py` runs the same step
+//! (`peers/nn_step_run.sh` prints both times and the ratio).
+//! Run with `cargo bench -p fedrecon-benches --bench nn_train_step`.
+
+use burn::tensor::Device;
+use criterion::{Criterion, criterion_group, criterion_main};
+use fedrecon_nn::ReconNet;
+use fedrecon_nn::burn;
+use fedrecon_nn::config::RunConfig;
+use fedrecon_nn::data::{Dataset, Split};
+use fedrecon_nn::params::{export_params, load_params};
+use fedrecon_nn::train::{Adam, AdamStep, collect_grads, model_config};
+use std::time::Duration;
+
+/// The benchmark's run config (also used by `src/bin/nn_step_timing.rs`).
+pub const CONFIG: &str = r#"
+[model]
+kind = "lpd"
+n_iter = 10
+n_primal = 5
+n_dual = 5
+hidden = 32
+[data]
+source = "ct-phantom"
+train_samples = 8
+val_samples = 1
+[data.ct]
+size = 128
+angles = 60
+photons = 1e4
+[train]
+steps = 1
+batch_size = 4
+"#;
+
+fn step(c: &mut Criterion) {
+    let cfg = RunConfig::from_toml(CONFIG).expect("valid config");
+    let data = Dataset::new(&cfg.data, Split::Train).expect("data");
+    let dev = Device::flex().autodiff();
+    dev.seed(0);
+    let mc = model_config(&cfg.model).expect("model config");
+    let mut model = mc.init(&data.physics, &dev).expect("model");
+    let mut params = export_params(&model).expect("params");
+    let mut adam = Adam::new(&params);
+    let batch = data.train_batch(4, 0, 0, &dev).expect("batch");
+    let h = AdamStep {
+        lr: 1e-4,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.0,
+        clip_norm: 1.0,
+    };
+    let mut g = c.benchmark_group("nn_train_step");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .warm_up_time(Duration::from_secs(3));
+    g.bench_function("lpd_128_b4", |b| {
+        b.iter(|| {
+            let out = model
+                .reconstruct(&batch.input, &data.physics, None)
+                .expect("forward");
+            let d = out - batch.target.clone();
+            let loss = (d.clone() * d).mean();
+            let grads = loss.backward();
+            let gr = collect_grads(&model, &grads).expect("grads");
+            adam.step(&mut params, &gr, &h).expect("adam");
+            model = load_params(model.clone(), &params).expect("load");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, step);
+criterion_main!(benches);
