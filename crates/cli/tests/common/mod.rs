@@ -6,8 +6,13 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// Run the binary.
+///
+/// HDF5 file locking is off in the child: the tests write HDF5 files in-process while other test
+/// threads spawn binaries, and libhdf5 opens files without `O_CLOEXEC`, so a sibling child can
+/// inherit a writer's descriptor and hold its `flock` while this child tries to read the file.
 pub fn fedrecon(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fedrecon"))
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
         .args(args)
         .output()
         .expect("binary runs")
