@@ -490,8 +490,7 @@ fn lodopab_files_give_converted_targets_and_sparse_view_observations() {
     );
     let bad = text(1).replace(&format!("{g:?}"), &format!("{short:?}"));
     let e = Dataset::new(&RunConfig::from_toml(&bad).unwrap().data, Split::Train)
-        .err()
-        .expect("mismatched counts are refused")
+        .expect_err("mismatched counts are refused")
         .to_string();
     assert!(e.contains("observation_train_000"), "{e}");
 }
