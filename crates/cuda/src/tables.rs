@@ -5,7 +5,7 @@
 //! functions; the device path (feature `cuda`) and the emulation tests launch the kernels with it.
 
 use crate::CudaError;
-use fedrecon_physics::ct::fbp::{Fbp, FbpOptions, filter_response, parker_weight, view_spans};
+use fedrecon_physics::ct::fbp::{Fbp, FbpOptions, filter_response};
 use fedrecon_physics::mri::NufftPlan;
 use fedrecon_physics::mri::nufft::gauss_legendre;
 use fedrecon_physics::{CtGeometry, DetectorShape, PhysicsError};
@@ -343,9 +343,9 @@ fn unit_root(k: usize, n: usize) -> (f64, f64) {
 }
 
 /// What `fbp_filter_rows` and `fbp_backproject_pixel_driven` read for one FBP plan: the same
-/// pre-weights, filter and view weights as `fedrecon_physics::ct::fbp::Fbp` (built from its
-/// public functions, `filter_response`, `view_spans` and `parker_weight`, the way `Fbp::new`
-/// combines them), plus the geometry constants of `PixelDrivenBackprojector`.
+/// pre-weights, filter and view weights as `fedrecon_physics::ct::fbp::Fbp` (the pre-weights and
+/// view weights are the CPU plan's own; the taps are the inverse DFT of the same
+/// `filter_response`), plus the geometry constants of `PixelDrivenBackprojector`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FbpTables {
     /// `FEDRECON_PARALLEL`, `FEDRECON_FAN_FLAT` or `FEDRECON_FAN_CURVED`.
@@ -390,55 +390,15 @@ impl FbpTables {
                 / n_pad as f64
         };
         let base: Vec<f64> = (0..n_det).map(spatial).collect();
-        let (kind, sod, sdd, lag_scale, preweight, view_w): (
-            i32,
-            f64,
-            f64,
-            Vec<f64>,
-            Vec<f32>,
-            Vec<f64>,
-        ) = match geom {
-            CtGeometry::Parallel(_) => (
-                0,
-                0.0,
-                0.0,
-                vec![1.0 / det.spacing; n_det],
-                vec![1.0; angles.len() * n_det],
-                view_spans(&angles, PI).spans,
-            ),
+        // Pre-weights (fan cosine × Parker) and per-view weights are the CPU plan's own.
+        let preweight = cpu
+            .preweights()
+            .map_or_else(|| vec![1.0; angles.len() * n_det], <[f32]>::to_vec);
+        let view_weights = cpu.view_weights().to_vec();
+        let (kind, sod, sdd, lag_scale): (i32, f64, f64, Vec<f64>) = match geom {
+            CtGeometry::Parallel(_) => (0, 0.0, 0.0, vec![1.0 / det.spacing; n_det]),
             CtGeometry::Fan(g) => {
                 let r = g.sod;
-                let spans = view_spans(&angles, 2.0 * PI);
-                let gammas: Vec<f64> = (0..n_det).map(|d| g.fan_angle(det.u(d as f64))).collect();
-                let cosine: Vec<f64> = match g.shape {
-                    DetectorShape::Flat => (0..n_det)
-                        .map(|d| {
-                            let s = det.u(d as f64) * r / g.sdd;
-                            r / (r * r + s * s).sqrt()
-                        })
-                        .collect(),
-                    DetectorShape::Curved => gammas.iter().map(|gm| r * gm.cos()).collect(),
-                };
-                // `Fbp::new` accepted the scan, so a partial one is a valid short scan
-                let (view_w, parker) = match spans.partial {
-                    None => (spans.spans.iter().map(|s| 0.5 * s).collect(), None),
-                    Some((start, range)) => {
-                        (spans.spans.clone(), Some((start, 0.5 * (range - PI))))
-                    }
-                };
-                let mut pre = vec![0.0f32; angles.len() * n_det];
-                for (a, row) in pre.chunks_exact_mut(n_det).enumerate() {
-                    for d in 0..n_det {
-                        let pk = match parker {
-                            None => 1.0,
-                            Some((start, delta)) => {
-                                let beta = (angles[a] - start).rem_euclid(2.0 * PI);
-                                parker_weight(beta, gammas[d], delta)
-                            }
-                        };
-                        row[d] = (cosine[d] * pk) as f32;
-                    }
-                }
                 let lag_scale = match g.shape {
                     DetectorShape::Flat => vec![g.sdd / (det.spacing * r); n_det],
                     DetectorShape::Curved => {
@@ -456,7 +416,7 @@ impl FbpTables {
                     DetectorShape::Flat => 1,
                     DetectorShape::Curved => 2,
                 };
-                (kind, g.sod, g.sdd, lag_scale, pre, view_w)
+                (kind, g.sod, g.sdd, lag_scale)
             }
         };
         let taps = (0..2 * n_det - 1)
@@ -478,7 +438,7 @@ impl FbpTables {
             preweight,
             taps,
             views: angles.iter().flat_map(|&a| [a.cos(), a.sin()]).collect(),
-            view_weights: view_w.iter().map(|&w| w as f32).collect(),
+            view_weights,
             padded_len: n_pad,
         };
         to_i32("angles × detectors", angles.len() * n_det)?;

@@ -388,6 +388,11 @@ impl PixelDrivenBackprojector {
             geom,
         }
     }
+    /// Per-view weights `w_k` (one per angle; `1` unless set by [`Self::with_view_weights`]).
+    pub fn view_weights(&self) -> &[f32] {
+        &self.view_weights
+    }
+
     /// Set the per-view weights `w_k` (one finite value per angle).
     pub fn with_view_weights(mut self, weights: &[f64]) -> Result<Self> {
         check_len(
@@ -682,6 +687,17 @@ impl fmt::Debug for Fbp {
 }
 
 impl Fbp {
+    /// Per-ray pre-weights `(n_angles, n_det)` (fan cosine × Parker weights); `None` for
+    /// parallel beam. Exposed so other back ends (the CUDA FBP) use exactly these weights.
+    pub fn preweights(&self) -> Option<&[f32]> {
+        self.preweight.as_deref()
+    }
+
+    /// Per-view weights of the FBP back-projection (angular spans, halved on a full rotation).
+    pub fn view_weights(&self) -> &[f32] {
+        self.backprojector.view_weights()
+    }
+
     /// Plan an FBP; errors on invalid options or, for fan beam, a partial scan shorter than
     /// `π + 2γ_m`.
     pub fn new(geom: impl Into<CtGeometry>, opts: &FbpOptions) -> Result<Self> {
