@@ -66,3 +66,76 @@ pub fn ct_data_config(
     c.ellipses = ellipses;
     Ok(d)
 }
+
+/// The trainers of a CT federation: `(training sites, evaluation-only sites)`, each site's
+/// protocol scaled by `sites.image_scale`, its data simulated with `ellipses` ellipses per
+/// phantom from the site's seed; a site with `train_samples = 0` is evaluation-only (an unseen
+/// protocol). All models start from `init_seed`.
+pub fn ct_site_trainers(
+    sites: &fedrecon_fed::protocol::SitesConfig,
+    spec: NetSpec,
+    settings: TrainSettings,
+    ellipses: usize,
+    init_seed: u64,
+    device: &burn::tensor::Device,
+) -> Result<(Vec<NnSiteTrainer>, Vec<NnSiteTrainer>), FedError> {
+    sites.validate()?;
+    let (mut train, mut eval) = (Vec::new(), Vec::new());
+    for s in &sites.site {
+        let fedrecon_fed::protocol::Protocol::Ct(p) = s.protocol()? else {
+            return Err(FedError::field(
+                format!("site.{}.mri", s.name),
+                "set",
+                "MRI sites are not supported by the network federation yet",
+            ));
+        };
+        let p = p.scaled(sites.image_scale)?;
+        let data = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, ellipses)?;
+        let part = SiteData::new(&s.name, &data, p.to_vector()?, &spec.arch, true)
+            .map_err(site_err(&s.name))?;
+        let t = NnSiteTrainer::new(
+            &s.name,
+            spec,
+            settings,
+            vec![part],
+            device.clone(),
+            init_seed,
+        )?;
+        if s.train_samples > 0 {
+            train.push(t);
+        } else {
+            eval.push(t);
+        }
+    }
+    Ok((train, eval))
+}
+
+/// The pooled trainer of the central baseline: the training splits of every training site of
+/// `sites` (each with its own physics and protocol vector; steps cycle through the sites).
+pub fn ct_central_trainer(
+    sites: &fedrecon_fed::protocol::SitesConfig,
+    spec: NetSpec,
+    settings: TrainSettings,
+    ellipses: usize,
+    init_seed: u64,
+    device: &burn::tensor::Device,
+) -> Result<NnSiteTrainer, FedError> {
+    sites.validate()?;
+    let mut parts = Vec::new();
+    for s in sites.site.iter().filter(|s| s.train_samples > 0) {
+        let fedrecon_fed::protocol::Protocol::Ct(p) = s.protocol()? else {
+            return Err(FedError::field(
+                format!("site.{}.mri", s.name),
+                "set",
+                "MRI sites are not supported by the network federation yet",
+            ));
+        };
+        let p = p.scaled(sites.image_scale)?;
+        let data = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, ellipses)?;
+        parts.push(
+            SiteData::new(&s.name, &data, p.to_vector()?, &spec.arch, false)
+                .map_err(site_err(&s.name))?,
+        );
+    }
+    NnSiteTrainer::new("central", spec, settings, parts, device.clone(), init_seed)
+}

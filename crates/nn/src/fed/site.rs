@@ -708,3 +708,68 @@ mod tests {
         assert!(d_prox > 0.0);
     }
 }
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+    use crate::fed::{ct_central_trainer, ct_site_trainers};
+    use crate::models::learn::LearnConfig;
+    use fedrecon_fed::protocol::SitesConfig;
+    use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate_central};
+
+    #[test]
+    fn hyperfed_preset_sites_build_and_central_baseline_runs() {
+        let mut sites = SitesConfig::preset("ct-hyperfed").unwrap();
+        sites.image_scale = 1.0 / 16.0; // 16² images, ~30 views
+        for s in &mut sites.site {
+            s.train_samples = 2;
+            s.val_samples = 1;
+        }
+        let spec = NetSpec {
+            model: ModelConfig::Learn(LearnConfig {
+                n_iter: 1,
+                hidden: 2,
+                kernel: 3,
+                alpha_init: 0.5,
+            }),
+            arch: Architecture::Hyper(HypernetworkConfig {
+                protocol_dim: 7,
+                hidden: 4,
+                hidden_layers: 1,
+            }),
+        };
+        let dev = Device::flex();
+        let (mut train, eval) =
+            ct_site_trainers(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+        assert_eq!((train.len(), eval.len()), (5, 0));
+        let vs: Vec<Vec<f32>> = train
+            .iter()
+            .map(|t| t.parts()[0].protocol.clone())
+            .collect();
+        assert!(
+            vs.windows(2).all(|w| w[0] != w[1]),
+            "protocol vectors differ"
+        );
+        let mut central =
+            ct_central_trainer(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+        assert_eq!(central.parts().len(), 5);
+        let init = central.params();
+        let mut c = SimulationConfig::new(1);
+        c.local = LocalTrainConfig {
+            steps: Some(5),
+            learning_rate: 1e-2,
+            batch_size: 1,
+            ..Default::default()
+        };
+        let ev = train
+            .iter_mut()
+            .map(|t| {
+                let n = t.name.clone();
+                SimSite::evaluate_only(&n, t)
+            })
+            .collect();
+        let out = simulate_central(&mut central, &init, ev, &c, &mut NoObserver).unwrap();
+        assert_eq!(out.state.history[0].metrics.len(), 5);
+        assert!(out.state.global.max_abs_diff(&init).unwrap() > 0.0);
+    }
+}
