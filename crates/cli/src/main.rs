@@ -29,6 +29,9 @@ enum Command {
     Mri(cmd::mri::Command),
     /// Run the built-in demonstration on phantom sites and print a quality table.
     Demo(cmd::demo::Args),
+    /// Federated training on simulated sites (`fed simulate`).
+    #[command(subcommand)]
+    Fed(cmd::fed::Command),
 }
 
 fn main() {
@@ -38,6 +41,7 @@ fn main() {
         Command::Ct(c) => cmd::ct::run(c),
         Command::Mri(c) => cmd::mri::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Fed(c) => cmd::fed::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

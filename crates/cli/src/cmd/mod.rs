@@ -2,5 +2,6 @@
 
 pub mod ct;
 pub mod demo;
+pub mod fed;
 pub mod mri;
 pub mod phantom;
