@@ -72,3 +72,35 @@ fn fed_simulate_errors_name_the_method_and_the_key() {
         "bogus",
     );
 }
+
+#[test]
+fn fed_compare_writes_the_json_layout() {
+    let t = Tmp::new("fed-compare");
+    let (out, json) = (t.path("cmp"), t.path("cmp.json"));
+    let mut a = vec![
+        "fed",
+        "compare",
+        "--out",
+        &out,
+        "--json",
+        &json,
+        "--rounds",
+        "1",
+        "--methods",
+        "local,fedavg,hyperfed,central",
+    ];
+    a.extend(TINY);
+    succeed(&a);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for m in ["local", "fedavg", "hyperfed", "central", "fbp"] {
+        let r = &v["methods"][m];
+        assert!(r["mean_psnr"].as_f64().unwrap().is_finite(), "{m}");
+        assert!(r["sites"]["B-lowdose"]["ssim"].as_f64().is_some(), "{m}");
+    }
+    assert!(std::path::Path::new(&format!("{out}/compare.md")).exists());
+    fails(
+        &["fed", "compare", "--out", &out, "--methods", "fedavg,bogus"],
+        "bogus",
+    );
+}

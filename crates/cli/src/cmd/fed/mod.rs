@@ -26,6 +26,34 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../../../configs/ct-fedavg.
 pub enum Command {
     /// Run one federated method over the configured sites.
     Simulate(SimulateArgs),
+    /// Run several methods on the same sites and seeds and tabulate them.
+    Compare(CompareArgs),
+}
+
+/// `fed compare` arguments.
+#[derive(Debug, ClapArgs)]
+pub struct CompareArgs {
+    /// Federation config (default: the embedded `configs/ct-fedavg.toml`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Comma-separated methods: local, fedavg, fedprox, fedbn, fedfdd, hyperfed, central.
+    #[arg(
+        long,
+        default_value = "local,fedavg,fedprox,fedbn,fedfdd,hyperfed,central"
+    )]
+    pub methods: String,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write `{"methods": {name: {mean_psnr, mean_ssim, sites}}}` here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Override the number of rounds.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Override a config key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// `fed simulate` arguments.
@@ -138,6 +166,7 @@ impl RunObserver for Progress {
 pub fn run(c: Command) -> Result<()> {
     match c {
         Command::Simulate(a) => simulate_cmd(a),
+        Command::Compare(a) => compare_cmd(a),
     }
 }
 
@@ -281,4 +310,150 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
 
 fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
     t.parts()[0].name.clone()
+}
+
+/// The architecture a method needs: the config's when it fits, else a small default.
+fn arch_for(method: &str, cfg: &Architecture) -> Architecture {
+    match (method, cfg) {
+        ("hyperfed", Architecture::Hyper(_)) | ("fedfdd", Architecture::Fdd(_)) => *cfg,
+        ("hyperfed", _) => Architecture::Hyper(fedrecon_nn::HypernetworkConfig {
+            protocol_dim: 7,
+            hidden: 16,
+            hidden_layers: 1,
+        }),
+        ("fedfdd", _) => Architecture::Fdd(Default::default()),
+        _ => Architecture::Plain,
+    }
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let text = match &a.config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let mut cfg = FedConfig::parse(&text, &a.set)?;
+    if let Some(r) = a.rounds {
+        cfg.rounds = r;
+    }
+    let methods: Vec<String> = a.methods.split(',').map(|m| m.trim().to_string()).collect();
+    for m in &methods {
+        if m != "central" {
+            build_method(&PresetOptions::named(m)).with_context(|| format!("--methods: {m:?}"))?;
+        }
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(
+        a.out.join("config.resolved.toml"),
+        toml::to_string_pretty(&cfg).context("serialising the config")?,
+    )?;
+    let dev = fedrecon_nn::burn::tensor::Device::flex();
+    let sim = SimulationConfig {
+        rounds: cfg.rounds,
+        client_fraction: cfg.client_fraction,
+        seed: cfg.seed,
+        local: LocalTrainConfig {
+            seed: cfg.seed,
+            ..cfg.local.clone()
+        },
+        checkpoint_dir: None,
+        resume: false,
+        stop_after_rounds: None,
+    };
+    let mut rows = Vec::new();
+    let t0 = Instant::now();
+    for m in &methods {
+        let start = Instant::now();
+        let spec = NetSpec {
+            model: cfg.model,
+            arch: arch_for(m, &cfg.arch),
+        };
+        let (mut train, mut eval) =
+            ct_site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
+        let names: Vec<String> = train.iter().chain(&eval).map(site_name).collect();
+        let mut progress = Progress {
+            start,
+            rounds: cfg.rounds,
+        };
+        eprintln!("== {m}");
+        let outcome = if m == "central" {
+            let mut pooled = fedrecon_nn::fed::ct_central_trainer(
+                &cfg.sites,
+                spec,
+                cfg.train,
+                cfg.ellipses,
+                cfg.seed,
+                &dev,
+            )?;
+            let init = pooled.params();
+            let sims = train
+                .iter_mut()
+                .chain(eval.iter_mut())
+                .zip(&names)
+                .map(|(t, n)| SimSite::evaluate_only(n, t))
+                .collect();
+            fedrecon_fed::simulate_central(&mut pooled, &init, sims, &sim, &mut progress)?
+        } else {
+            let mut o = PresetOptions::named(m);
+            if m == "hyperfed" {
+                o.hyper = cfg.method.hyper;
+            }
+            let method = build_method(&o)?;
+            let init = train.first().context("no training site")?.params();
+            let mut sims: Vec<SimSite<'_>> = Vec::new();
+            let mut it = names.iter();
+            for t in train.iter_mut() {
+                sims.push(SimSite::new(it.next().expect("name"), t));
+            }
+            for t in eval.iter_mut() {
+                sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
+            }
+            simulate(&method, &init, sims, &sim, &mut progress)?
+        };
+        let mut r = MethodResult::from_outcome(m, &outcome)?;
+        r.sites.retain(|(s, _)| s != "central");
+        rows.push(r);
+        eprintln!("   {m}: {:.1} s", start.elapsed().as_secs_f64());
+        if rows.len() == 1 {
+            let mut fbp = Vec::new();
+            for t in train.iter().chain(&eval) {
+                let val = t.parts()[0]
+                    .val
+                    .as_ref()
+                    .context("site without held-out data")?;
+                if let Some((_, s)) = fedrecon_nn::train::score_classical(val)?
+                    .into_iter()
+                    .find(|(m, _)| m == "fbp")
+                {
+                    fbp.push((
+                        site_name(t),
+                        SiteMetrics {
+                            psnr: s.psnr,
+                            ssim: s.ssim,
+                            nmse: s.nmse,
+                        },
+                    ));
+                }
+            }
+            rows.push(MethodResult {
+                method: "fbp".into(),
+                sites: fbp,
+            });
+        }
+    }
+    let table = ResultsTable { rows };
+    table.write(&a.out, "compare", a.json.as_deref())?;
+    println!("{}", table.to_markdown());
+    println!(
+        "{} methods in {:.1} s. Outputs in {}: compare.md, compare.csv, config.resolved.toml{}",
+        methods.len(),
+        t0.elapsed().as_secs_f64(),
+        a.out.display(),
+        a.json
+            .as_ref()
+            .map(|j| format!(", {}", j.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
