@@ -31,6 +31,9 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Train a reconstruction network (LPD, LEARN, FBPConvNet, VarNet, MoDL) from a run config.
     Train(cmd::train::Args),
+    /// Federated training on simulated sites (`fed simulate`).
+    #[command(subcommand)]
+    Fed(cmd::fed::Command),
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         Command::Mri(c) => cmd::mri::run(c),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Fed(c) => cmd::fed::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

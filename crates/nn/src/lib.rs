@@ -20,6 +20,7 @@ pub mod complex;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod fed;
 pub mod film;
 pub mod models;
 pub mod ops;

@@ -1,4 +1,4 @@
-//! `fedrecon demo`: the built-in demonstration on phantom sites (`configs/demo.toml`, embedded).
+//! `fedrecon demo`: the built-in demonstration on phantom sites (`configs/ct-classical-demo.toml`, embedded).
 //!
 //! Every site simulates held-out phantoms in its own geometry and dose; FBP, CGLS and TV are run
 //! on every site and scored (PSNR, SSIM against the rasterised phantom). Writes a results table
@@ -17,12 +17,12 @@ use fedrecon_physics::{CtGeometry, metrics};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-const DEMO_TOML: &str = include_str!("../../../../configs/demo.toml");
+const DEMO_TOML: &str = include_str!("../../../../configs/ct-classical-demo.toml");
 
 /// Arguments of `fedrecon demo`.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Site configuration (default: the embedded `configs/demo.toml`).
+    /// Site configuration (default: the embedded `configs/ct-classical-demo.toml`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output directory.

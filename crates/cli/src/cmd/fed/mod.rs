@@ -1,0 +1,459 @@
+//! `fedrecon fed`: federated training of reconstruction networks on simulated sites.
+//!
+//! `fed simulate` runs one method (`[method]`, a `fedrecon_fed` preset) over the sites of the
+//! config (`[sites]`, `fedrecon_fed::protocol::SitesConfig`) with the network of `[model]` and
+//! `[arch]` (`fedrecon_nn::fed`), checkpointing every round (`--resume` continues bit-identically),
+//! and writes `history.csv/json`, `results.md/csv` (the method and FBP per site), sample
+//! reconstructions `samples/<site>_{recon,target,fbp}.png` and `config.resolved.toml`.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use fedrecon_fed::protocol::SitesConfig;
+use fedrecon_fed::results::{MethodResult, ResultsTable, write_history_csv, write_history_json};
+use fedrecon_fed::runtime::{RoundRecord, RunObserver, SimSite, SimulationConfig, simulate};
+use fedrecon_fed::{LocalTrainConfig, PresetOptions, SiteMetrics, SiteTrainer, build_method};
+use fedrecon_nn::fed::{Architecture, NetSpec, TrainSettings, ct_site_trainers};
+use fedrecon_nn::models::ModelConfig;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The built-in default federation.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../../../configs/demo.toml");
+
+/// `fedrecon fed …`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one federated method over the configured sites.
+    Simulate(SimulateArgs),
+    /// Run several methods on the same sites and seeds and tabulate them.
+    Compare(CompareArgs),
+}
+
+/// `fed compare` arguments.
+#[derive(Debug, ClapArgs)]
+pub struct CompareArgs {
+    /// Federation config (default: the embedded `configs/demo.toml`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Comma-separated methods: local, fedavg, fedprox, fedbn, fedfdd, hyperfed, central.
+    #[arg(
+        long,
+        default_value = "local,fedavg,fedprox,fedbn,fedfdd,hyperfed,central"
+    )]
+    pub methods: String,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write `{"methods": {name: {mean_psnr, mean_ssim, sites}}}` here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Override the number of rounds.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Override a config key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// `fed simulate` arguments.
+#[derive(Debug, ClapArgs)]
+pub struct SimulateArgs {
+    /// Federation config (default: the embedded `configs/demo.toml`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue from the checkpoint in `OUT/checkpoints`.
+    #[arg(long)]
+    pub resume: bool,
+    /// Override the number of rounds.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Override a config key: `--set local.steps=2` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// A federation run config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FedConfig {
+    /// Communication rounds.
+    pub rounds: usize,
+    /// Run seed (client sampling, data order, initial weights).
+    #[serde(default)]
+    pub seed: u64,
+    /// Ellipses per phantom.
+    #[serde(default = "six")]
+    pub ellipses: usize,
+    /// Fraction of sites per round.
+    #[serde(default = "one")]
+    pub client_fraction: f64,
+    /// Backbone network.
+    pub model: ModelConfig,
+    /// Architecture around the backbone.
+    #[serde(default = "plain")]
+    pub arch: Architecture,
+    /// Federated method.
+    pub method: PresetOptions,
+    /// Local training.
+    #[serde(default)]
+    pub local: LocalTrainConfig,
+    /// Extra local-training settings.
+    #[serde(default)]
+    pub train: TrainSettings,
+    /// Sites.
+    pub sites: SitesConfig,
+}
+
+fn six() -> usize {
+    6
+}
+fn one() -> f64 {
+    1.0
+}
+fn plain() -> Architecture {
+    Architecture::Plain
+}
+
+impl FedConfig {
+    /// Parse `text` with `key=value` overrides; errors name the key.
+    pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut t: toml::Table = toml::from_str(text).context("parsing the federation config")?;
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .with_context(|| format!("--set {o:?}: expected KEY=VALUE"))?;
+            fedrecon_nn::config::set_key(
+                &mut t,
+                k.trim(),
+                fedrecon_nn::config::parse_value(v.trim()),
+            )
+            .with_context(|| format!("--set {o:?}"))?;
+        }
+        let c: Self = toml::Value::Table(t)
+            .try_into()
+            .context("invalid federation config")?;
+        c.sites.validate().context("invalid [sites]")?;
+        c.local.validate().context("invalid [local]")?;
+        Ok(c)
+    }
+}
+
+struct Progress {
+    start: Instant,
+    rounds: usize,
+}
+
+impl RunObserver for Progress {
+    fn round_done(&mut self, r: &RoundRecord) {
+        let n = r.metrics.len().max(1) as f64;
+        let psnr = r.metrics.iter().map(|m| m.metrics.psnr).sum::<f64>() / n;
+        let loss =
+            r.train.iter().map(|t| t.report.mean_loss).sum::<f64>() / r.train.len().max(1) as f64;
+        eprintln!(
+            "round {}/{}: train loss {loss:.3e}, mean held-out PSNR {psnr:.2} dB  [{:.0} s]",
+            r.round + 1,
+            self.rounds,
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Run `fed …`.
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Simulate(a) => simulate_cmd(a),
+        Command::Compare(a) => compare_cmd(a),
+    }
+}
+
+fn simulate_cmd(a: SimulateArgs) -> Result<()> {
+    let text = match &a.config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let mut cfg = FedConfig::parse(&text, &a.set)?;
+    if let Some(r) = a.rounds {
+        cfg.rounds = r;
+    }
+    let method = build_method(&cfg.method).context("invalid [method]")?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(
+        a.out.join("config.resolved.toml"),
+        toml::to_string_pretty(&cfg).context("serialising the config")?,
+    )?;
+    let spec = NetSpec {
+        model: cfg.model,
+        arch: cfg.arch,
+    };
+    let dev = fedrecon_nn::burn::tensor::Device::flex();
+    let (mut train, mut eval) =
+        ct_site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
+    if train.is_empty() {
+        bail!("[sites]: no site has train_samples > 0");
+    }
+    let init = train[0].params();
+    let sim = SimulationConfig {
+        rounds: cfg.rounds,
+        client_fraction: cfg.client_fraction,
+        seed: cfg.seed,
+        local: LocalTrainConfig {
+            seed: cfg.seed,
+            ..cfg.local.clone()
+        },
+        checkpoint_dir: Some(a.out.join("checkpoints")),
+        resume: a.resume,
+        stop_after_rounds: None,
+    };
+    let names: Vec<String> = train.iter().chain(&eval).map(site_name).collect();
+    eprintln!(
+        "fed simulate: method {}, {} training + {} evaluation-only sites, {} rounds, {} parameters",
+        method.name,
+        train.len(),
+        eval.len(),
+        cfg.rounds,
+        init.num_elements()
+    );
+    let start = Instant::now();
+    let outcome = {
+        let mut sims: Vec<SimSite<'_>> = Vec::new();
+        let mut it = names.iter();
+        for t in train.iter_mut() {
+            sims.push(SimSite::new(it.next().expect("name"), t));
+        }
+        for t in eval.iter_mut() {
+            sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
+        }
+        simulate(
+            &method,
+            &init,
+            sims,
+            &sim,
+            &mut Progress {
+                start,
+                rounds: cfg.rounds,
+            },
+        )?
+    };
+    write_history_csv(&a.out.join("history.csv"), &outcome.state.history)?;
+    write_history_json(&a.out.join("history.json"), &outcome.state.history)?;
+    // FBP reference and sample images
+    let samples = a.out.join("samples");
+    std::fs::create_dir_all(&samples)?;
+    let mut fbp = Vec::new();
+    for (t, (name, params)) in train.iter().chain(&eval).zip(&outcome.site_params) {
+        let val = t.parts()[0]
+            .val
+            .as_ref()
+            .context("site without held-out data")?;
+        let scores = fedrecon_nn::train::score_classical(val)?;
+        if let Some((_, s)) = scores.iter().find(|(m, _)| m == "fbp") {
+            fbp.push((
+                name.clone(),
+                SiteMetrics {
+                    psnr: s.psnr,
+                    ssim: s.ssim,
+                    nmse: s.nmse,
+                },
+            ));
+        }
+        if let Some((img, s)) = t.reconstruct_val(params, 1)?.into_iter().next() {
+            let [ny, nx] = s.target_shape;
+            let (lo, hi) = s
+                .target
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+            let win = fedrecon_io::Window::Range {
+                lo,
+                hi: hi.max(lo + 1e-6),
+            };
+            let mut imgs = vec![
+                ("recon".to_string(), img),
+                ("target".to_string(), s.target.clone()),
+            ];
+            imgs.extend(fedrecon_nn::train::classical_recons(val, &s)?);
+            for (what, data) in imgs {
+                fedrecon_io::write_png(
+                    samples.join(format!("{name}_{what}.png")),
+                    ny,
+                    nx,
+                    &data,
+                    win,
+                )?;
+            }
+        }
+    }
+    let table = ResultsTable {
+        rows: vec![
+            MethodResult::from_outcome(&method.name, &outcome)?,
+            MethodResult {
+                method: "fbp".into(),
+                sites: fbp,
+            },
+        ],
+    };
+    table.write(&a.out, "results", None)?;
+    println!("{}", table.to_markdown());
+    println!(
+        "{} rounds in {:.1} s. Outputs in {}: results.md/csv, history.csv/json, samples/*.png, checkpoints/, config.resolved.toml",
+        outcome.state.history.len(),
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
+    t.parts()[0].name.clone()
+}
+
+/// The architecture a method needs: the config's when it fits, else a small default.
+fn arch_for(method: &str, cfg: &Architecture) -> Architecture {
+    match (method, cfg) {
+        ("hyperfed", Architecture::Hyper(_)) | ("fedfdd", Architecture::Fdd(_)) => *cfg,
+        ("hyperfed", _) => Architecture::Hyper(fedrecon_nn::HypernetworkConfig {
+            protocol_dim: 7,
+            hidden: 16,
+            hidden_layers: 1,
+        }),
+        ("fedfdd", _) => Architecture::Fdd(Default::default()),
+        _ => Architecture::Plain,
+    }
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let text = match &a.config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let mut cfg = FedConfig::parse(&text, &a.set)?;
+    if let Some(r) = a.rounds {
+        cfg.rounds = r;
+    }
+    let methods: Vec<String> = a.methods.split(',').map(|m| m.trim().to_string()).collect();
+    for m in &methods {
+        if m != "central" {
+            build_method(&PresetOptions::named(m)).with_context(|| format!("--methods: {m:?}"))?;
+        }
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(
+        a.out.join("config.resolved.toml"),
+        toml::to_string_pretty(&cfg).context("serialising the config")?,
+    )?;
+    let dev = fedrecon_nn::burn::tensor::Device::flex();
+    let sim = SimulationConfig {
+        rounds: cfg.rounds,
+        client_fraction: cfg.client_fraction,
+        seed: cfg.seed,
+        local: LocalTrainConfig {
+            seed: cfg.seed,
+            ..cfg.local.clone()
+        },
+        checkpoint_dir: None,
+        resume: false,
+        stop_after_rounds: None,
+    };
+    let mut rows = Vec::new();
+    let t0 = Instant::now();
+    for m in &methods {
+        let start = Instant::now();
+        let spec = NetSpec {
+            model: cfg.model,
+            arch: arch_for(m, &cfg.arch),
+        };
+        let (mut train, mut eval) =
+            ct_site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
+        let names: Vec<String> = train.iter().chain(&eval).map(site_name).collect();
+        let mut progress = Progress {
+            start,
+            rounds: cfg.rounds,
+        };
+        eprintln!("== {m}");
+        let outcome = if m == "central" {
+            let mut pooled = fedrecon_nn::fed::ct_central_trainer(
+                &cfg.sites,
+                spec,
+                cfg.train,
+                cfg.ellipses,
+                cfg.seed,
+                &dev,
+            )?;
+            let init = pooled.params();
+            let sims = train
+                .iter_mut()
+                .chain(eval.iter_mut())
+                .zip(&names)
+                .map(|(t, n)| SimSite::evaluate_only(n, t))
+                .collect();
+            fedrecon_fed::simulate_central(&mut pooled, &init, sims, &sim, &mut progress)?
+        } else {
+            let mut o = PresetOptions::named(m);
+            if m == "hyperfed" {
+                o.hyper = cfg.method.hyper;
+            }
+            let method = build_method(&o)?;
+            let init = train.first().context("no training site")?.params();
+            let mut sims: Vec<SimSite<'_>> = Vec::new();
+            let mut it = names.iter();
+            for t in train.iter_mut() {
+                sims.push(SimSite::new(it.next().expect("name"), t));
+            }
+            for t in eval.iter_mut() {
+                sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
+            }
+            simulate(&method, &init, sims, &sim, &mut progress)?
+        };
+        let mut r = MethodResult::from_outcome(m, &outcome)?;
+        r.sites.retain(|(s, _)| s != "central");
+        rows.push(r);
+        eprintln!("   {m}: {:.1} s", start.elapsed().as_secs_f64());
+        if rows.len() == 1 {
+            let mut fbp = Vec::new();
+            for t in train.iter().chain(&eval) {
+                let val = t.parts()[0]
+                    .val
+                    .as_ref()
+                    .context("site without held-out data")?;
+                if let Some((_, s)) = fedrecon_nn::train::score_classical(val)?
+                    .into_iter()
+                    .find(|(m, _)| m == "fbp")
+                {
+                    fbp.push((
+                        site_name(t),
+                        SiteMetrics {
+                            psnr: s.psnr,
+                            ssim: s.ssim,
+                            nmse: s.nmse,
+                        },
+                    ));
+                }
+            }
+            rows.push(MethodResult {
+                method: "fbp".into(),
+                sites: fbp,
+            });
+        }
+    }
+    let table = ResultsTable { rows };
+    table.write(&a.out, "compare", a.json.as_deref())?;
+    println!("{}", table.to_markdown());
+    println!(
+        "{} methods in {:.1} s. Outputs in {}: compare.md, compare.csv, config.resolved.toml{}",
+        methods.len(),
+        t0.elapsed().as_secs_f64(),
+        a.out.display(),
+        a.json
+            .as_ref()
+            .map(|j| format!(", {}", j.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

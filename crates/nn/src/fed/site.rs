@@ -1,0 +1,775 @@
+//! A federation site backed by a `fedrecon-nn` network: [`NnSiteTrainer`].
+//!
+//! **Model.** [`FedNet`] holds, by [`Architecture`]:
+//! - `Plain`: the backbone `net.*` ([`ModelConfig`], e.g. LEARN or LPD) called as
+//!   `net.reconstruct(y, A, None)`;
+//! - `Hyper`: the backbone plus a hypernetwork `hyper.*` mapping the site's normalised protocol
+//!   vector `p` ([`fedrecon_fed::protocol::CtProtocol::to_vector`]) to FiLM scales and shifts of
+//!   the backbone's blocks, `net.reconstruct(y, A, H(p))` (HyperFed, Yang et al. 2023);
+//! - `Fdd`: FedFDD's two branches on the FBP image ([`super::fdd`]).
+//!
+//! **Local training** (one round): `S` Adam steps ([`crate::train::Adam`], moments reset every
+//! round) on the mean squared error `‖f_θ(y) − x‖²/N` of mini-batches drawn by
+//! [`Dataset::train_batch`] with the seed `round_seed(seed, round, ·)`, at the constant rate `η`
+//! of the round's [`LocalTrainConfig`]; `S = steps`, or `epochs · ⌈n / batch⌉`. FedProx (Li et al.
+//! 2020) adds `μ(θ − θ_g)` ([`fedrecon_fed::proximal_gradient`]) to the gradient of the
+//! downloaded tensors. A trainer over several sites' data (the central baseline) cycles through
+//! them step by step, each batch with its own physics and protocol vector. Training is therefore a
+//! function of the parameters, the data, the round and the config only — the runtime's resume
+//! contract.
+//!
+//! **Evaluation**: mean PSNR (range of each target), SSIM and NMSE of the held-out samples
+//! (`fedrecon_physics::metrics`).
+
+use super::fdd::{FddConfig, FddNet};
+use super::site_err;
+use crate::config::DataConfig;
+use crate::data::{Dataset, Sample, Split, center_crop};
+use crate::error::{NnError, Result};
+use crate::film::{Hypernetwork, HypernetworkConfig};
+use crate::models::{AnyModel, ModelConfig, ReconNet};
+use crate::params::{NamedParams, export_params, load_params};
+use crate::physics::{ModelInput, Physics};
+use crate::train::{Adam, AdamStep, collect_grads};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use fedrecon_fed::dct::FreqSplit;
+use fedrecon_fed::runtime::round_seed;
+use fedrecon_fed::{FedError, LocalTrainConfig, ParamSet, SiteMetrics, SiteTrainer, TrainReport};
+use fedrecon_physics::metrics;
+use serde::{Deserialize, Serialize};
+
+/// What is trained around the backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Architecture {
+    /// The backbone alone.
+    Plain,
+    /// Backbone + protocol hypernetwork (HyperFed).
+    Hyper(HypernetworkConfig),
+    /// FedFDD's two frequency branches on the FBP image (no backbone).
+    Fdd(FddConfig),
+}
+
+/// The network of every site of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetSpec {
+    /// Backbone (unused by [`Architecture::Fdd`]).
+    pub model: ModelConfig,
+    /// Architecture.
+    pub arch: Architecture,
+}
+
+/// The trainable model (see the module docs); parameter names start with `net.`, `hyper.`,
+/// `lowfreq.` or `highfreq.`.
+#[derive(Module, Debug)]
+pub struct FedNet {
+    /// Hypernetwork.
+    pub hyper: Option<Hypernetwork>,
+    /// Backbone.
+    pub net: Option<AnyModel>,
+    /// FedFDD low-frequency branch.
+    pub lowfreq: Option<crate::unet::Unet>,
+    /// FedFDD high-frequency branch.
+    pub highfreq: Option<crate::unet::Unet>,
+}
+
+impl NetSpec {
+    /// A fresh model for `physics` (weights from `device`'s generator).
+    pub fn build(&self, physics: &Physics, device: &Device) -> Result<FedNet> {
+        Ok(match self.arch {
+            Architecture::Plain => FedNet {
+                hyper: None,
+                net: Some(self.model.init(physics, device)?),
+                lowfreq: None,
+                highfreq: None,
+            },
+            Architecture::Hyper(h) => {
+                let net = self.model.init(physics, device)?;
+                let ch = net.film_channels();
+                FedNet {
+                    hyper: Some(h.init(&ch, device)?),
+                    net: Some(net),
+                    lowfreq: None,
+                    highfreq: None,
+                }
+            }
+            Architecture::Fdd(f) => {
+                let FddNet { lowfreq, highfreq } = f.init(device)?;
+                FedNet {
+                    hyper: None,
+                    net: None,
+                    lowfreq: Some(lowfreq),
+                    highfreq: Some(highfreq),
+                }
+            }
+        })
+    }
+}
+
+impl FedNet {
+    /// Reconstruct a batch; `protocol` is the site's normalised protocol vector (used by the
+    /// hypernetwork), `split` the FedFDD split of the image grid.
+    pub fn forward(
+        &self,
+        input: &ModelInput,
+        physics: &Physics,
+        protocol: &[f32],
+        split: Option<&FreqSplit>,
+    ) -> Result<Tensor<4>> {
+        if let (Some(lo), Some(hi)) = (&self.lowfreq, &self.highfreq) {
+            let ModelInput::Ct { sinogram } = input else {
+                return Err(NnError::argument(
+                    "input",
+                    "MRI",
+                    "FedFDD is implemented for CT",
+                ));
+            };
+            let split = split.ok_or_else(|| NnError::argument("fdd split", "none", "required"))?;
+            let x = physics.ct("fedfdd")?.fbp_batch(sinogram)?;
+            let net = FddNet {
+                lowfreq: lo.clone(),
+                highfreq: hi.clone(),
+            };
+            return net.forward(&x, split);
+        }
+        let net = self
+            .net
+            .as_ref()
+            .ok_or_else(|| NnError::argument("model", "empty", "has no backbone"))?;
+        match &self.hyper {
+            Some(h) => {
+                let b = input.batch_size();
+                let p = protocol.len();
+                let dev = match input {
+                    ModelInput::Ct { sinogram } => sinogram.device(),
+                    ModelInput::Mri { kspace, .. } => kspace.device(),
+                };
+                let v: Vec<f32> = (0..b).flat_map(|_| protocol.iter().copied()).collect();
+                let film = h.forward(Tensor::from_data(TensorData::new(v, [b, p]), &dev));
+                net.reconstruct(input, physics, Some(&film))
+            }
+            None => net.reconstruct(input, physics, None),
+        }
+    }
+}
+
+/// Local-training settings that the federation's [`LocalTrainConfig`] does not carry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    /// Clip the global gradient norm to this (0 = off).
+    pub clip_norm: f64,
+    /// Evaluation batch size.
+    pub eval_batch: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            clip_norm: 1.0,
+            eval_batch: 4,
+        }
+    }
+}
+
+/// One site's data: training and held-out splits, protocol vector and FedFDD split.
+pub struct SiteData {
+    /// Site name.
+    pub name: String,
+    /// Training split (none for an evaluation-only site).
+    pub train: Option<Dataset>,
+    /// Held-out split (none for a pooled trainer's parts).
+    pub val: Option<Dataset>,
+    /// Normalised protocol vector.
+    pub protocol: Vec<f32>,
+    split: Option<FreqSplit>,
+}
+
+impl std::fmt::Debug for SiteData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteData")
+            .field("name", &self.name)
+            .field("train", &self.train.as_ref().map(Dataset::len))
+            .field("val", &self.val.as_ref().map(Dataset::len))
+            .finish()
+    }
+}
+
+impl SiteData {
+    /// Simulate the splits of `data` (`train_samples = 0`: no training split; `with_val =
+    /// false`: no held-out split).
+    pub fn new(
+        name: &str,
+        data: &DataConfig,
+        protocol: Vec<f32>,
+        arch: &Architecture,
+        with_val: bool,
+    ) -> Result<Self> {
+        let train = (data.train_samples > 0)
+            .then(|| Dataset::new(data, Split::Train))
+            .transpose()?;
+        let val = with_val
+            .then(|| Dataset::new(data, Split::Val))
+            .transpose()?;
+        let physics = train
+            .as_ref()
+            .or(val.as_ref())
+            .map(|d| d.physics.image_shape())
+            .ok_or_else(|| {
+                NnError::argument("site", name, "has neither training nor held-out data")
+            })?;
+        let split = match arch {
+            Architecture::Fdd(f) => Some(f.split(physics[0], physics[1])?),
+            _ => None,
+        };
+        if let (Architecture::Hyper(h), false) = (arch, protocol.is_empty()) {
+            if h.protocol_dim != protocol.len() {
+                return Err(NnError::argument(
+                    "hypernetwork.protocol_dim",
+                    h.protocol_dim,
+                    format!("site {name} has a protocol vector of {}", protocol.len()),
+                ));
+            }
+        }
+        Ok(Self {
+            name: name.into(),
+            train,
+            val,
+            protocol,
+            split,
+        })
+    }
+}
+
+/// A [`SiteTrainer`] over a `fedrecon-nn` network (see the module docs).
+pub struct NnSiteTrainer {
+    name: String,
+    spec: NetSpec,
+    settings: TrainSettings,
+    parts: Vec<SiteData>,
+    device: Device,
+    params: NamedParams,
+}
+
+impl std::fmt::Debug for NnSiteTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NnSiteTrainer")
+            .field("name", &self.name)
+            .field("parts", &self.parts)
+            .field("params", &self.params.len())
+            .finish()
+    }
+}
+
+/// The exact [`ParamSet`] of named parameters.
+pub fn to_param_set(p: &NamedParams) -> std::result::Result<ParamSet, FedError> {
+    ParamSet::from_tensors(
+        p.names
+            .iter()
+            .zip(&p.shapes)
+            .zip(&p.data)
+            .map(|((n, s), d)| (n.as_str(), s.clone(), d.clone())),
+    )
+}
+
+/// Copy the values of `set` into `layout` (same names and shapes; errors name the tensor).
+pub fn from_param_set(
+    layout: &NamedParams,
+    set: &ParamSet,
+) -> std::result::Result<NamedParams, FedError> {
+    to_param_set(layout)?.check_compatible(set, "the site model")?;
+    let mut out = layout.clone();
+    for (i, n) in layout.names.iter().enumerate() {
+        out.data[i].clone_from(&set.get(n).expect("checked").data);
+    }
+    Ok(out)
+}
+
+impl NnSiteTrainer {
+    /// A trainer over `parts` (one site, or several for the pooled central baseline), with the
+    /// model initialised from `init_seed` (same seed ⇒ same initial weights at every site).
+    pub fn new(
+        name: &str,
+        spec: NetSpec,
+        settings: TrainSettings,
+        parts: Vec<SiteData>,
+        device: Device,
+        init_seed: u64,
+    ) -> std::result::Result<Self, FedError> {
+        let e = site_err(name);
+        let first = parts
+            .first()
+            .ok_or_else(|| FedError::site(name, "no data"))?;
+        let physics = &first
+            .train
+            .as_ref()
+            .or(first.val.as_ref())
+            .ok_or_else(|| FedError::site(name, "no data"))?
+            .physics;
+        device.seed(init_seed);
+        let net = spec.build(physics, &device).map_err(&e)?;
+        let params = export_params(&net).map_err(&e)?;
+        Ok(Self {
+            name: name.into(),
+            spec,
+            settings,
+            parts,
+            device,
+            params,
+        })
+    }
+
+    /// The site's data.
+    pub fn parts(&self) -> &[SiteData] {
+        &self.parts
+    }
+
+    /// Reconstructions of the first `limit` held-out samples with `params`:
+    /// `(image, sample)` pairs (the image cropped to the target).
+    pub fn reconstruct_val(
+        &self,
+        params: &ParamSet,
+        limit: usize,
+    ) -> std::result::Result<Vec<(Vec<f32>, Sample)>, FedError> {
+        let e = site_err(&self.name);
+        let p = from_param_set(&self.params, params)?;
+        let Some(part) = self.parts.iter().find(|p| p.val.is_some()) else {
+            return Ok(vec![]);
+        };
+        let val = part.val.as_ref().expect("found");
+        let net = load_params(self.spec.build(&val.physics, &self.device).map_err(&e)?, &p)
+            .map_err(&e)?;
+        let n = val.len().min(limit);
+        let mut out = Vec::with_capacity(n);
+        let idx: Vec<usize> = (0..n).collect();
+        for chunk in idx.chunks(self.settings.eval_batch.max(1)) {
+            let b = val.batch(chunk, &self.device).map_err(&e)?;
+            let [_, _, h, w] = b.target.dims();
+            let y = net
+                .forward(&b.input, &val.physics, &part.protocol, part.split.as_ref())
+                .and_then(|y| center_crop(y, h, w))
+                .map_err(&e)?;
+            let v = y
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|x| FedError::site(&self.name, format!("{x:?}")))?;
+            for (k, &i) in chunk.iter().enumerate() {
+                out.push((
+                    v[k * h * w..(k + 1) * h * w].to_vec(),
+                    val.get(i).map_err(&e)?.clone(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    fn train_steps(
+        &mut self,
+        round: usize,
+        global: &ParamSet,
+        cfg: &LocalTrainConfig,
+    ) -> Result<(usize, f64)> {
+        let trainable: Vec<usize> = (0..self.parts.len())
+            .filter(|&i| self.parts[i].train.is_some())
+            .collect();
+        let n: usize = trainable
+            .iter()
+            .map(|&i| self.parts[i].train.as_ref().map_or(0, Dataset::len))
+            .sum();
+        if n == 0 {
+            return Ok((0, 0.0));
+        }
+        let bs = cfg.batch_size.max(1);
+        let steps = cfg.steps.unwrap_or(cfg.epochs * n.div_ceil(bs)).max(1);
+        let ad = self.device.clone().autodiff();
+        let physics = &self.parts[trainable[0]]
+            .train
+            .as_ref()
+            .expect("trainable")
+            .physics;
+        let mut net = load_params(self.spec.build(physics, &ad)?, &self.params)?;
+        let mut adam = Adam::new(&self.params);
+        let h = AdamStep {
+            lr: cfg.learning_rate,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            weight_decay: 0.0,
+            clip_norm: self.settings.clip_norm,
+        };
+        let mut loss_sum = 0.0;
+        for s in 0..steps {
+            let k = trainable.len();
+            let part = &self.parts[trainable[s % k]];
+            let data = part.train.as_ref().expect("trainable");
+            let seed = round_seed(cfg.seed, round, 0x6e6e_0000 + trainable[s % k] as u64);
+            let batch = data.train_batch(bs, seed, s / k, &ad)?;
+            let [_, _, th, tw] = batch.target.dims();
+            let out = net.forward(
+                &batch.input,
+                &data.physics,
+                &part.protocol,
+                part.split.as_ref(),
+            )?;
+            let d = center_crop(out, th, tw)? - batch.target;
+            let loss = (d.clone() * d).mean();
+            let lv = loss.clone().into_scalar::<f32>() as f64;
+            if !lv.is_finite() {
+                return Err(NnError::argument(
+                    "loss",
+                    lv,
+                    format!("at local step {} of round {round} is not finite", s + 1),
+                ));
+            }
+            loss_sum += lv;
+            let grads = loss.backward();
+            let mut g = collect_grads(&net, &grads)?;
+            drop(grads);
+            if cfg.proximal_mu > 0.0 && !global.is_empty() {
+                let local = to_param_set(&self.params)
+                    .map_err(|e| NnError::argument("params", "", e.to_string()))?;
+                let prox = fedrecon_fed::proximal_gradient(&local, global, cfg.proximal_mu)
+                    .map_err(|e| NnError::argument("proximal term", "", e.to_string()))?;
+                for (name, p) in prox.iter() {
+                    let i = self
+                        .params
+                        .index_of(name)
+                        .expect("local has every global name");
+                    match &mut g[i] {
+                        Some(gi) => gi.iter_mut().zip(&p.data).for_each(|(a, b)| *a += b),
+                        None => g[i] = Some(p.data.clone()),
+                    }
+                }
+            }
+            adam.step(&mut self.params, &g, &h)?;
+            net = load_params(net, &self.params)?;
+        }
+        Ok((n, loss_sum / steps as f64))
+    }
+}
+
+impl SiteTrainer for NnSiteTrainer {
+    fn train_round(
+        &mut self,
+        round: usize,
+        global: &ParamSet,
+        cfg: &LocalTrainConfig,
+    ) -> std::result::Result<TrainReport, FedError> {
+        let (num_samples, mean_loss) = self
+            .train_steps(round, global, cfg)
+            .map_err(site_err(&self.name))?;
+        Ok(TrainReport {
+            num_samples,
+            mean_loss,
+        })
+    }
+
+    fn evaluate(&mut self, params: &ParamSet) -> std::result::Result<SiteMetrics, FedError> {
+        let recons = self.reconstruct_val(params, usize::MAX)?;
+        if recons.is_empty() {
+            return Err(FedError::site(
+                &self.name,
+                "has no held-out data to evaluate",
+            ));
+        }
+        let mut acc = [0.0f64; 3];
+        for (img, s) in &recons {
+            let r =
+                (|| -> std::result::Result<[f64; 3], fedrecon_physics::error::PhysicsError> {
+                    Ok([
+                        metrics::psnr(img, &s.target, None)?,
+                        metrics::ssim(img, &s.target, s.target_shape, None)?,
+                        metrics::nmse(img, &s.target)?,
+                    ])
+                })()?;
+            for k in 0..3 {
+                acc[k] += r[k];
+            }
+        }
+        let n = recons.len() as f64;
+        Ok(SiteMetrics {
+            psnr: acc[0] / n,
+            ssim: acc[1] / n,
+            nmse: acc[2] / n,
+        })
+    }
+
+    fn params(&self) -> ParamSet {
+        to_param_set(&self.params).expect("named params are valid")
+    }
+
+    fn load_params(&mut self, p: &ParamSet) -> std::result::Result<(), FedError> {
+        self.params = from_param_set(&self.params, p)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fed::ct_data_config;
+    use crate::models::learn::LearnConfig;
+    use fedrecon_fed::protocol::CtProtocol;
+    use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate};
+    use fedrecon_fed::{PresetOptions, build_method, presets::HyperMode};
+
+    fn proto(views: usize, bins: usize, i0: f64) -> CtProtocol {
+        CtProtocol {
+            views,
+            detector_bins: bins,
+            pixel_size_mm: 1.0,
+            detector_cell_mm: 2.0,
+            sod_mm: 100.0,
+            sdd_mm: 200.0,
+            dose_i0: i0,
+            image_size: 16,
+        }
+    }
+
+    fn spec(arch: Architecture) -> NetSpec {
+        NetSpec {
+            model: ModelConfig::Learn(LearnConfig {
+                n_iter: 2,
+                hidden: 4,
+                kernel: 3,
+                alpha_init: 0.5,
+            }),
+            arch,
+        }
+    }
+
+    fn sites(arch: Architecture) -> Vec<NnSiteTrainer> {
+        [(12, 24, 5e4), (16, 20, 1e5), (10, 24, 2e4)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(v, b, i0))| {
+                let p = proto(v, b, i0);
+                let d = ct_data_config(&p, 3, 2, 10 + i as u64, 4).unwrap();
+                let part = SiteData::new(&format!("s{i}"), &d, p.to_vector().unwrap(), &arch, true)
+                    .unwrap();
+                NnSiteTrainer::new(
+                    &format!("s{i}"),
+                    spec(arch),
+                    TrainSettings::default(),
+                    vec![part],
+                    Device::flex(),
+                    7,
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn cfg(rounds: usize) -> SimulationConfig {
+        let mut c = SimulationConfig::new(rounds);
+        c.seed = 5;
+        c.local = LocalTrainConfig {
+            steps: Some(2),
+            learning_rate: 1e-2,
+            batch_size: 2,
+            ..Default::default()
+        };
+        c
+    }
+
+    fn run(
+        method: &fedrecon_fed::FedMethod,
+        t: &mut [NnSiteTrainer],
+        c: &SimulationConfig,
+    ) -> fedrecon_fed::SimulationOutcome {
+        let init = t[0].params();
+        let sims = t
+            .iter_mut()
+            .map(|s| {
+                let name = s.name.clone();
+                SimSite::new(&name, s)
+            })
+            .collect();
+        simulate(method, &init, sims, c, &mut NoObserver).unwrap()
+    }
+
+    #[test]
+    fn bridge_matches_the_protocol_geometry_and_params_roundtrip_exactly() {
+        let p = proto(12, 24, 5e4);
+        let d = ct_data_config(&p, 1, 1, 0, 4).unwrap();
+        assert_eq!(
+            d.ct.geometry(16).unwrap().sino_shape(),
+            p.geometry().unwrap().sino_shape()
+        );
+        let mut t = sites(Architecture::Plain);
+        let ps = t[0].params();
+        assert!(ps.names().all(|n| n.starts_with("net.")));
+        t[1].load_params(&ps).unwrap();
+        assert_eq!(t[1].params().max_abs_diff(&ps).unwrap(), 0.0);
+        // wrong layout: an error naming a tensor
+        let bad = ps.filter(|n| n != ps.names().next().unwrap());
+        assert!(t[1].load_params(&bad).is_err());
+    }
+
+    #[test]
+    fn fedavg_round_trains_and_hyperfed_keeps_hypernetworks_local() {
+        let mut t = sites(Architecture::Plain);
+        let before = t[0].params();
+        let out = run(&fedrecon_fed::preset("fedavg").unwrap(), &mut t, &cfg(1));
+        let m = &out.state.history[0];
+        assert_eq!(m.metrics.len(), 3);
+        // every site holds the aggregated model after FedAvg, which moved from the start
+        let g = &out.site_params[0].1;
+        assert!(g.max_abs_diff(&before).unwrap() > 0.0);
+        assert_eq!(out.site_params[1].1.max_abs_diff(g).unwrap(), 0.0);
+
+        let arch = Architecture::Hyper(HypernetworkConfig {
+            protocol_dim: 7,
+            hidden: 8,
+            hidden_layers: 1,
+        });
+        let mut t = sites(arch);
+        let hyper = build_method(&PresetOptions::named("hyperfed")).unwrap();
+        let out = run(&hyper, &mut t, &cfg(1));
+        let (a, b) = (&out.site_params[0].1, &out.site_params[1].1);
+        let h = |p: &ParamSet| p.filter(|n| n.starts_with("hyper."));
+        let n = |p: &ParamSet| p.filter(|n| n.starts_with("net."));
+        assert!(!h(a).is_empty());
+        assert!(
+            h(a).max_abs_diff(&h(b)).unwrap() > 0.0,
+            "hypernetworks stayed personal"
+        );
+        assert_eq!(n(a).max_abs_diff(&n(b)).unwrap(), 0.0);
+        assert!(out.state.global.names().all(|n| !n.starts_with("hyper.")));
+        // shared hypernetwork mode sends it
+        let mut o = PresetOptions::named("hyperfed");
+        o.hyper = HyperMode::Aggregate;
+        let out = run(&build_method(&o).unwrap(), &mut sites(arch), &cfg(1));
+        assert!(out.state.global.names().any(|n| n.starts_with("hyper.")));
+    }
+
+    #[test]
+    fn fedfdd_keeps_low_branch_local_and_resume_is_bit_identical() {
+        let arch = Architecture::Fdd(FddConfig {
+            unet: crate::unet::UnetConfig {
+                base_channels: 2,
+                depth: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let fdd = fedrecon_fed::preset("fedfdd").unwrap();
+        let dir = std::env::temp_dir().join(format!("fedrecon-nn-fdd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = cfg(2);
+        c.local.proximal_mu = 0.0;
+        let full = run(&fdd, &mut sites(arch), &c);
+        let (a, b) = (&full.site_params[0].1, &full.site_params[1].1);
+        let lo = |p: &ParamSet| p.filter(|n| n.starts_with("lowfreq."));
+        let hi = |p: &ParamSet| p.filter(|n| n.starts_with("highfreq."));
+        assert!(lo(a).max_abs_diff(&lo(b)).unwrap() > 0.0);
+        assert_eq!(hi(a).max_abs_diff(&hi(b)).unwrap(), 0.0);
+        assert!(
+            full.state
+                .global
+                .names()
+                .all(|n| n.starts_with("highfreq."))
+        );
+
+        let mut ck = c.clone();
+        ck.checkpoint_dir = Some(dir.clone());
+        ck.stop_after_rounds = Some(1);
+        let first = run(&fdd, &mut sites(arch), &ck);
+        assert!(first.stopped_early);
+        ck.stop_after_rounds = None;
+        ck.resume = true;
+        let resumed = run(&fdd, &mut sites(arch), &ck);
+        for ((_, x), (_, y)) in resumed.site_params.iter().zip(&full.site_params) {
+            assert_eq!(x.max_abs_diff(y).unwrap(), 0.0);
+        }
+        assert_eq!(resumed.state.history, full.state.history);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn fedprox_pulls_towards_the_global_model() {
+        let mut t = sites(Architecture::Plain);
+        let mut c = cfg(1);
+        c.local.learning_rate = 1e-3;
+        let plain = run(&fedrecon_fed::preset("fedavg").unwrap(), &mut t, &c);
+        let mut o = PresetOptions::named("fedprox");
+        o.proximal_mu = Some(1e3);
+        let prox = run(
+            &build_method(&o).unwrap(),
+            &mut sites(Architecture::Plain),
+            &c,
+        );
+        let init = sites(Architecture::Plain)[0].params();
+        let d_plain = plain.state.global.max_abs_diff(&init).unwrap();
+        let d_prox = prox.state.global.max_abs_diff(&init).unwrap();
+        // with a huge μ the first Adam step is the same (sign-like), later ones are pulled back
+        assert!(d_prox <= d_plain + 1e-9, "prox {d_prox} vs plain {d_plain}");
+        assert!(d_prox > 0.0);
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+    use crate::fed::{ct_central_trainer, ct_site_trainers};
+    use crate::models::learn::LearnConfig;
+    use fedrecon_fed::protocol::SitesConfig;
+    use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate_central};
+
+    #[test]
+    fn hyperfed_preset_sites_build_and_central_baseline_runs() {
+        let mut sites = SitesConfig::preset("ct-hyperfed").unwrap();
+        sites.image_scale = 1.0 / 16.0; // 16² images, ~30 views
+        for s in &mut sites.site {
+            s.train_samples = 2;
+            s.val_samples = 1;
+        }
+        let spec = NetSpec {
+            model: ModelConfig::Learn(LearnConfig {
+                n_iter: 1,
+                hidden: 2,
+                kernel: 3,
+                alpha_init: 0.5,
+            }),
+            arch: Architecture::Hyper(HypernetworkConfig {
+                protocol_dim: 7,
+                hidden: 4,
+                hidden_layers: 1,
+            }),
+        };
+        let dev = Device::flex();
+        let (mut train, eval) =
+            ct_site_trainers(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+        assert_eq!((train.len(), eval.len()), (5, 0));
+        let vs: Vec<Vec<f32>> = train
+            .iter()
+            .map(|t| t.parts()[0].protocol.clone())
+            .collect();
+        assert!(
+            vs.windows(2).all(|w| w[0] != w[1]),
+            "protocol vectors differ"
+        );
+        let mut central =
+            ct_central_trainer(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+        assert_eq!(central.parts().len(), 5);
+        let init = central.params();
+        let mut c = SimulationConfig::new(1);
+        c.local = LocalTrainConfig {
+            steps: Some(5),
+            learning_rate: 1e-2,
+            batch_size: 1,
+            ..Default::default()
+        };
+        let ev = train
+            .iter_mut()
+            .map(|t| {
+                let n = t.name.clone();
+                SimSite::evaluate_only(&n, t)
+            })
+            .collect();
+        let out = simulate_central(&mut central, &init, ev, &c, &mut NoObserver).unwrap();
+        assert_eq!(out.state.history[0].metrics.len(), 5);
+        assert!(out.state.global.max_abs_diff(&init).unwrap() > 0.0);
+    }
+}
