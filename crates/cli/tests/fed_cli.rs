@@ -104,3 +104,42 @@ fn fed_compare_writes_the_json_layout() {
         "bogus",
     );
 }
+
+/// The shipped federation configs run (one round, tiny local training) on HyperFed's five sites
+/// plus the evaluation-only unseen site, each with its own method in the table.
+#[test]
+fn shipped_federation_configs_run_on_the_hyperfed_sites() {
+    let t = Tmp::new("fed-configs");
+    for (file, method) in [
+        ("ct-fedavg", "fedavg"),
+        ("ct-hyperfed", "hyperfed"),
+        ("ct-fedfdd", "fedfdd"),
+    ] {
+        let config = format!("{}/../../configs/{file}.toml", env!("CARGO_MANIFEST_DIR"));
+        let out = t.path(file);
+        let mut a = vec!["fed", "simulate", "--config", &config, "--out", &out];
+        a.extend(TINY);
+        a.extend(["--rounds", "1"]);
+        let table = String::from_utf8_lossy(&succeed(&a).stdout).to_string();
+        assert!(table.contains(&format!("| {method} |")), "{file}: {table}");
+        for site in ["hyperfed-1", "hyperfed-5", "unseen-1"] {
+            assert!(
+                table.contains(site),
+                "{file}: no column for {site}: {table}"
+            );
+        }
+    }
+    // an unknown preset in [sites] presets is named
+    let bad = t.path("bad.toml");
+    let text = std::fs::read_to_string(format!(
+        "{}/../../configs/ct-fedavg.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("\"ct-hyperfed-unseen\"", "\"ct-nowhere\"");
+    std::fs::write(&bad, text).unwrap();
+    fails(
+        &["fed", "simulate", "--config", &bad, "--out", &t.path("b")],
+        "ct-nowhere",
+    );
+}

@@ -133,6 +133,7 @@ impl FedConfig {
             )
             .with_context(|| format!("--set {o:?}"))?;
         }
+        expand_site_presets(&mut t)?;
         let c: Self = toml::Value::Table(t)
             .try_into()
             .context("invalid federation config")?;
@@ -140,6 +141,43 @@ impl FedConfig {
         c.local.validate().context("invalid [local]")?;
         Ok(c)
     }
+}
+
+/// `[sites] presets = ["ct-hyperfed", "ct-hyperfed-unseen"]`: the built-in site lists of
+/// `SitesConfig::preset`, in order, before any sites given as `[[sites.site]]`; `image_scale`
+/// from the config wins over the presets'.
+fn expand_site_presets(t: &mut toml::Table) -> Result<()> {
+    let Some(toml::Value::Table(sites)) = t.get_mut("sites") else {
+        return Ok(());
+    };
+    let Some(presets) = sites.remove("presets") else {
+        return Ok(());
+    };
+    let names = presets
+        .as_array()
+        .context("[sites] presets: expected a list of preset names")?;
+    let mut list = Vec::new();
+    let mut scale = None;
+    for n in names {
+        let n = n
+            .as_str()
+            .context("[sites] presets: expected a list of preset names")?;
+        let p = SitesConfig::preset(n).with_context(|| format!("[sites] presets: {n:?}"))?;
+        scale.get_or_insert(p.image_scale);
+        for s in p.site {
+            list.push(toml::Value::try_from(s).context("[sites] presets")?);
+        }
+    }
+    if let Some(toml::Value::Array(own)) = sites.remove("site") {
+        list.extend(own);
+    }
+    sites.insert("site".into(), toml::Value::Array(list));
+    if let Some(scale) = scale {
+        sites
+            .entry("image_scale")
+            .or_insert(toml::Value::Float(scale));
+    }
+    Ok(())
 }
 
 struct Progress {
