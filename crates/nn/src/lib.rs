@@ -36,3 +36,20 @@ pub use physics::{CtPhysics, ModelInput, MriPhysics, Physics};
 
 /// Re-export of the burn version this crate is built against.
 pub use burn;
+
+/// Serialises "seed the device, then initialise a model": burn's parameter initialisation draws
+/// from one generator per device that `Device::seed` resets, so two threads building models at
+/// the same time (federated sites, parallel tests) would interleave their draws and make the
+/// initial weights depend on scheduling.
+pub(crate) fn seeded_init<T>(
+    device: &burn::tensor::Device,
+    seed: u64,
+    build: impl FnOnce() -> T,
+) -> T {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    build()
+}

@@ -910,8 +910,7 @@ pub fn train_with<B: BuildModel>(
     let val_set = Dataset::new(&cfg.data, Split::Val)?;
     let total = cfg.train.total_steps(train_set.len())?;
     let ad = opts.device.clone().autodiff();
-    ad.seed(cfg.train.seed);
-    let mut model = mc.build(&train_set.physics, &ad)?;
+    let mut model = crate::seeded_init(&ad, cfg.train.seed, || mc.build(&train_set.physics, &ad))?;
     let (mut params, mut adam, mut history, start) = if opts.resume {
         if !ckpt_path.exists() {
             return Err(io_err(

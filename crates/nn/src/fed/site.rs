@@ -307,8 +307,8 @@ impl NnSiteTrainer {
             .or(first.val.as_ref())
             .ok_or_else(|| FedError::site(name, "no data"))?
             .physics;
-        device.seed(init_seed);
-        let net = spec.build(physics, &device).map_err(&e)?;
+        let net =
+            crate::seeded_init(&device, init_seed, || spec.build(physics, &device)).map_err(&e)?;
         let params = export_params(&net).map_err(&e)?;
         Ok(Self {
             name: name.into(),
