@@ -87,13 +87,21 @@ fn fed_compare_writes_the_json_layout() {
         "--rounds",
         "1",
         "--methods",
-        "local,fedavg,hyperfed,central",
+        "local,fedavg,hyperfed,central,hyperfed-shared,fdd-fedavg",
     ];
     a.extend(TINY);
     succeed(&a);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for m in ["local", "fedavg", "hyperfed", "central", "fbp"] {
+    for m in [
+        "local",
+        "fedavg",
+        "hyperfed",
+        "central",
+        "hyperfed-shared",
+        "fdd-fedavg",
+        "fbp",
+    ] {
         let r = &v["methods"][m];
         assert!(r["mean_psnr"].as_f64().unwrap().is_finite(), "{m}");
         assert!(r["sites"]["B-lowdose"]["ssim"].as_f64().is_some(), "{m}");
@@ -119,7 +127,14 @@ fn shipped_federation_configs_run_on_the_hyperfed_sites() {
         let out = t.path(file);
         let mut a = vec!["fed", "simulate", "--config", &config, "--out", &out];
         a.extend(TINY);
-        a.extend(["--rounds", "1"]);
+        a.extend([
+            "--rounds",
+            "1",
+            "--set",
+            "sites.train_samples=3",
+            "--set",
+            "sites.val_samples=2",
+        ]);
         let table = String::from_utf8_lossy(&succeed(&a).stdout).to_string();
         assert!(table.contains(&format!("| {method} |")), "{file}: {table}");
         for site in ["hyperfed-1", "hyperfed-5", "unseen-1"] {
@@ -127,6 +142,22 @@ fn shipped_federation_configs_run_on_the_hyperfed_sites() {
                 table.contains(site),
                 "{file}: no column for {site}: {table}"
             );
+        }
+        // [sites] train_samples / val_samples reach every preset site; the unseen one stays
+        // evaluation-only
+        let resolved: toml::Table = toml::from_str(
+            &std::fs::read_to_string(format!("{out}/config.resolved.toml")).unwrap(),
+        )
+        .unwrap();
+        let sites = resolved["sites"]["site"].as_array().unwrap();
+        assert_eq!(sites.len(), 6, "{file}");
+        for s in sites {
+            let unseen = s["name"].as_str().unwrap() == "unseen-1";
+            assert_eq!(
+                s["train_samples"].as_integer(),
+                Some(if unseen { 0 } else { 3 })
+            );
+            assert_eq!(s["val_samples"].as_integer(), Some(2));
         }
     }
     // an unknown preset in [sites] presets is named

@@ -20,7 +20,7 @@
 
 use crate::error::{NnError, Result};
 use crate::film::{Film, film_at};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{InstanceNorm, InstanceNormConfig, PaddingConfig2d};
@@ -237,6 +237,20 @@ impl UnetConfig {
 }
 
 impl Unet {
+    /// The same U-Net with its final 1×1 conv set to zero (weights and bias), so that it outputs
+    /// zero: a residual branch `x + U(x)` then starts as the identity (the "zero convolution" of
+    /// residual refiners; gradients still reach the final conv at the first step and every layer
+    /// after it).
+    pub fn zero_output(mut self) -> Self {
+        // fresh parameters (not `Param::map`, which keeps the old tensor's autodiff flags)
+        self.out.weight = Param::from_tensor(self.out.weight.val().zeros_like());
+        self.out.bias = self
+            .out
+            .bias
+            .map(|b| Param::from_tensor(b.val().zeros_like()));
+        self
+    }
+
     /// Channels of the FiLM-conditioned blocks: down blocks, bottleneck, up blocks.
     pub fn film_channels(&self) -> Vec<usize> {
         let (c, d) = (self.base_channels, self.depth);

@@ -8,6 +8,10 @@
 //!
 //! `y = (x_L + U_L(x_L)) + (x_H + U_H(x_H))`.
 //!
+//! Both branches start with a zero output layer, so the untrained network is the identity on the
+//! FBP image (with random output layers the sum of two untrained U-Nets adds noise that the local
+//! low-frequency branch of a site — or an unseen site's untrained branch — never removes).
+//!
 //! The branches are named `lowfreq.*` and `highfreq.*`; the `fedfdd` preset keeps the
 //! low-frequency branch (site-specific contrast and noise texture) local and aggregates the
 //! high-frequency branch (edges and structures, shared across scanners), as in FedFDD. The paper
@@ -45,7 +49,8 @@ impl Default for FddConfig {
 }
 
 impl FddConfig {
-    /// The two branches (`in_channels = out_channels = 1`).
+    /// The two branches (`in_channels = out_channels = 1`), each with a zero final conv
+    /// ([`Unet::zero_output`]): the untrained network returns its input, `x_L + x_H = x`.
     pub fn init(&self, device: &burn::tensor::Device) -> Result<FddNet> {
         if !(self.cutoff > 0.0 && self.cutoff <= 1.0) {
             return Err(NnError::argument(
@@ -60,8 +65,8 @@ impl FddConfig {
             ..self.unet
         };
         Ok(FddNet {
-            lowfreq: u.init(device)?,
-            highfreq: u.init(device)?,
+            lowfreq: u.init(device)?.zero_output(),
+            highfreq: u.init(device)?.zero_output(),
         })
     }
 
@@ -150,6 +155,39 @@ mod tests {
             .unwrap();
         let jump = (lo[1] - lo[0]).abs();
         assert!(jump < 0.5, "low part kept the checkerboard: {jump}");
+    }
+
+    #[test]
+    fn untrained_network_is_the_identity() {
+        let dev = Device::flex();
+        let (h, w) = (12, 10);
+        let img: Vec<f32> = (0..2 * h * w)
+            .map(|i| ((i * 37) % 11) as f32 * 0.1)
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(img.clone(), [2, 1, h, w]), &dev);
+        let cfg = FddConfig::default();
+        let net = cfg.init(&dev).unwrap();
+        let y = net
+            .forward(&x, &cfg.split(h, w).unwrap())
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let err = y
+            .iter()
+            .zip(&img)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 1e-5, "max |y − x| = {err}");
+        // and the branches are not dead: the hidden layers are random
+        let p = crate::params::export_params(&net).unwrap();
+        let nonzero = p
+            .data
+            .iter()
+            .filter(|d| d.iter().any(|v| *v != 0.0))
+            .count();
+        assert!(nonzero > p.data.len() / 2, "{nonzero} of {}", p.data.len());
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct CompareArgs {
     /// Federation config (default: the embedded `configs/demo.toml`).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Comma-separated methods: local, fedavg, fedprox, fedbn, fedfdd, hyperfed, central.
+    /// Comma-separated methods: the presets local, fedavg, fedprox, fedbn, fedfdd, hyperfed, and
+    /// central, hyperfed-local, hyperfed-shared, fdd-fedavg (see `COMPARE_EXTRA`).
     #[arg(
         long,
         default_value = "local,fedavg,fedprox,fedbn,fedfdd,hyperfed,central"
@@ -145,7 +146,8 @@ impl FedConfig {
 
 /// `[sites] presets = ["ct-hyperfed", "ct-hyperfed-unseen"]`: the built-in site lists of
 /// `SitesConfig::preset`, in order, before any sites given as `[[sites.site]]`; `image_scale`
-/// from the config wins over the presets'.
+/// from the config wins over the presets'. `[sites] train_samples = N` / `val_samples = M`
+/// set the sample counts of every preset site (evaluation-only sites keep `train_samples = 0`).
 fn expand_site_presets(t: &mut toml::Table) -> Result<()> {
     let Some(toml::Value::Table(sites)) = t.get_mut("sites") else {
         return Ok(());
@@ -156,6 +158,14 @@ fn expand_site_presets(t: &mut toml::Table) -> Result<()> {
     let names = presets
         .as_array()
         .context("[sites] presets: expected a list of preset names")?;
+    let mut count = |key: &str| -> Result<Option<usize>> {
+        match sites_count(sites, key) {
+            Some(Some(n)) => Ok(Some(n)),
+            Some(None) => bail!("[sites] {key}: expected a non-negative integer"),
+            None => Ok(None),
+        }
+    };
+    let (n_train, n_val) = (count("train_samples")?, count("val_samples")?);
     let mut list = Vec::new();
     let mut scale = None;
     for n in names {
@@ -164,7 +174,13 @@ fn expand_site_presets(t: &mut toml::Table) -> Result<()> {
             .context("[sites] presets: expected a list of preset names")?;
         let p = SitesConfig::preset(n).with_context(|| format!("[sites] presets: {n:?}"))?;
         scale.get_or_insert(p.image_scale);
-        for s in p.site {
+        for mut s in p.site {
+            if let (Some(n), true) = (n_train, s.train_samples > 0) {
+                s.train_samples = n;
+            }
+            if let Some(n) = n_val {
+                s.val_samples = n;
+            }
             list.push(toml::Value::try_from(s).context("[sites] presets")?);
         }
     }
@@ -178,6 +194,13 @@ fn expand_site_presets(t: &mut toml::Table) -> Result<()> {
             .or_insert(toml::Value::Float(scale));
     }
     Ok(())
+}
+
+/// Remove `key` from `[sites]`: `None` if absent, `Some(None)` if not a non-negative integer.
+fn sites_count(sites: &mut toml::Table, key: &str) -> Option<Option<usize>> {
+    sites
+        .remove(key)
+        .map(|v| v.as_integer().and_then(|n| usize::try_from(n).ok()))
 }
 
 struct Progress {
@@ -350,18 +373,66 @@ fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
     t.parts()[0].name.clone()
 }
 
-/// The architecture a method needs: the config's when it fits, else a small default.
-fn arch_for(method: &str, cfg: &Architecture) -> Architecture {
-    match (method, cfg) {
-        ("hyperfed", Architecture::Hyper(_)) | ("fedfdd", Architecture::Fdd(_)) => *cfg,
-        ("hyperfed", _) => Architecture::Hyper(fedrecon_nn::HypernetworkConfig {
+/// The method names `fed compare` accepts besides the presets: `central` (pooled training),
+/// `hyperfed-local` / `hyperfed-shared` (HyperFed with personal / one aggregated hypernetwork;
+/// plain `hyperfed` uses the config's `[method] hyper`), and `fdd-fedavg` (FedFDD's two-branch
+/// network with both branches aggregated: FedAvg on FedFDD's architecture, the like-for-like
+/// baseline of `fedfdd`).
+pub const COMPARE_EXTRA: [&str; 4] = ["central", "hyperfed-local", "hyperfed-shared", "fdd-fedavg"];
+
+/// The federated method (`None` for `central`) and architecture of a `fed compare` method name:
+/// the config's architecture when it fits the method, else a small default.
+fn compare_method(
+    method: &str,
+    cfg: &FedConfig,
+) -> Result<(Option<fedrecon_fed::FedMethod>, Architecture)> {
+    let hyper_arch = match cfg.arch {
+        Architecture::Hyper(_) => cfg.arch,
+        _ => Architecture::Hyper(fedrecon_nn::HypernetworkConfig {
             protocol_dim: 7,
             hidden: 16,
             hidden_layers: 1,
         }),
-        ("fedfdd", _) => Architecture::Fdd(Default::default()),
-        _ => Architecture::Plain,
-    }
+    };
+    let fdd_arch = match cfg.arch {
+        Architecture::Fdd(_) => cfg.arch,
+        _ => Architecture::Fdd(Default::default()),
+    };
+    // the config's aggregation rule, weighting, μ, norm patterns and hypernetwork mode for every
+    // method; its custom groups only for its own preset
+    let named = |preset: &str| PresetOptions {
+        preset: preset.into(),
+        groups: if preset == cfg.method.preset {
+            cfg.method.groups.clone()
+        } else {
+            Vec::new()
+        },
+        ..cfg.method.clone()
+    };
+    let (opts, arch) = match method {
+        "central" => return Ok((None, Architecture::Plain)),
+        "hyperfed" => (named("hyperfed"), hyper_arch),
+        "hyperfed-local" | "hyperfed-shared" => {
+            let mut o = named("hyperfed");
+            o.hyper = if method == "hyperfed-local" {
+                fedrecon_fed::presets::HyperMode::Local
+            } else {
+                fedrecon_fed::presets::HyperMode::Aggregate
+            };
+            (o, hyper_arch)
+        }
+        "fedfdd" => (named("fedfdd"), fdd_arch),
+        "fdd-fedavg" => (named("fedavg"), fdd_arch),
+        m => (named(m), Architecture::Plain),
+    };
+    let built = build_method(&opts).with_context(|| {
+        format!(
+            "--methods: {method:?} (presets: {}; also {})",
+            fedrecon_fed::presets::PRESETS.join(", "),
+            COMPARE_EXTRA.join(", ")
+        )
+    })?;
+    Ok((Some(built), arch))
 }
 
 fn compare_cmd(a: CompareArgs) -> Result<()> {
@@ -377,9 +448,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     }
     let methods: Vec<String> = a.methods.split(',').map(|m| m.trim().to_string()).collect();
     for m in &methods {
-        if m != "central" {
-            build_method(&PresetOptions::named(m)).with_context(|| format!("--methods: {m:?}"))?;
-        }
+        compare_method(m, &cfg)?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     std::fs::write(
@@ -403,9 +472,10 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     let t0 = Instant::now();
     for m in &methods {
         let start = Instant::now();
+        let (method, arch) = compare_method(m, &cfg)?;
         let spec = NetSpec {
             model: cfg.model,
-            arch: arch_for(m, &cfg.arch),
+            arch,
         };
         let (mut train, mut eval) =
             ct_site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
@@ -415,7 +485,18 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             rounds: cfg.rounds,
         };
         eprintln!("== {m}");
-        let outcome = if m == "central" {
+        let outcome = if let Some(method) = method {
+            let init = train.first().context("no training site")?.params();
+            let mut sims: Vec<SimSite<'_>> = Vec::new();
+            let mut it = names.iter();
+            for t in train.iter_mut() {
+                sims.push(SimSite::new(it.next().expect("name"), t));
+            }
+            for t in eval.iter_mut() {
+                sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
+            }
+            simulate(&method, &init, sims, &sim, &mut progress)?
+        } else {
             let mut pooled = fedrecon_nn::fed::ct_central_trainer(
                 &cfg.sites,
                 spec,
@@ -432,22 +513,6 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
                 .map(|(t, n)| SimSite::evaluate_only(n, t))
                 .collect();
             fedrecon_fed::simulate_central(&mut pooled, &init, sims, &sim, &mut progress)?
-        } else {
-            let mut o = PresetOptions::named(m);
-            if m == "hyperfed" {
-                o.hyper = cfg.method.hyper;
-            }
-            let method = build_method(&o)?;
-            let init = train.first().context("no training site")?.params();
-            let mut sims: Vec<SimSite<'_>> = Vec::new();
-            let mut it = names.iter();
-            for t in train.iter_mut() {
-                sims.push(SimSite::new(it.next().expect("name"), t));
-            }
-            for t in eval.iter_mut() {
-                sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
-            }
-            simulate(&method, &init, sims, &sim, &mut progress)?
         };
         let mut r = MethodResult::from_outcome(m, &outcome)?;
         r.sites.retain(|(s, _)| s != "central");
