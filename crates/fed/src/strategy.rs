@@ -270,6 +270,34 @@ impl Strategy {
             .map(|g| (g.name.as_str(), g.policy))
             .unwrap_or((DEFAULT_GROUP, self.default))
     }
+    /// How many of `names` each group takes (first match wins), in priority order, then the
+    /// default group: `(group name, policy, count)`. A group taking nothing usually means its
+    /// patterns do not fit the model (e.g. FedBN on a network without normalisation layers).
+    pub fn group_counts<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(String, Policy, usize)> {
+        let mut out: Vec<(String, Policy, usize)> = self
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.policy, 0))
+            .chain(std::iter::once((
+                DEFAULT_GROUP.to_string(),
+                self.default,
+                0,
+            )))
+            .collect();
+        let last = out.len() - 1;
+        for n in names {
+            let i = self
+                .groups
+                .iter()
+                .position(|g| g.matches(n))
+                .unwrap_or(last);
+            out[i].2 += 1;
+        }
+        out
+    }
     /// What a site uploads: every non-local tensor.
     pub fn upload_view(&self, params: &ParamSet) -> ParamSet {
         params.filter(|n| self.policy_of(n).1.uploaded())
@@ -771,5 +799,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("num_samples"), "{e}");
+    }
+
+    #[test]
+    fn group_counts_follow_first_match() {
+        let s = Strategy::new(
+            vec![
+                ParamGroup::new("norm", &["**.*norm*.**"], Policy::Local).unwrap(),
+                ParamGroup::new("hyper", &["hyper.**"], Policy::Local).unwrap(),
+            ],
+            Policy::Aggregate {
+                rule: Rule::FedAvg,
+                weighting: Weighting::Samples,
+            },
+        )
+        .unwrap();
+        let c = s.group_counts(["net.a.norm1.gamma", "net.a.conv.weight", "net.b.weight"]);
+        let counts: Vec<(&str, usize)> = c.iter().map(|(n, _, k)| (n.as_str(), *k)).collect();
+        assert_eq!(counts, [("norm", 1), ("hyper", 0), (DEFAULT_GROUP, 2)]);
     }
 }

@@ -280,6 +280,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         cfg.rounds,
         init.num_elements()
     );
+    report_groups(&method, &init);
     let start = Instant::now();
     let outcome = {
         let mut sims: Vec<SimSite<'_>> = Vec::new();
@@ -367,6 +368,33 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Print how the method's groups split the model's tensors; warn about groups that take none
+/// (e.g. FedBN on a backbone without normalisation layers runs as FedAvg).
+fn report_groups(method: &fedrecon_fed::FedMethod, init: &fedrecon_fed::ParamSet) {
+    let counts = method.strategy.group_counts(init.names());
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(g, p, n)| format!("{g} ({}): {n}", policy_word(p)))
+        .collect();
+    eprintln!("   tensors per group: {}", parts.join(", "));
+    for (g, _, n) in &counts {
+        if *n == 0 && g != fedrecon_fed::strategy::DEFAULT_GROUP {
+            eprintln!(
+                "   warning: group {g:?} of {} matches no parameter of this model, so it has no effect",
+                method.name
+            );
+        }
+    }
+}
+
+fn policy_word(p: &fedrecon_fed::Policy) -> &'static str {
+    match p {
+        fedrecon_fed::Policy::Local => "local",
+        fedrecon_fed::Policy::Aggregate { .. } => "aggregate",
+        fedrecon_fed::Policy::AggregateNoOverwrite { .. } => "aggregate-no-overwrite",
+    }
 }
 
 fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
@@ -487,6 +515,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         eprintln!("== {m}");
         let outcome = if let Some(method) = method {
             let init = train.first().context("no training site")?.params();
+            report_groups(&method, &init);
             let mut sims: Vec<SimSite<'_>> = Vec::new();
             let mut it = names.iter();
             for t in train.iter_mut() {
