@@ -947,6 +947,7 @@ pub fn curves_figure(history: &History, classical: &[(String, Scores)]) -> Optio
     }
     let mut fig = Figure::new(panels);
     fig.shared_legend = true;
+    fig.colors = vec![("fbp".into(), fedrecon_io::plot::GRAY)];
     Some(fig)
 }
 

@@ -4,7 +4,7 @@
 //! config (`[sites]`, `fedrecon_fed::protocol::SitesConfig`) with the network of `[model]` and
 //! `[arch]` (`fedrecon_nn::fed`), checkpointing every round (`--resume` continues bit-identically),
 //! and writes `history.csv/json`, `results.md/csv` (the method and FBP per site), `curves.png`
-//! (training loss, held-out PSNR and SSIM per round, one line per site, the mean and FBP), sample
+//! (held-out PSNR and SSIM and the training loss per round, one line per site, the mean and FBP), sample
 //! reconstructions `samples/<site>_{recon,target,fbp}.png` and `config.resolved.toml`.
 //!
 //! `fed compare` runs several methods on the same sites and seeds and writes `compare.md/csv`

@@ -77,9 +77,9 @@ fn mean_of(v: impl Iterator<Item = f64>) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-/// `fed simulate`'s figure: training loss (log scale), held-out PSNR and SSIM per round, one
-/// line per site plus the mean over sites (black) and the FBP mean (dashed); `None` without
-/// any round.
+/// `fed simulate`'s figure: held-out PSNR and SSIM and the local training loss (log scale) per
+/// round, one line per site plus the mean over sites (black) and the FBP mean (dashed); `None`
+/// without any round.
 pub fn simulate_figure(
     method: &str,
     history: &[RoundRecord],
@@ -88,24 +88,58 @@ pub fn simulate_figure(
     if history.is_empty() {
         return None;
     }
-    let mut panels: Vec<Panel> = vec![];
-    let metric = |pick: Pick, f: fn(&SiteMetrics) -> f64, title: &str, unit: &str| {
-        let (mut series, mean) = per_site(history, pick, "");
-        if series.len() > 1 {
-            series.push(Series::new(MEAN, mean).color(BLACK).width(1.6));
+    // sites in the order of the history (evaluating sites, then training-only ones), so that
+    // colours and the legend follow the config whichever sites trained first
+    let mut order: Vec<&str> = vec![];
+    for r in history {
+        for site in r
+            .metrics
+            .iter()
+            .map(|m| &m.site)
+            .chain(r.train.iter().map(|t| &t.site))
+        {
+            if !order.contains(&site.as_str()) {
+                order.push(site);
+            }
         }
-        if let Some(v) = mean_of(fbp.iter().map(|s| f(&s.1))) {
-            series.push(level("fbp (mean over sites)", history, v));
-        }
-        LinePlot {
-            title: title.into(),
-            x_label: "round".into(),
-            y_label: unit.into(),
-            log_y: false,
-            series,
-        }
+    }
+    let sorted = |mut v: Vec<Series>| {
+        v.sort_by_key(|s| order.iter().position(|o| *o == s.name));
+        v
     };
-    let (mut train, mean) = per_site(history, loss, "");
+    let mut panels: Vec<Panel> = vec![];
+    if history.iter().any(|r| !r.metrics.is_empty()) {
+        for (pick, f, title, unit) in [
+            (
+                psnr as Pick,
+                (|m: &SiteMetrics| m.psnr) as fn(&SiteMetrics) -> f64,
+                "Held-out PSNR",
+                "PSNR [dB]",
+            ),
+            (ssim, |m| m.ssim, "Held-out SSIM", "SSIM"),
+        ] {
+            let (series, mean) = per_site(history, pick, "");
+            let mut series = sorted(series);
+            if series.len() > 1 {
+                series.push(Series::new(MEAN, mean).color(BLACK).width(1.6));
+            }
+            if let Some(v) = mean_of(fbp.iter().map(|s| f(&s.1))) {
+                series.push(level("fbp (mean over sites)", history, v));
+            }
+            panels.push(
+                LinePlot {
+                    title: title.into(),
+                    x_label: "round".into(),
+                    y_label: unit.into(),
+                    log_y: false,
+                    series,
+                }
+                .into(),
+            );
+        }
+    }
+    let (train, mean) = per_site(history, loss, "");
+    let mut train = sorted(train);
     if !train.is_empty() {
         if train.len() > 1 {
             train.push(Series::new(MEAN, mean).color(BLACK).width(1.6));
@@ -120,10 +154,6 @@ pub fn simulate_figure(
             }
             .into(),
         );
-    }
-    if history.iter().any(|r| !r.metrics.is_empty()) {
-        panels.push(metric(psnr, |m| m.psnr, "Held-out PSNR", "PSNR [dB]").into());
-        panels.push(metric(ssim, |m| m.ssim, "Held-out SSIM", "SSIM").into());
     }
     if panels.is_empty() {
         return None;
