@@ -1561,6 +1561,38 @@ mod tests {
     }
 
     #[test]
+    fn inner_legend_avoids_the_data() {
+        // both lines run along the top: the legend goes to a lower corner
+        let high = |y: f64| (0..10).map(|x| (x as f64, y + 0.01 * x as f64)).collect();
+        let mut f = Figure::new(vec![
+            LinePlot {
+                title: "t".into(),
+                series: vec![
+                    Series::new("one", high(10.0)),
+                    Series::new("two", high(9.0)),
+                    Series::new("three", vec![(0.0, 0.0), (0.5, 0.2)]),
+                ],
+                ..Default::default()
+            }
+            .into(),
+        ]);
+        let frame = [0xCC; 3];
+        let rows = |c: &Canvas, y0: usize, y1: usize| {
+            (y0..y1)
+                .flat_map(|y| (0..c.width).map(move |x| (x, y)))
+                .filter(|&(x, y)| c.pixel(x, y) == frame)
+                .count()
+        };
+        let c = f.render(500, 400).unwrap();
+        assert_eq!(rows(&c, 0, 200), 0);
+        assert!(rows(&c, 200, 400) > 100);
+        // a shared legend replaces it
+        f.shared_legend = true;
+        let c = f.render(500, 400).unwrap();
+        assert_eq!(rows(&c, 0, 400), 0);
+    }
+
+    #[test]
     fn structural_mistakes_are_errors() {
         let msg = |f: &Figure, w, h| f.render(w, h).unwrap_err().to_string();
         assert!(msg(&example(), 0, 300).contains("0×300"));

@@ -253,3 +253,115 @@ pub fn write_figure(fig: Option<Figure>, path: &Path, size: (usize, usize)) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fedrecon_fed::TrainReport;
+    use fedrecon_fed::runtime::{SiteMetricsRecord, SiteTrainRecord};
+
+    fn record(round: usize, train: &[(&str, f64)], psnr: &[(&str, f64)]) -> RoundRecord {
+        RoundRecord {
+            round,
+            participants: train.iter().map(|t| t.0.to_string()).collect(),
+            train: train
+                .iter()
+                .map(|&(site, l)| SiteTrainRecord {
+                    site: site.into(),
+                    report: TrainReport {
+                        num_samples: 4,
+                        mean_loss: l,
+                    },
+                })
+                .collect(),
+            metrics: psnr
+                .iter()
+                .map(|&(site, p)| SiteMetricsRecord {
+                    site: site.into(),
+                    metrics: SiteMetrics {
+                        psnr: p,
+                        ssim: p / 40.0,
+                        nmse: 0.1,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn line(p: &Panel) -> &LinePlot {
+        match p {
+            Panel::Line(l) => l,
+            Panel::Bar(_) => panic!("expected a line plot"),
+        }
+    }
+
+    #[test]
+    fn simulate_figure_has_sites_in_history_order_the_mean_and_fbp() {
+        // site b trains first, c is evaluation-only
+        let h = vec![
+            record(0, &[("b", 0.4)], &[("a", 20.0), ("b", 22.0), ("c", 18.0)]),
+            record(
+                1,
+                &[("a", 0.3), ("b", 0.2)],
+                &[("a", 24.0), ("b", 26.0), ("c", 19.0)],
+            ),
+        ];
+        let fbp = vec![(
+            "a".to_string(),
+            SiteMetrics {
+                psnr: 21.0,
+                ssim: 0.5,
+                nmse: 0.2,
+            },
+        )];
+        let f = simulate_figure("fedavg", &h, &fbp).unwrap();
+        assert_eq!(f.panels.len(), 3);
+        let psnr = line(&f.panels[0]);
+        let names: Vec<&str> = psnr.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", MEAN, "fbp (mean over sites)"]);
+        assert_eq!(psnr.series[1].points, vec![(1.0, 22.0), (2.0, 26.0)]);
+        assert_eq!(psnr.series[3].points, vec![(1.0, 20.0), (2.0, 23.0)]);
+        assert_eq!(psnr.series[4].points, vec![(1.0, 21.0), (2.0, 21.0)]);
+        let loss = line(&f.panels[2]);
+        assert!(loss.log_y);
+        let names: Vec<&str> = loss.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", MEAN]);
+        assert_eq!(loss.series[2].points, vec![(1.0, 0.4), (2.0, 0.25)]);
+        assert!(simulate_figure("fedavg", &[], &fbp).is_none());
+        assert!(f.render(CURVES_SIZE.0, CURVES_SIZE.1).is_ok());
+    }
+
+    #[test]
+    fn compare_figure_puts_fbp_last_and_skips_the_central_site() {
+        let h = vec![record(0, &[("a", 0.4)], &[("a", 20.0), ("central", 99.0)])];
+        let m = |method: &str, p: f64| MethodResult {
+            method: method.into(),
+            sites: vec![(
+                "a".into(),
+                SiteMetrics {
+                    psnr: p,
+                    ssim: 0.5,
+                    nmse: 0.1,
+                },
+            )],
+        };
+        let table = ResultsTable {
+            rows: vec![m("local", 20.0), m(FBP, 21.0), m("central", 22.0)],
+        };
+        let f = compare_figure(
+            &table,
+            &[("local".into(), h.clone()), ("central".into(), h)],
+        )
+        .unwrap();
+        let Panel::Bar(b) = &f.panels[0] else {
+            panic!("expected bars")
+        };
+        let names: Vec<&str> = b.series.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(names, ["local", "central", FBP]);
+        assert_eq!(b.series[1].1, vec![22.0]);
+        let mean = line(&f.panels[2]);
+        assert_eq!(mean.series[1].points, vec![(1.0, 20.0)]);
+        assert_eq!(mean.series[2].name, FBP);
+        assert!(f.render(COMPARE_SIZE.0, COMPARE_SIZE.1).is_ok());
+    }
+}
