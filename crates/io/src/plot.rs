@@ -9,8 +9,9 @@
 //!   Graphics Gems, 1990): the step is the smallest of `{1, 2, 5}·10^k` that is at least
 //!   `range / target` and the ticks are its multiples inside the range. An axis whose data are
 //!   all integers (rounds, steps) never gets a step below 1. Log axes tick at the decades, or at
-//!   `{1, 2, 5}·10^k` when the range spans less than two decades, or at linear nice ticks when
-//!   even those give fewer than three.
+//!   `{1, 2, 5}·10^k` when the range spans less than two decades, or at `{1, …, 9}·10^k` when
+//!   those give fewer than three ticks (and no more than the target + 1), else at linear nice
+//!   ticks.
 //! - **Ranges.** Line plots pad the data range by 5 % on each side (as matplotlib's default
 //!   margins). Bar charts start at 0 unless every value is positive and the spread
 //!   `max − min` is under half of `max`: then a zero baseline would hide the differences (PSNR
@@ -484,8 +485,9 @@ pub fn format_tick(v: f64, step: f64) -> String {
     format!("{v:.digits$}")
 }
 
-/// Ticks `(value, label)` of a log axis over `[10^lo, 10^hi]` (exponents).
-fn log_ticks(lo: f64, hi: f64, target: usize) -> Vec<(f64, String)> {
+/// Ticks `(value, label)` of a log axis over `[10^lo, 10^hi]` (exponents); `{1, …, 9}·10^k`
+/// ticks closer than `min_gap` (in decades) to the previous one are dropped.
+fn log_ticks(lo: f64, hi: f64, target: usize, min_gap: f64) -> Vec<(f64, String)> {
     let (d0, d1) = ((lo - 1e-9).ceil() as i32, (hi + 1e-9).floor() as i32);
     let decades = (d1 - d0 + 1).max(0) as usize;
     let label = |v: f64| format_tick(v, v);
@@ -496,11 +498,28 @@ fn log_ticks(lo: f64, hi: f64, target: usize) -> Vec<(f64, String)> {
             .map(|d| (10f64.powi(d), label(10f64.powi(d))))
             .collect();
     }
-    let mut out: Vec<(f64, String)> = ((lo.floor() as i32)..=(hi.ceil() as i32))
-        .flat_map(|d| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(d)))
-        .filter(|v| (lo - 1e-9..=hi + 1e-9).contains(&v.log10()))
-        .map(|v| (v, label(v)))
-        .collect();
+    let within = |mantissas: &[f64]| -> Vec<(f64, String)> {
+        ((lo.floor() as i32)..=(hi.ceil() as i32))
+            .flat_map(|d| mantissas.iter().map(move |m| m * 10f64.powi(d)))
+            .filter(|v| (lo - 1e-9..=hi + 1e-9).contains(&v.log10()))
+            .map(|v| (v, label(v)))
+            .collect()
+    };
+    let mut out = within(&[1.0, 2.0, 5.0]);
+    if out.len() < 3 {
+        out = vec![];
+        for t in within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]) {
+            if out
+                .last()
+                .is_none_or(|p: &(f64, String)| (t.0 / p.0).log10() >= min_gap)
+            {
+                out.push(t);
+            }
+        }
+        if out.len() > target + 1 {
+            out.clear();
+        }
+    }
     if out.len() < 3 {
         let (t, step) = nice_ticks(10f64.powf(lo), 10f64.powf(hi), target);
         out = t
@@ -969,9 +988,10 @@ impl Axis {
         }
     }
 
-    fn ticks(&self, target: usize, integer: bool) -> Vec<(f64, String)> {
+    /// About `target` ticks; on a log axis none closer than `min_gap` decades.
+    fn ticks(&self, target: usize, integer: bool, min_gap: f64) -> Vec<(f64, String)> {
         if self.log {
-            return log_ticks(self.lo, self.hi, target);
+            return log_ticks(self.lo, self.hi, target, min_gap);
         }
         let (mut t, mut step) = nice_ticks(self.lo, self.hi, target);
         if integer && step < 1.0 {
@@ -1080,8 +1100,10 @@ fn draw_panel(
 
 fn y_ticks_for(axis: &Axis, rect: [i64; 4], f: &Frame, s: usize) -> Vec<(f64, String)> {
     let [_, top, _, bottom] = margins(f, rect, s, 0);
-    let target = ((bottom - top) as f64 / (2.2 * (LINE_H * s) as f64)).clamp(3.0, 8.0);
-    axis.ticks(target as usize, false)
+    let lh = (LINE_H * s) as f64;
+    let h = (bottom - top).max(1) as f64;
+    let target = (h / (2.2 * lh)).clamp(3.0, 8.0);
+    axis.ticks(target as usize, false, 1.5 * lh / h * (axis.hi - axis.lo))
 }
 
 fn draw_line_plot(
@@ -1124,7 +1146,7 @@ fn draw_line_plot(
     // x ticks: as many as fit with two characters between labels
     let mut target = 10;
     let xt = loop {
-        let t = xaxis.ticks(target, integer_x);
+        let t = xaxis.ticks(target, integer_x, 0.0);
         let widest = t.iter().map(|t| text_width(&t.1, s)).max().unwrap_or(0);
         let room = (fx1 - fx0) / t.len().max(1) as f64;
         if target <= 2 || (widest + 2 * ADVANCE * s) as f64 <= room {
@@ -1431,18 +1453,34 @@ mod tests {
         assert_eq!(format_tick(250000.0, 50000.0), "2.5e5");
         assert_eq!(format_tick(30.0, 2.0), "30");
         // log axes: decades over a wide range, 1-2-5 over a narrow one
-        let t: Vec<String> = log_ticks(-3.2, 0.1, 6).into_iter().map(|t| t.1).collect();
+        let t: Vec<String> = log_ticks(-3.2, 0.1, 6, 0.0)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
         assert_eq!(t, ["0.001", "0.01", "0.1", "1"]);
-        let t: Vec<String> = log_ticks(-7.2, -4.9, 6).into_iter().map(|t| t.1).collect();
+        let t: Vec<String> = log_ticks(-7.2, -4.9, 6, 0.0)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
         assert_eq!(t, ["1e-7", "1e-6", "1e-5"]);
-        let t: Vec<f64> = log_ticks(0.2f64.log10(), 3f64.log10(), 5)
+        let t: Vec<f64> = log_ticks(0.2f64.log10(), 3f64.log10(), 5, 0.0)
             .into_iter()
             .map(|t| t.0)
             .collect();
         assert_eq!(t, vec![0.2, 0.5, 1.0, 2.0]);
+        let t: Vec<String> = log_ticks(0.0028f64.log10(), 0.0095f64.log10(), 6, 0.055)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert_eq!(t, ["0.003", "0.004", "0.005", "0.006", "0.007", "0.008"]);
+        let t: Vec<String> = log_ticks(0.0028f64.log10(), 0.0085f64.log10(), 3, 0.0)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert_eq!(t, ["0.004", "0.006", "0.008"]);
         // integer axes never tick between rounds
         let a = Axis::padded(1.0, 3.0, false);
-        let t: Vec<String> = a.ticks(10, true).into_iter().map(|t| t.1).collect();
+        let t: Vec<String> = a.ticks(10, true, 0.0).into_iter().map(|t| t.1).collect();
         assert_eq!(t, ["1", "2", "3"]);
     }
 
