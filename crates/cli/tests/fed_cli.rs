@@ -3,6 +3,18 @@
 mod common;
 use common::{Tmp, fails, succeed};
 
+/// The figure decodes as a PNG of `(width, height)` with more than a few coloured pixels.
+fn assert_figure(path: &str, size: (usize, usize)) {
+    let img = fedrecon_io::plot::read_png_rgb(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!((img.width, img.height), size, "{path}");
+    let coloured = img
+        .rgb
+        .chunks_exact(3)
+        .filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 60)
+        .count();
+    assert!(coloured > 500, "{path}: only {coloured} coloured pixels");
+}
+
 const TINY: [&str; 6] = [
     "--set",
     "local.steps=2",
@@ -39,6 +51,7 @@ fn fed_simulate_writes_outputs_and_resumes() {
     ] {
         assert!(std::path::Path::new(&format!("{out}/{f}")).exists(), "{f}");
     }
+    assert_figure(&format!("{out}/curves.png"), (1500, 520));
     let resolved = std::fs::read_to_string(format!("{out}/config.resolved.toml")).unwrap();
     assert!(resolved.contains("steps = 2"), "{resolved}");
     simulate(&out, &["--rounds", "2", "--resume"]);
@@ -107,6 +120,7 @@ fn fed_compare_writes_the_json_layout() {
         assert!(r["sites"]["B-lowdose"]["ssim"].as_f64().is_some(), "{m}");
     }
     assert!(std::path::Path::new(&format!("{out}/compare.md")).exists());
+    assert_figure(&format!("{out}/compare.png"), (1500, 1000));
     fails(
         &["fed", "compare", "--out", &out, "--methods", "fedavg,bogus"],
         "bogus",

@@ -84,6 +84,8 @@ fn train_resume_and_recon_ct() {
     ] {
         assert!(t.0.join("full").join(f).is_file(), "{f}");
     }
+    let curves = fedrecon_io::plot::read_png_rgb(t.0.join("full/curves.png")).unwrap();
+    assert_eq!((curves.width, curves.height), (1350, 460));
     // an existing run is not overwritten
     fails(&["train", "--config", &cfg, "--out", &full], "--resume");
     // 1 step, then resume to 2: the same parameters as 2 straight

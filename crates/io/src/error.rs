@@ -73,6 +73,9 @@ pub enum IoError {
         index: usize,
         value: f64,
     },
+    /// A plot cannot be drawn as described (no panels, no data points, a zero-size figure, …).
+    #[error("plot `{what}`: {reason}")]
+    Plot { what: String, reason: String },
 }
 
 /// Result alias of the io crate.

@@ -13,6 +13,7 @@
 //! - [`dicom_ct`]: single-frame uncompressed CT DICOM images in Hounsfield units.
 //! - [`fastmri`]: fastMRI k-space volumes (HDF5) and challenge submission files.
 //! - [`ismrmrd`]: the encoding part of the ISMRMRD XML header used by fastMRI.
+//! - [`plot`]: line and bar charts as RGB PNG (embedded font, nice ticks, legends, panels).
 //! - [`cfl`]: BART `.cfl` / `.hdr` complex arrays (column-major).
 
 pub mod atomic;
@@ -25,6 +26,7 @@ mod h5;
 pub mod ismrmrd;
 pub mod lodopab;
 pub mod npy;
+pub mod plot;
 pub mod png_export;
 
 pub use atomic::write_atomic;
@@ -51,4 +53,5 @@ pub use npy::{
     NdArray, NpyDtype, NpyElement, NpyHeader, read_npy, read_npy_as_c32, read_npy_as_f32,
     read_npy_header, write_npy, write_npy_array,
 };
+pub use plot::{BarChart, Figure, LinePlot, Panel, Series};
 pub use png_export::{PngDepth, Window, encode_png, write_png, write_png_depth};

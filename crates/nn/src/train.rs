@@ -21,8 +21,8 @@
 //! **Outputs** of a run directory: `model/` (`params.safetensors` + `model.json`, enough to
 //! rebuild the network and its physics: [`TrainedModel::load`]), `checkpoint.safetensors`,
 //! `metrics.csv` (one row per step; validation columns filled on validation steps),
-//! `metrics.json`, `curves.png` (training loss on a log scale, validation PSNR),
-//! `samples/*.png` (validation reconstructions and targets), `config.resolved.toml`.
+//! `metrics.json`, `curves.png` ([`curves_figure`]: training and validation loss on a log scale,
+//! validation PSNR and SSIM with the classical methods as dashed levels), `samples/*.png` (validation reconstructions and targets), `config.resolved.toml`.
 //!
 //! **Validation** reports the mean PSNR (range of each target), SSIM (7 × 7, skimage/fastMRI
 //! convention) and NMSE over the validation set (`fedrecon_physics::metrics`); with
@@ -39,6 +39,7 @@ use crate::physics::Physics;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Gradients;
 use burn::tensor::{Device, Tensor};
+use fedrecon_io::plot::Figure;
 use fedrecon_physics::metrics;
 use fedrecon_physics::mri::SamplingMask;
 use num_complex::Complex32;
@@ -873,20 +874,81 @@ fn write_outputs(out: &Path, history: &History, classical: &[(String, Scores)]) 
         &out.join("metrics.json"),
         &serde_json::to_string_pretty(&json).expect("json"),
     )?;
-    let loss: Vec<(f64, f64)> = history
+    match curves_figure(history, classical) {
+        Some(fig) => {
+            let path = out.join("curves.png");
+            fig.write_png(&path, 1350, 460)
+                .map_err(|e| io_err(&path, e))
+        }
+        None => Ok(()),
+    }
+}
+
+/// `curves.png`: training and validation loss (log scale), validation PSNR and SSIM against the
+/// step, the classical methods as dashed reference levels; `None` before the first step.
+pub fn curves_figure(history: &History, classical: &[(String, Scores)]) -> Option<Figure> {
+    use fedrecon_io::plot::{LinePlot, Series};
+    if history.train.is_empty() {
+        return None;
+    }
+    let val = |f: fn(&Scores) -> f64| -> Vec<(f64, f64)> {
+        history
+            .val
+            .iter()
+            .map(|r| (r.step as f64, f(&r.scores)))
+            .collect()
+    };
+    let train: Vec<(f64, f64)> = history
         .train
         .iter()
-        .map(|r| (r.step as f64, r.loss.max(1e-30).log10()))
+        .map(|r| (r.step as f64, r.loss))
         .collect();
-    let psnr: Vec<(f64, f64)> = history
-        .val
-        .iter()
-        .map(|r| (r.step as f64, r.scores.psnr))
-        .collect();
-    let png = plot::curves(&[&loss, &psnr], 640, 240);
-    let path = out.join("curves.png");
-    fedrecon_io::write_atomic(&path, |w| plot::encode_rgb(w, &png, 640, 240))
-        .map_err(|e| io_err(&path, e))
+    let mut loss = vec![Series::new("train", train)];
+    if !history.val.is_empty() {
+        loss.push(Series::new("validation", val(|s| s.loss)));
+    }
+    let mut panels = vec![
+        LinePlot {
+            title: "Loss".into(),
+            x_label: "step".into(),
+            y_label: "loss (log scale)".into(),
+            log_y: true,
+            series: loss,
+        }
+        .into(),
+    ];
+    if let (Some(first), Some(last)) = (history.val.first(), history.val.last()) {
+        let span = (first.step as f64, last.step as f64);
+        for (title, unit, f) in [
+            (
+                "Validation PSNR",
+                "PSNR [dB]",
+                (|s: &Scores| s.psnr) as fn(&Scores) -> f64,
+            ),
+            ("Validation SSIM", "SSIM", |s: &Scores| s.ssim),
+        ] {
+            let mut series = vec![Series::new("validation", val(f))];
+            for (name, sc) in classical {
+                series.push(
+                    Series::new(name.clone(), vec![(span.0, f(sc)), (span.1, f(sc))]).dashed(),
+                );
+            }
+            panels.push(
+                LinePlot {
+                    title: title.into(),
+                    x_label: "step".into(),
+                    y_label: unit.into(),
+                    log_y: false,
+                    series,
+                }
+                .into(),
+            );
+        }
+    }
+    let mut fig = Figure::new(panels);
+    fig.shared_legend = true;
+    fig.colors = vec![("fbp".into(), fedrecon_io::plot::GRAY)];
+    Some(fig)
 }
 
 /// Train (or resume) a run with the model of its `[model]` table; `on_event` receives
@@ -1098,103 +1160,4 @@ fn first_difference(a: &toml::Table, b: &toml::Table, prefix: &str) -> Option<St
         }
     }
     None
-}
-
-/// A tiny line plotter for `curves.png` (no text; panels side by side, each scaled to its data).
-pub mod plot {
-    /// RGB image `w × h`: one panel per series, each a polyline over a light grid.
-    pub fn curves(series: &[&[(f64, f64)]], w: usize, h: usize) -> Vec<u8> {
-        let mut img = vec![255u8; w * h * 3];
-        let n = series.len().max(1);
-        let pw = w / n;
-        let colors = [[31u8, 119, 180], [214, 39, 40], [44, 160, 44]];
-        for (k, s) in series.iter().enumerate() {
-            let (x0, x1) = (k * pw + 30, (k + 1) * pw - 10);
-            let (y0, y1) = (10usize, h - 25);
-            // frame and 4 grid lines
-            for t in 0..=4 {
-                let y = y0 + (y1 - y0) * t / 4;
-                let x = x0 + (x1 - x0) * t / 4;
-                let c = if t == 0 || t == 4 {
-                    [0, 0, 0]
-                } else {
-                    [220, 220, 220]
-                };
-                line(&mut img, w, (x0 as f64, y as f64), (x1 as f64, y as f64), c);
-                line(&mut img, w, (x as f64, y0 as f64), (x as f64, y1 as f64), c);
-            }
-            let pts: Vec<(f64, f64)> = s
-                .iter()
-                .copied()
-                .filter(|p| p.0.is_finite() && p.1.is_finite())
-                .collect();
-            if pts.is_empty() {
-                continue;
-            }
-            let (mut xa, mut xb, mut ya, mut yb) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-            for &(x, y) in &pts {
-                (xa, xb, ya, yb) = (xa.min(x), xb.max(x), ya.min(y), yb.max(y));
-            }
-            if xb <= xa {
-                xb = xa + 1.0;
-            }
-            if yb <= ya {
-                (ya, yb) = (ya - 0.5, yb + 0.5);
-            }
-            let map = |(x, y): (f64, f64)| {
-                (
-                    x0 as f64 + (x - xa) / (xb - xa) * (x1 - x0) as f64,
-                    y1 as f64 - (y - ya) / (yb - ya) * (y1 - y0) as f64,
-                )
-            };
-            let c = colors[k % colors.len()];
-            for p in pts.windows(2) {
-                line(&mut img, w, map(p[0]), map(p[1]), c);
-            }
-            for &p in &pts {
-                let (x, y) = map(p);
-                for dy in -1..=1 {
-                    for dx in -1..=1 {
-                        put(&mut img, w, x + dx as f64, y + dy as f64, c);
-                    }
-                }
-            }
-        }
-        img
-    }
-
-    fn put(img: &mut [u8], w: usize, x: f64, y: f64, c: [u8; 3]) {
-        let h = img.len() / (3 * w);
-        if x < 0.0 || y < 0.0 {
-            return;
-        }
-        let (x, y) = (x.round() as usize, y.round() as usize);
-        if x < w && y < h {
-            img[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&c);
-        }
-    }
-
-    /// A straight segment, one dot per pixel step along the longer axis.
-    pub fn line(img: &mut [u8], w: usize, a: (f64, f64), b: (f64, f64), c: [u8; 3]) {
-        let n = (b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil().max(1.0) as usize;
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            put(img, w, a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1), c);
-        }
-    }
-
-    /// Encode an RGB image as PNG.
-    pub fn encode_rgb(
-        out: &mut dyn std::io::Write,
-        rgb: &[u8],
-        w: usize,
-        h: usize,
-    ) -> std::io::Result<()> {
-        let mut enc = png::Encoder::new(out, w as u32, h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut wr = enc.write_header().map_err(std::io::Error::other)?;
-        wr.write_image_data(rgb).map_err(std::io::Error::other)?;
-        wr.finish().map_err(std::io::Error::other)
-    }
 }

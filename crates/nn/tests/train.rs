@@ -340,6 +340,8 @@ fn resume_continues_bit_for_bit() {
     ] {
         assert!(dir.path().join("full").join(f).is_file(), "{f}");
     }
+    let curves = fedrecon_io::plot::read_png_rgb(dir.path().join("full/curves.png")).unwrap();
+    assert_eq!((curves.width, curves.height), (1350, 460));
     let csv = std::fs::read_to_string(dir.path().join("full/metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
     assert_eq!(

@@ -3,8 +3,13 @@
 //! `fed simulate` runs one method (`[method]`, a `fedrecon_fed` preset) over the sites of the
 //! config (`[sites]`, `fedrecon_fed::protocol::SitesConfig`) with the network of `[model]` and
 //! `[arch]` (`fedrecon_nn::fed`), checkpointing every round (`--resume` continues bit-identically),
-//! and writes `history.csv/json`, `results.md/csv` (the method and FBP per site), sample
+//! and writes `history.csv/json`, `results.md/csv` (the method and FBP per site), `curves.png`
+//! (held-out PSNR and SSIM and the training loss per round, one line per site, the mean and FBP), sample
 //! reconstructions `samples/<site>_{recon,target,fbp}.png` and `config.resolved.toml`.
+//!
+//! `fed compare` runs several methods on the same sites and seeds and writes `compare.md/csv`
+//! (final metrics per site), `compare.png` (those as grouped bars, and the mean over sites per
+//! round for every method) and `config.resolved.toml`.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, Subcommand};
@@ -17,6 +22,8 @@ use fedrecon_nn::models::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
+
+mod plots;
 
 /// The built-in default federation.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../../../configs/demo.toml");
@@ -360,9 +367,19 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         ],
     };
     table.write(&a.out, "results", None)?;
+    let fbp = table.rows.iter().find(|r| r.method == "fbp");
+    plots::write_figure(
+        plots::simulate_figure(
+            &method.name,
+            &outcome.state.history,
+            fbp.map_or(&[][..], |r| &r.sites),
+        ),
+        &a.out.join("curves.png"),
+        plots::CURVES_SIZE,
+    )?;
     println!("{}", table.to_markdown());
     println!(
-        "{} rounds in {:.1} s. Outputs in {}: results.md/csv, history.csv/json, samples/*.png, checkpoints/, config.resolved.toml",
+        "{} rounds in {:.1} s. Outputs in {}: results.md/csv, history.csv/json, curves.png, samples/*.png, checkpoints/, config.resolved.toml",
         outcome.state.history.len(),
         start.elapsed().as_secs_f64(),
         a.out.display()
@@ -497,6 +514,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         stop_after_rounds: None,
     };
     let mut rows = Vec::new();
+    let mut histories = Vec::new();
     let t0 = Instant::now();
     for m in &methods {
         let start = Instant::now();
@@ -545,6 +563,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         };
         let mut r = MethodResult::from_outcome(m, &outcome)?;
         r.sites.retain(|(s, _)| s != "central");
+        histories.push((m.clone(), outcome.state.history.clone()));
         rows.push(r);
         eprintln!("   {m}: {:.1} s", start.elapsed().as_secs_f64());
         if rows.len() == 1 {
@@ -576,9 +595,14 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     }
     let table = ResultsTable { rows };
     table.write(&a.out, "compare", a.json.as_deref())?;
+    plots::write_figure(
+        plots::compare_figure(&table, &histories),
+        &a.out.join("compare.png"),
+        plots::COMPARE_SIZE,
+    )?;
     println!("{}", table.to_markdown());
     println!(
-        "{} methods in {:.1} s. Outputs in {}: compare.md, compare.csv, config.resolved.toml{}",
+        "{} methods in {:.1} s. Outputs in {}: compare.md, compare.csv, compare.png, config.resolved.toml{}",
         methods.len(),
         t0.elapsed().as_secs_f64(),
         a.out.display(),
