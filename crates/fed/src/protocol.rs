@@ -325,6 +325,11 @@ pub struct SiteSpec {
     pub val_samples: usize,
     /// Seed of the site's simulated data.
     pub seed: u64,
+    /// Ellipses per simulated phantom at this site (its image content: few large structures or
+    /// many small ones); default: the run's `ellipses`. Sites differing here differ in what they
+    /// image, not only in how (their protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ellipses: Option<usize>,
     /// Data files instead of phantoms.
     pub data: Option<DataFiles>,
 }

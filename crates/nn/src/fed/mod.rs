@@ -68,8 +68,8 @@ pub fn ct_data_config(
 }
 
 /// The trainers of a CT federation: `(training sites, evaluation-only sites)`, each site's
-/// protocol scaled by `sites.image_scale`, its data simulated with `ellipses` ellipses per
-/// phantom from the site's seed; a site with `train_samples = 0` is evaluation-only (an unseen
+/// protocol scaled by `sites.image_scale`, its data simulated with the site's `ellipses` (else
+/// `ellipses`) ellipses per phantom from the site's seed; a site with `train_samples = 0` is evaluation-only (an unseen
 /// protocol). All models start from `init_seed`.
 pub fn ct_site_trainers(
     sites: &fedrecon_fed::protocol::SitesConfig,
@@ -90,7 +90,13 @@ pub fn ct_site_trainers(
             ));
         };
         let p = p.scaled(sites.image_scale)?;
-        let data = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, ellipses)?;
+        let data = ct_data_config(
+            &p,
+            s.train_samples,
+            s.val_samples,
+            s.seed,
+            s.ellipses.unwrap_or(ellipses),
+        )?;
         let part = SiteData::new(&s.name, &data, p.to_vector()?, &spec.arch, true)
             .map_err(site_err(&s.name))?;
         let t = NnSiteTrainer::new(
@@ -131,7 +137,13 @@ pub fn ct_central_trainer(
             ));
         };
         let p = p.scaled(sites.image_scale)?;
-        let data = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, ellipses)?;
+        let data = ct_data_config(
+            &p,
+            s.train_samples,
+            s.val_samples,
+            s.seed,
+            s.ellipses.unwrap_or(ellipses),
+        )?;
         parts.push(
             SiteData::new(&s.name, &data, p.to_vector()?, &spec.arch, false)
                 .map_err(site_err(&s.name))?,
