@@ -188,3 +188,61 @@ fn shipped_federation_configs_run_on_the_hyperfed_sites() {
         "ct-nowhere",
     );
 }
+
+/// The MRI federation configs (E2E-VarNet, FedAvg / FedBN) run on the four MRI sites, with the
+/// zero-filled reconstruction as the classical reference row.
+#[test]
+fn mri_varnet_federation_configs_run() {
+    let t = Tmp::new("fed-mri");
+    for (file, method) in [
+        ("mri-varnet-fedavg", "fedavg"),
+        ("mri-varnet-fedbn", "fedbn"),
+    ] {
+        let config = format!("{}/../../configs/{file}.toml", env!("CARGO_MANIFEST_DIR"));
+        let out = t.path(file);
+        let a = [
+            "fed",
+            "simulate",
+            "--config",
+            &config,
+            "--out",
+            &out,
+            "--rounds",
+            "1",
+            "--set",
+            "local.steps=1",
+            "--set",
+            "model.cascades=1",
+            "--set",
+            "model.chans=2",
+            "--set",
+            "sites.mri_image_size=16",
+            "--set",
+            "sites.train_samples=2",
+            "--set",
+            "sites.val_samples=1",
+        ];
+        let run = succeed(&a);
+        let table = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(table.contains(&format!("| {method} |")), "{file}: {table}");
+        assert!(table.contains("| zero-filled |"), "{file}: {table}");
+        for site in ["mri-a-equi4x", "mri-c-poisson6x", "mri-d-single-coil"] {
+            assert!(table.contains(site), "{file}: no column for {site}");
+        }
+        for f in [
+            "curves.png",
+            "samples/mri-c-poisson6x_recon.png",
+            "samples/mri-a-equi4x_zero-filled.png",
+        ] {
+            assert!(
+                std::path::Path::new(&format!("{out}/{f}")).exists(),
+                "{file}: {f}"
+            );
+        }
+        let log = String::from_utf8_lossy(&run.stderr).to_string();
+        if method == "fedbn" {
+            assert!(log.contains("norm (local)"), "{log}");
+            assert!(!log.contains("warning"), "{log}");
+        }
+    }
+}

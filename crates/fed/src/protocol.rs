@@ -405,12 +405,19 @@ pub struct SitesConfig {
     /// CPU scale factor applied to CT protocols (default 1).
     #[serde(default = "one")]
     pub image_scale: f64,
+    /// Image side of simulated MRI sites (phantoms; default 32).
+    #[serde(default = "mri_size")]
+    pub mri_image_size: usize,
     /// The sites, in order.
     pub site: Vec<SiteSpec>,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn mri_size() -> usize {
+    32
 }
 
 /// Check a site name: non-empty, letters, digits, `-`, `_`, `.`.
@@ -443,6 +450,13 @@ impl SitesConfig {
     /// Check names (unique, file-safe), protocols, sample counts and the scale.
     pub fn validate(&self) -> Result<()> {
         positive("image_scale", self.image_scale)?;
+        if self.mri_image_size < 8 {
+            return Err(FedError::field(
+                "mri_image_size",
+                self.mri_image_size,
+                "must be ≥ 8",
+            ));
+        }
         if self.site.is_empty() {
             return Err(FedError::field("site", "[]", "need at least one site"));
         }

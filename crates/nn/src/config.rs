@@ -215,6 +215,9 @@ pub enum MaskType {
     Equispaced,
     /// `EquispacedMaskFractionFunc`.
     EquispacedFraction,
+    /// 2-D variable-density Poisson disc (phantoms only) with a fully sampled centred
+    /// calibration square of side `center_fraction · size`.
+    Poisson,
 }
 
 /// `[data.mri]`: an MRI site protocol.

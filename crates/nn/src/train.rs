@@ -770,22 +770,28 @@ pub fn classical_recons(val: &Dataset, s: &Sample) -> Result<Vec<(String, Vec<f3
             let maps = match maps {
                 Some(m) => m.clone(),
                 None => {
-                    // Walsh maps from the fully sampled centre columns (as `mri recon` falls back to)
+                    // Walsh maps from the fully sampled centred block (columns for fastMRI
+                    // masks, a square for 2-D masks), as `mri recon` falls back to
+                    use fedrecon_physics::mri::mask::center_block;
                     let cols: Vec<bool> = (0..nx).map(|j| mask.is_sampled(ny / 2, j)).collect();
                     let mut w = 0;
-                    while w < nx && {
-                        let r = fedrecon_physics::mri::mask::center_block(nx, w + 1);
-                        r.clone().all(|j| cols[j])
-                    } {
+                    while w < nx && center_block(nx, w + 1).all(|j| cols[j]) {
                         w += 1;
                     }
-                    let calib = (ny.min(24), w.min(24));
-                    if calib.1 < 2 {
-                        return Err(NnError::argument(
-                            "sample",
-                            &s.name,
-                            "has no fully sampled centre for coil maps",
-                        ));
+                    let mut h = 0;
+                    while w > 0
+                        && h < ny
+                        && center_block(ny, h + 1)
+                            .all(|i| center_block(nx, w).all(|j| mask.is_sampled(i, j)))
+                    {
+                        h += 1;
+                    }
+                    let calib = (h.min(24), w.min(24));
+                    if calib.0 < 2 || calib.1 < 2 {
+                        // no calibration block to estimate coil maps from (e.g. one centre
+                        // column): zero-filled is the only classical reference
+                        let (shape, to) = ([ny, nx], s.target_shape);
+                        return Ok(vec![("zero-filled".into(), crop_host(&zf, shape, to))]);
                     }
                     walsh_maps(
                         kspace,

@@ -9,7 +9,9 @@ use crate::error::{NnError, Result};
 use fedrecon_io::{FastmriFile, LodopabFile, lodopab::odl_image_to_row_major};
 use fedrecon_physics::ct::{JosephProjector, TransmissionNoise};
 use fedrecon_physics::mri::mask::{MaskKind, fastmri_mask};
-use fedrecon_physics::mri::{Fft2Plan, SamplingMask, birdcage_maps, rss_from_kspace};
+use fedrecon_physics::mri::{
+    Fft2Plan, PoissonDiscOptions, SamplingMask, birdcage_maps, poisson_disc_mask, rss_from_kspace,
+};
 use fedrecon_physics::phantom::Phantom;
 use fedrecon_physics::{CtGeometry, Detector, ImageGrid, LinearOperator, ParallelBeam};
 use num_complex::Complex32;
@@ -178,13 +180,31 @@ fn apply_mask(mask: &SamplingMask, ny: usize, nx: usize, k: &mut [Complex32]) ->
     Ok(())
 }
 
-/// The physics crate's mask kind for a config mask type.
-fn mask_kind(m: MaskType) -> MaskKind {
-    match m {
+/// The sampling mask of a simulated `n × n` phantom sample: the fastMRI column mask functions,
+/// or a 2-D Poisson disc whose calibration square has side `⌈center_fraction · n⌉`.
+fn phantom_mask(proto: &MriProtocol, n: usize, seed: u64) -> Result<SamplingMask> {
+    let kind = match proto.mask {
         MaskType::Random => MaskKind::Random,
         MaskType::Equispaced => MaskKind::Equispaced,
         MaskType::EquispacedFraction => MaskKind::EquispacedFraction,
-    }
+        MaskType::Poisson => {
+            let c = ((proto.center_fraction * n as f64).ceil() as usize).clamp(1, n);
+            let opts = PoissonDiscOptions {
+                acceleration: proto.acceleration,
+                calib: (c, c),
+                seed,
+                ..PoissonDiscOptions::default()
+            };
+            return Ok(poisson_disc_mask(n, n, &opts)?);
+        }
+    };
+    Ok(fastmri_mask(
+        kind,
+        n,
+        proto.center_fraction,
+        proto.acceleration,
+        seed,
+    )?)
 }
 
 /// One simulated multi-coil MRI phantom sample (see the module docs of [`super`]); `maps` are
@@ -229,13 +249,7 @@ pub fn mri_phantom_sample(
         }
     }
     let target = rss_from_kspace(&k, c, n, n)?;
-    let mask = fastmri_mask(
-        mask_kind(proto.mask),
-        n,
-        proto.center_fraction,
-        proto.acceleration,
-        mask_seed,
-    )?;
+    let mask = phantom_mask(proto, n, mask_seed)?;
     apply_mask(&mask, n, n, &mut k)?;
     let s = mri_scale(&k, c, n, n)?;
     k.iter_mut().for_each(|v| *v *= s);
@@ -564,6 +578,13 @@ pub fn fastmri_file_mask(
             proto.acceleration,
             file_name,
         )?,
+        MaskType::Poisson => {
+            return Err(NnError::argument(
+                "data.mri.mask",
+                "poisson",
+                "fastMRI files are sampled by columns: use random, equispaced or equispaced-fraction",
+            ));
+        }
     };
     Ok(SamplingMask::columns(cols))
 }

@@ -6,8 +6,9 @@
 //!   hypernetwork (`hyper.*`, Yang et al. 2023, "HyperFed: hypernetwork-based federated learning
 //!   for multi-institutional CT imaging"), or FedFDD's two frequency branches (`lowfreq.*`,
 //!   `highfreq.*`, [`fdd`]).
-//! - the protocol bridge ([`ct_data_config`]): a federation site's fan-beam [`CtProtocol`] as the
-//!   `[data]` table of the phantom simulator.
+//! - the protocol bridge ([`ct_data_config`], [`mri_data_config`]): a federation site's fan-beam
+//!   [`CtProtocol`] or [`MriProtocol`] as the `[data]` table of the phantom simulator, and the
+//!   site builders [`site_trainers`] / [`central_trainer`] for either modality.
 //!
 //! Parameter names are the dotted module paths of [`crate::params::export_params`]; the
 //! federation presets select groups by them (`hyper.**`, `lowfreq.**`, `highfreq.**`, norm layers).
@@ -15,10 +16,10 @@
 pub mod fdd;
 pub mod site;
 
-use crate::config::{DataConfig, Source};
+use crate::config::{DataConfig, MaskType, Source};
 use crate::error::NnError;
 use fedrecon_fed::FedError;
-use fedrecon_fed::protocol::CtProtocol;
+use fedrecon_fed::protocol::{CtProtocol, MriMask, MriProtocol, Protocol, SiteSpec, SitesConfig};
 
 pub use fdd::{FddConfig, FddNet};
 pub use site::{Architecture, FedNet, NetSpec, NnSiteTrainer, SiteData, TrainSettings};
@@ -67,12 +68,113 @@ pub fn ct_data_config(
     Ok(d)
 }
 
-/// The trainers of a CT federation: `(training sites, evaluation-only sites)`, each site's
-/// protocol scaled by `sites.image_scale`, its data simulated with the site's `ellipses` (else
-/// `ellipses`) ellipses per phantom from the site's seed; a site with `train_samples = 0` is evaluation-only (an unseen
-/// protocol). All models start from `init_seed`.
-pub fn ct_site_trainers(
-    sites: &fedrecon_fed::protocol::SitesConfig,
+/// The phantom-simulation `[data]` table of an MRI federation site: `size²` random-ellipse
+/// phantoms with `ellipses` ellipses, `coils` birdcage coils, the protocol's mask (fastMRI random /
+/// equispaced columns with a fully sampled centre, or a 2-D Poisson disc), acceleration, centre
+/// fraction and complex Gaussian noise `σ = noise_sigma · peak`. VarNet estimates its own coil
+/// maps from the calibration region (`maps = false`).
+pub fn mri_data_config(
+    p: &MriProtocol,
+    size: usize,
+    train_samples: usize,
+    val_samples: usize,
+    seed: u64,
+    ellipses: usize,
+) -> Result<DataConfig, FedError> {
+    p.validate()?;
+    let mut d: DataConfig =
+        toml::from_str("source = \"mri-phantom\"").map_err(|e| FedError::Parse {
+            what: "default [data]".into(),
+            reason: e.to_string(),
+        })?;
+    d.source = Source::MriPhantom;
+    d.train_samples = train_samples;
+    d.val_samples = val_samples;
+    d.seed = seed;
+    let m = &mut d.mri;
+    m.size = size;
+    m.coils = p.coils;
+    m.mask = match p.mask {
+        MriMask::Random => MaskType::Random,
+        MriMask::Equispaced if p.acceleration.fract() == 0.0 => MaskType::Equispaced,
+        MriMask::Equispaced => MaskType::EquispacedFraction,
+        MriMask::Poisson => MaskType::Poisson,
+    };
+    m.acceleration = p.acceleration;
+    m.center_fraction = p.center_fraction;
+    m.noise = p.noise_sigma;
+    m.ellipses = ellipses;
+    m.maps = false;
+    Ok(d)
+}
+
+/// The `[data]` table and protocol vector of site `s` (CT protocols scaled by
+/// `sites.image_scale`, MRI phantoms of `sites.mri_image_size`).
+fn site_data_config(
+    sites: &SitesConfig,
+    s: &SiteSpec,
+    ellipses: usize,
+) -> Result<(DataConfig, Vec<f32>), FedError> {
+    if s.data.is_some() {
+        return Err(FedError::field(
+            format!("site.{}.data", s.name),
+            "set",
+            "file-backed sites are not supported by the network federation yet; remove [site.data] \
+             to simulate the site from phantoms with its protocol",
+        ));
+    }
+    let e = s.ellipses.unwrap_or(ellipses);
+    match s.protocol()? {
+        Protocol::Ct(p) => {
+            let p = p.scaled(sites.image_scale)?;
+            let d = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, e)?;
+            Ok((d, p.to_vector()?))
+        }
+        Protocol::Mri(p) => {
+            let d = mri_data_config(
+                &p,
+                sites.mri_image_size,
+                s.train_samples,
+                s.val_samples,
+                s.seed,
+                e,
+            )?;
+            Ok((d, p.to_vector()?))
+        }
+    }
+}
+
+/// Every site of a run must image the same modality (one network serves them all).
+fn check_one_modality(sites: &SitesConfig) -> Result<(), FedError> {
+    let mut first: Option<(&str, bool)> = None;
+    for s in &sites.site {
+        let ct = matches!(s.protocol()?, Protocol::Ct(_));
+        match first {
+            None => first = Some((&s.name, ct)),
+            Some((name, c)) if c != ct => {
+                let what = |c: bool| if c { "CT" } else { "MRI" };
+                return Err(FedError::field(
+                    format!("site.{}", s.name),
+                    what(ct),
+                    format!(
+                        "all sites of a federation share one modality; site {name} is {}",
+                        what(c)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The trainers of a federation: `(training sites, evaluation-only sites)`. CT sites use their
+/// protocol scaled by `sites.image_scale`, MRI sites phantoms of `sites.mri_image_size`; each
+/// site's data is simulated with its own `ellipses` (else `ellipses`) ellipses per phantom from
+/// its seed; a site with `train_samples = 0` is evaluation-only (an unseen protocol). All models
+/// start from `init_seed`.
+pub fn site_trainers(
+    sites: &SitesConfig,
     spec: NetSpec,
     settings: TrainSettings,
     ellipses: usize,
@@ -80,25 +182,12 @@ pub fn ct_site_trainers(
     device: &burn::tensor::Device,
 ) -> Result<(Vec<NnSiteTrainer>, Vec<NnSiteTrainer>), FedError> {
     sites.validate()?;
+    check_one_modality(sites)?;
     let (mut train, mut eval) = (Vec::new(), Vec::new());
     for s in &sites.site {
-        let fedrecon_fed::protocol::Protocol::Ct(p) = s.protocol()? else {
-            return Err(FedError::field(
-                format!("site.{}.mri", s.name),
-                "set",
-                "MRI sites are not supported by the network federation yet",
-            ));
-        };
-        let p = p.scaled(sites.image_scale)?;
-        let data = ct_data_config(
-            &p,
-            s.train_samples,
-            s.val_samples,
-            s.seed,
-            s.ellipses.unwrap_or(ellipses),
-        )?;
-        let part = SiteData::new(&s.name, &data, p.to_vector()?, &spec.arch, true)
-            .map_err(site_err(&s.name))?;
+        let (data, vector) = site_data_config(sites, s, ellipses)?;
+        let part =
+            SiteData::new(&s.name, &data, vector, &spec.arch, true).map_err(site_err(&s.name))?;
         let t = NnSiteTrainer::new(
             &s.name,
             spec,
@@ -118,8 +207,8 @@ pub fn ct_site_trainers(
 
 /// The pooled trainer of the central baseline: the training splits of every training site of
 /// `sites` (each with its own physics and protocol vector; steps cycle through the sites).
-pub fn ct_central_trainer(
-    sites: &fedrecon_fed::protocol::SitesConfig,
+pub fn central_trainer(
+    sites: &SitesConfig,
     spec: NetSpec,
     settings: TrainSettings,
     ellipses: usize,
@@ -127,27 +216,125 @@ pub fn ct_central_trainer(
     device: &burn::tensor::Device,
 ) -> Result<NnSiteTrainer, FedError> {
     sites.validate()?;
+    check_one_modality(sites)?;
     let mut parts = Vec::new();
     for s in sites.site.iter().filter(|s| s.train_samples > 0) {
-        let fedrecon_fed::protocol::Protocol::Ct(p) = s.protocol()? else {
-            return Err(FedError::field(
-                format!("site.{}.mri", s.name),
-                "set",
-                "MRI sites are not supported by the network federation yet",
-            ));
-        };
-        let p = p.scaled(sites.image_scale)?;
-        let data = ct_data_config(
-            &p,
-            s.train_samples,
-            s.val_samples,
-            s.seed,
-            s.ellipses.unwrap_or(ellipses),
-        )?;
+        let (data, vector) = site_data_config(sites, s, ellipses)?;
         parts.push(
-            SiteData::new(&s.name, &data, p.to_vector()?, &spec.arch, false)
-                .map_err(site_err(&s.name))?,
+            SiteData::new(&s.name, &data, vector, &spec.arch, false).map_err(site_err(&s.name))?,
         );
     }
     NnSiteTrainer::new("central", spec, settings, parts, device.clone(), init_seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Measurement;
+    use crate::models::ModelConfig;
+    use crate::models::varnet::VarNetConfig;
+    use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate};
+    use fedrecon_fed::{ParamSet, SiteTrainer};
+    use fedrecon_physics::mri::SamplingMask;
+
+    fn mri_sites(n_train: usize) -> SitesConfig {
+        let mut s = SitesConfig::preset("mri-sites").unwrap();
+        s.mri_image_size = 16;
+        for site in &mut s.site {
+            site.train_samples = n_train;
+            site.val_samples = 1;
+        }
+        s
+    }
+
+    #[test]
+    fn mri_bridge_simulates_each_protocol() {
+        let sites = mri_sites(1);
+        for s in &sites.site {
+            let Protocol::Mri(p) = s.protocol().unwrap() else {
+                panic!("MRI preset")
+            };
+            let (d, v) = site_data_config(&sites, s, 4).unwrap();
+            assert_eq!(v, p.to_vector().unwrap());
+            assert_eq!((d.mri.size, d.mri.coils), (16, p.coils));
+            assert_eq!(d.mri.noise, p.noise_sigma);
+            let ds = crate::data::Dataset::new(&d, crate::data::Split::Val).unwrap();
+            let Measurement::Mri { kspace, mask, .. } = &ds.get(0).unwrap().measurement else {
+                panic!("MRI sample")
+            };
+            assert_eq!(kspace.len(), p.coils * 16 * 16);
+            let sampled = (0..16 * 16)
+                .filter(|k| mask.is_sampled(k / 16, k % 16))
+                .count();
+            let r = 256.0 / sampled as f64;
+            match p.mask {
+                MriMask::Poisson => {
+                    assert!(matches!(mask, SamplingMask::Full { .. }), "2-D mask");
+                    assert!((r - p.acceleration).abs() / p.acceleration < 0.35, "R {r}");
+                }
+                _ => {
+                    assert!(matches!(mask, SamplingMask::Columns(_)), "column mask");
+                    assert!(r > 1.5 && r <= p.acceleration * 1.5, "R {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_modalities_and_data_files_are_clear_errors() {
+        let mut sites = mri_sites(1);
+        let ct = SitesConfig::preset("ct-hyperfed").unwrap();
+        sites.site.push(ct.site[0].clone());
+        let spec = NetSpec {
+            model: ModelConfig::Varnet(VarNetConfig::default()),
+            arch: Architecture::Plain,
+        };
+        let dev = burn::tensor::Device::flex();
+        let e = site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hyperfed-1") && e.contains("modality"), "{e}");
+        let mut sites = mri_sites(1);
+        sites.site[1].data = Some(Default::default());
+        let e = site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("site.mri-b-rand8x.data"), "{e}");
+    }
+
+    #[test]
+    fn fedbn_keeps_varnet_norms_local() {
+        let sites = mri_sites(2);
+        let spec = NetSpec {
+            model: ModelConfig::Varnet(VarNetConfig {
+                cascades: 1,
+                chans: 2,
+                pools: 1,
+                sens_chans: 2,
+                sens_pools: 1,
+            }),
+            arch: Architecture::Plain,
+        };
+        let dev = burn::tensor::Device::flex();
+        let (mut train, _) =
+            site_trainers(&sites, spec, TrainSettings::default(), 4, 3, &dev).unwrap();
+        let init = train[0].params();
+        let fedbn = fedrecon_fed::preset("fedbn").unwrap();
+        let counts = fedbn.strategy.group_counts(init.names());
+        assert!(counts[0].2 > 0, "norm group is empty: {counts:?}");
+        let mut c = SimulationConfig::new(1);
+        c.local.steps = Some(1);
+        c.local.batch_size = 1;
+        let sims = train
+            .iter_mut()
+            .enumerate()
+            .map(|(i, t)| SimSite::new(["a", "b", "c", "d"][i], t))
+            .collect();
+        let out = simulate(&fedbn, &init, sims, &c, &mut NoObserver).unwrap();
+        let (a, b) = (&out.site_params[0].1, &out.site_params[1].1);
+        let norm = |p: &ParamSet| p.filter(|n| fedbn.strategy.policy_of(n).0 == "norm");
+        let rest = |p: &ParamSet| p.filter(|n| fedbn.strategy.policy_of(n).0 != "norm");
+        assert!(norm(a).max_abs_diff(&norm(b)).unwrap() > 0.0);
+        assert_eq!(rest(a).max_abs_diff(&rest(b)).unwrap(), 0.0);
+    }
 }

@@ -712,7 +712,7 @@ mod tests {
 #[cfg(test)]
 mod preset_tests {
     use super::*;
-    use crate::fed::{ct_central_trainer, ct_site_trainers};
+    use crate::fed::{central_trainer, site_trainers};
     use crate::models::learn::LearnConfig;
     use fedrecon_fed::protocol::SitesConfig;
     use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate_central};
@@ -740,7 +740,7 @@ mod preset_tests {
         };
         let dev = Device::flex();
         let (mut train, eval) =
-            ct_site_trainers(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+            site_trainers(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
         assert_eq!((train.len(), eval.len()), (5, 0));
         let vs: Vec<Vec<f32>> = train
             .iter()
@@ -751,7 +751,7 @@ mod preset_tests {
             "protocol vectors differ"
         );
         let mut central =
-            ct_central_trainer(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+            central_trainer(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
         assert_eq!(central.parts().len(), 5);
         let init = central.params();
         let mut c = SimulationConfig::new(1);

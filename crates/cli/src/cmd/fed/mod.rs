@@ -5,7 +5,8 @@
 //! `[arch]` (`fedrecon_nn::fed`), checkpointing every round (`--resume` continues bit-identically),
 //! and writes `history.csv/json`, `results.md/csv` (the method and FBP per site), `curves.png`
 //! (held-out PSNR and SSIM and the training loss per round, one line per site, the mean and FBP), sample
-//! reconstructions `samples/<site>_{recon,target,fbp}.png` and `config.resolved.toml`.
+//! reconstructions `samples/<site>_{recon,target,<classical>}.png` (FBP for CT; zero-filled and
+//! CG-SENSE for MRI) and `config.resolved.toml`.
 //!
 //! `fed compare` runs several methods on the same sites and seeds and writes `compare.md/csv`
 //! (final metrics per site), `compare.png` (those as grouped bars, and the mean over sites per
@@ -17,7 +18,7 @@ use fedrecon_fed::protocol::SitesConfig;
 use fedrecon_fed::results::{MethodResult, ResultsTable, write_history_csv, write_history_json};
 use fedrecon_fed::runtime::{RoundRecord, RunObserver, SimSite, SimulationConfig, simulate};
 use fedrecon_fed::{LocalTrainConfig, PresetOptions, SiteMetrics, SiteTrainer, build_method};
-use fedrecon_nn::fed::{Architecture, NetSpec, TrainSettings, ct_site_trainers};
+use fedrecon_nn::fed::{Architecture, NetSpec, TrainSettings, site_trainers};
 use fedrecon_nn::models::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -261,7 +262,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     };
     let dev = fedrecon_nn::burn::tensor::Device::flex();
     let (mut train, mut eval) =
-        ct_site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
+        site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
     if train.is_empty() {
         bail!("[sites]: no site has train_samples > 0");
     }
@@ -311,26 +312,15 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     };
     write_history_csv(&a.out.join("history.csv"), &outcome.state.history)?;
     write_history_json(&a.out.join("history.json"), &outcome.state.history)?;
-    // FBP reference and sample images
+    // the classical reference (FBP / zero-filled) and sample images
     let samples = a.out.join("samples");
     std::fs::create_dir_all(&samples)?;
-    let mut fbp = Vec::new();
+    let (reference, fbp) = reference_scores(train.iter().chain(&eval))?;
     for (t, (name, params)) in train.iter().chain(&eval).zip(&outcome.site_params) {
         let val = t.parts()[0]
             .val
             .as_ref()
             .context("site without held-out data")?;
-        let scores = fedrecon_nn::train::score_classical(val)?;
-        if let Some((_, s)) = scores.iter().find(|(m, _)| m == "fbp") {
-            fbp.push((
-                name.clone(),
-                SiteMetrics {
-                    psnr: s.psnr,
-                    ssim: s.ssim,
-                    nmse: s.nmse,
-                },
-            ));
-        }
         if let Some((img, s)) = t.reconstruct_val(params, 1)?.into_iter().next() {
             let [ny, nx] = s.target_shape;
             let (lo, hi) = s
@@ -361,18 +351,18 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         rows: vec![
             MethodResult::from_outcome(&method.name, &outcome)?,
             MethodResult {
-                method: "fbp".into(),
+                method: reference.into(),
                 sites: fbp,
             },
         ],
     };
     table.write(&a.out, "results", None)?;
-    let fbp = table.rows.iter().find(|r| r.method == "fbp");
     plots::write_figure(
         plots::simulate_figure(
             &method.name,
             &outcome.state.history,
-            fbp.map_or(&[][..], |r| &r.sites),
+            reference,
+            &table.rows[1].sites,
         ),
         &a.out.join("curves.png"),
         plots::CURVES_SIZE,
@@ -414,6 +404,38 @@ fn policy_word(p: &fedrecon_fed::Policy) -> &'static str {
     }
 }
 
+/// The classical reference of the sites' modality — `"fbp"` for CT, `"zero-filled"` (RSS of the
+/// zero-filled k-space) for MRI — scored on every site's held-out data.
+fn reference_scores<'a>(
+    sites: impl Iterator<Item = &'a fedrecon_nn::fed::NnSiteTrainer>,
+) -> Result<(&'static str, Vec<(String, SiteMetrics)>)> {
+    let mut name = "fbp";
+    let mut out = Vec::new();
+    for t in sites {
+        let val = t.parts()[0]
+            .val
+            .as_ref()
+            .context("site without held-out data")?;
+        if matches!(val.physics, fedrecon_nn::physics::Physics::Mri(_)) {
+            name = "zero-filled";
+        }
+        if let Some((_, s)) = fedrecon_nn::train::score_classical(val)?
+            .into_iter()
+            .find(|(m, _)| m == name)
+        {
+            out.push((
+                site_name(t),
+                SiteMetrics {
+                    psnr: s.psnr,
+                    ssim: s.ssim,
+                    nmse: s.nmse,
+                },
+            ));
+        }
+    }
+    Ok((name, out))
+}
+
 fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
     t.parts()[0].name.clone()
 }
@@ -425,6 +447,12 @@ fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
 /// baseline of `fedfdd`).
 pub const COMPARE_EXTRA: [&str; 4] = ["central", "hyperfed-local", "hyperfed-shared", "fdd-fedavg"];
 
+/// Length of the sites' protocol vectors (7 for CT, 8 for MRI).
+fn protocol_dim(cfg: &FedConfig) -> Result<usize> {
+    let s = cfg.sites.site.first().context("[sites]: no site")?;
+    Ok(s.protocol()?.to_vector()?.len())
+}
+
 /// The federated method (`None` for `central`) and architecture of a `fed compare` method name:
 /// the config's architecture when it fits the method, else a small default.
 fn compare_method(
@@ -434,7 +462,7 @@ fn compare_method(
     let hyper_arch = match cfg.arch {
         Architecture::Hyper(_) => cfg.arch,
         _ => Architecture::Hyper(fedrecon_nn::HypernetworkConfig {
-            protocol_dim: 7,
+            protocol_dim: protocol_dim(cfg)?,
             hidden: 16,
             hidden_layers: 1,
         }),
@@ -524,7 +552,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             arch,
         };
         let (mut train, mut eval) =
-            ct_site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
+            site_trainers(&cfg.sites, spec, cfg.train, cfg.ellipses, cfg.seed, &dev)?;
         let names: Vec<String> = train.iter().chain(&eval).map(site_name).collect();
         let mut progress = Progress {
             start,
@@ -544,7 +572,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             }
             simulate(&method, &init, sims, &sim, &mut progress)?
         } else {
-            let mut pooled = fedrecon_nn::fed::ct_central_trainer(
+            let mut pooled = fedrecon_nn::fed::central_trainer(
                 &cfg.sites,
                 spec,
                 cfg.train,
@@ -567,29 +595,10 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         rows.push(r);
         eprintln!("   {m}: {:.1} s", start.elapsed().as_secs_f64());
         if rows.len() == 1 {
-            let mut fbp = Vec::new();
-            for t in train.iter().chain(&eval) {
-                let val = t.parts()[0]
-                    .val
-                    .as_ref()
-                    .context("site without held-out data")?;
-                if let Some((_, s)) = fedrecon_nn::train::score_classical(val)?
-                    .into_iter()
-                    .find(|(m, _)| m == "fbp")
-                {
-                    fbp.push((
-                        site_name(t),
-                        SiteMetrics {
-                            psnr: s.psnr,
-                            ssim: s.ssim,
-                            nmse: s.nmse,
-                        },
-                    ));
-                }
-            }
+            let (reference, sites) = reference_scores(train.iter().chain(&eval))?;
             rows.push(MethodResult {
-                method: "fbp".into(),
-                sites: fbp,
+                method: reference.into(),
+                sites,
             });
         }
     }

@@ -17,6 +17,12 @@ pub const COMPARE_SIZE: (usize, usize) = (1500, 1000);
 
 const MEAN: &str = "mean over sites";
 const FBP: &str = "fbp";
+/// The classical reference rows: FBP for CT, zero-filled for MRI.
+const REFERENCES: [&str; 2] = [FBP, "zero-filled"];
+
+fn is_reference(method: &str) -> bool {
+    REFERENCES.contains(&method)
+}
 
 /// One metric per site and round.
 type Pick = fn(&RoundRecord) -> Vec<(String, f64)>;
@@ -83,6 +89,7 @@ fn mean_of(v: impl Iterator<Item = f64>) -> Option<f64> {
 pub fn simulate_figure(
     method: &str,
     history: &[RoundRecord],
+    reference: &str,
     fbp: &[(String, SiteMetrics)],
 ) -> Option<Figure> {
     if history.is_empty() {
@@ -124,7 +131,7 @@ pub fn simulate_figure(
                 series.push(Series::new(MEAN, mean).color(BLACK).width(1.6));
             }
             if let Some(v) = mean_of(fbp.iter().map(|s| f(&s.1))) {
-                series.push(level("fbp (mean over sites)", history, v));
+                series.push(level(&format!("{reference} (mean over sites)"), history, v));
             }
             panels.push(
                 LinePlot {
@@ -175,8 +182,12 @@ pub fn compare_figure(
         return None;
     }
     // the methods in table order, FBP (the reference) last
-    let mut rows: Vec<&MethodResult> = table.rows.iter().filter(|r| r.method != FBP).collect();
-    rows.extend(table.rows.iter().filter(|r| r.method == FBP));
+    let mut rows: Vec<&MethodResult> = table
+        .rows
+        .iter()
+        .filter(|r| !is_reference(&r.method))
+        .collect();
+    rows.extend(table.rows.iter().filter(|r| is_reference(&r.method)));
     let bars = |f: fn(&SiteMetrics) -> f64, title: &str, unit: &str| BarChart {
         title: title.into(),
         y_label: unit.into(),
@@ -203,7 +214,7 @@ pub fn compare_figure(
     ];
     let longest = histories.iter().max_by_key(|h| h.1.len());
     if let Some((_, longest)) = longest.filter(|h| !h.1.is_empty()) {
-        let fbp = table.rows.iter().find(|r| r.method == FBP);
+        let fbp = table.rows.iter().find(|r| is_reference(&r.method));
         for (pick, f, title, unit) in [
             (
                 psnr as Pick,
@@ -219,7 +230,8 @@ pub fn compare_figure(
                 .map(|(m, h)| Series::new(m.clone(), per_site(h, pick, "central").1))
                 .collect();
             if let Some(v) = fbp.and_then(|r| mean_of(r.sites.iter().map(|s| f(&s.1)))) {
-                series.push(level(FBP, longest, v));
+                let name = fbp.map_or(FBP, |r| r.method.as_str());
+                series.push(level(name, longest, v));
             }
             panels.push(
                 LinePlot {
@@ -241,7 +253,7 @@ pub fn compare_figure(
     ));
     fig.columns = 2;
     fig.shared_legend = true;
-    fig.colors = vec![(FBP.into(), GRAY)];
+    fig.colors = REFERENCES.iter().map(|r| (r.to_string(), GRAY)).collect();
     Some(fig)
 }
 
@@ -314,7 +326,7 @@ mod tests {
                 nmse: 0.2,
             },
         )];
-        let f = simulate_figure("fedavg", &h, &fbp).unwrap();
+        let f = simulate_figure("fedavg", &h, FBP, &fbp).unwrap();
         assert_eq!(f.panels.len(), 3);
         let psnr = line(&f.panels[0]);
         let names: Vec<&str> = psnr.series.iter().map(|s| s.name.as_str()).collect();
@@ -327,7 +339,7 @@ mod tests {
         let names: Vec<&str> = loss.series.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["a", "b", MEAN]);
         assert_eq!(loss.series[2].points, vec![(1.0, 0.4), (2.0, 0.25)]);
-        assert!(simulate_figure("fedavg", &[], &fbp).is_none());
+        assert!(simulate_figure("fedavg", &[], FBP, &fbp).is_none());
         assert!(f.render(CURVES_SIZE.0, CURVES_SIZE.1).is_ok());
     }
 
