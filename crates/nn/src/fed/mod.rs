@@ -29,6 +29,20 @@ pub fn site_err(site: &str) -> impl Fn(NnError) -> FedError + '_ {
     move |e| FedError::site(site, e.to_string())
 }
 
+/// A `[data]` table with every default, simulating `source` phantoms.
+fn phantom_data(source: Source, train_samples: usize, val_samples: usize, seed: u64) -> DataConfig {
+    DataConfig {
+        source,
+        train_samples,
+        val_samples,
+        seed,
+        ct: Default::default(),
+        mri: Default::default(),
+        lodopab: None,
+        fastmri: None,
+    }
+}
+
 /// The phantom-simulation `[data]` table of a CT federation site: fan beam over 2π with a flat
 /// detector of `detector_bins` cells of `detector_cell_mm`, `image_size²` pixels of
 /// `pixel_size_mm`, source–isocentre `sod_mm`, source–detector `sdd_mm`, Poisson noise with
@@ -43,15 +57,7 @@ pub fn ct_data_config(
     ellipses: usize,
 ) -> Result<DataConfig, FedError> {
     p.validate()?;
-    let mut d: DataConfig =
-        toml::from_str("source = \"ct-phantom\"").map_err(|e| FedError::Parse {
-            what: "default [data]".into(),
-            reason: e.to_string(),
-        })?;
-    d.source = Source::CtPhantom;
-    d.train_samples = train_samples;
-    d.val_samples = val_samples;
-    d.seed = seed;
+    let mut d = phantom_data(Source::CtPhantom, train_samples, val_samples, seed);
     let c = &mut d.ct;
     c.beam = "fan".into();
     c.angles = p.views;
@@ -82,15 +88,7 @@ pub fn mri_data_config(
     ellipses: usize,
 ) -> Result<DataConfig, FedError> {
     p.validate()?;
-    let mut d: DataConfig =
-        toml::from_str("source = \"mri-phantom\"").map_err(|e| FedError::Parse {
-            what: "default [data]".into(),
-            reason: e.to_string(),
-        })?;
-    d.source = Source::MriPhantom;
-    d.train_samples = train_samples;
-    d.val_samples = val_samples;
-    d.seed = seed;
+    let mut d = phantom_data(Source::MriPhantom, train_samples, val_samples, seed);
     let m = &mut d.mri;
     m.size = size;
     m.coils = p.coils;

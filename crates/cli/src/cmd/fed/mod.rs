@@ -291,14 +291,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     report_groups(&method, &init);
     let start = Instant::now();
     let outcome = {
-        let mut sims: Vec<SimSite<'_>> = Vec::new();
-        let mut it = names.iter();
-        for t in train.iter_mut() {
-            sims.push(SimSite::new(it.next().expect("name"), t));
-        }
-        for t in eval.iter_mut() {
-            sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
-        }
+        let sims = sim_sites(&mut train, &mut eval, &names);
         simulate(
             &method,
             &init,
@@ -436,6 +429,27 @@ fn reference_scores<'a>(
     Ok((name, out))
 }
 
+/// The simulation's sites: the training sites, then the evaluation-only ones, named by `names`
+/// in that order.
+fn sim_sites<'a>(
+    train: &'a mut [fedrecon_nn::fed::NnSiteTrainer],
+    eval: &'a mut [fedrecon_nn::fed::NnSiteTrainer],
+    names: &'a [String],
+) -> Vec<SimSite<'a>> {
+    let n = train.len();
+    let mut sims: Vec<SimSite<'a>> = train
+        .iter_mut()
+        .zip(names)
+        .map(|(t, name)| SimSite::new(name, t))
+        .collect();
+    sims.extend(
+        eval.iter_mut()
+            .zip(&names[n..])
+            .map(|(t, name)| SimSite::evaluate_only(name, t)),
+    );
+    sims
+}
+
 fn site_name(t: &fedrecon_nn::fed::NnSiteTrainer) -> String {
     t.parts()[0].name.clone()
 }
@@ -562,14 +576,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         let outcome = if let Some(method) = method {
             let init = train.first().context("no training site")?.params();
             report_groups(&method, &init);
-            let mut sims: Vec<SimSite<'_>> = Vec::new();
-            let mut it = names.iter();
-            for t in train.iter_mut() {
-                sims.push(SimSite::new(it.next().expect("name"), t));
-            }
-            for t in eval.iter_mut() {
-                sims.push(SimSite::evaluate_only(it.next().expect("name"), t));
-            }
+            let sims = sim_sites(&mut train, &mut eval, &names);
             simulate(&method, &init, sims, &sim, &mut progress)?
         } else {
             let mut pooled = fedrecon_nn::fed::central_trainer(
