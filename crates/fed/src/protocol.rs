@@ -299,14 +299,39 @@ impl Protocol {
     }
 }
 
-/// Optional data files of a site (instead of simulating from phantoms).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// The format of a site's data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// LoDoPaB-CT `ground_truth_*.hdf5` files (CT sites): the images are re-projected with the
+    /// site's protocol, crops of the protocol's image size.
+    Lodopab,
+    /// fastMRI multi-coil volumes (MRI sites): the measured k-space, undersampled by the site's
+    /// mask (seeded from the file name, as fastMRI does); targets `reconstruction_rss`.
+    Fastmri,
+}
+
+/// A site's data files, used instead of phantoms:
+///
+/// ```toml
+/// [site.data]
+/// format = "fastmri"
+/// train = ["/data/knee/file1000001.h5"]
+/// val = ["/data/knee/file1000002.h5"]
+/// ```
+///
+/// `train_samples` / `val_samples` cap how many slices are used; a site with `train_samples = 0`
+/// lists no training files (evaluation only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataFiles {
-    /// Training data file.
-    pub train: Option<PathBuf>,
-    /// Held-out validation data file.
-    pub val: Option<PathBuf>,
+    /// File format.
+    pub format: DataFormat,
+    /// Training files.
+    #[serde(default)]
+    pub train: Vec<PathBuf>,
+    /// Held-out files.
+    pub val: Vec<PathBuf>,
 }
 
 /// One site as written in a TOML `[[site]]` table: exactly one of `[site.ct]` / `[site.mri]`.
@@ -477,8 +502,54 @@ impl SitesConfig {
                     "need at least one held-out sample",
                 ));
             }
-            if let Protocol::Ct(c) = s.protocol()? {
+            let protocol = s.protocol()?;
+            if let Protocol::Ct(c) = &protocol {
                 c.scaled(self.image_scale)?.validate()?;
+            }
+            if let Some(d) = &s.data {
+                let field = |f: &str| format!("site.{}.data.{f}", s.name);
+                match (&protocol, d.format) {
+                    (Protocol::Ct(_), DataFormat::Lodopab)
+                    | (Protocol::Mri(_), DataFormat::Fastmri) => {}
+                    (Protocol::Ct(_), f) | (Protocol::Mri(_), f) => {
+                        return Err(FedError::field(
+                            field("format"),
+                            format!("{f:?}").to_lowercase(),
+                            "CT sites read \"lodopab\" files, MRI sites \"fastmri\" files",
+                        ));
+                    }
+                }
+                if d.val.is_empty() {
+                    return Err(FedError::field(
+                        field("val"),
+                        "[]",
+                        "list at least one file",
+                    ));
+                }
+                if (s.train_samples > 0) == d.train.is_empty() {
+                    return Err(FedError::field(
+                        field("train"),
+                        format!("{} files", d.train.len()),
+                        format!(
+                            "train_samples = {} needs {}",
+                            s.train_samples,
+                            if s.train_samples > 0 {
+                                "training files"
+                            } else {
+                                "no training files (evaluation-only site)"
+                            }
+                        ),
+                    ));
+                }
+                if let (Protocol::Mri(m), true) = (&protocol, d.format == DataFormat::Fastmri) {
+                    if m.noise_sigma != 0.0 {
+                        return Err(FedError::field(
+                            format!("site.{}.mri.noise_sigma", s.name),
+                            m.noise_sigma,
+                            "must be 0 for measured k-space (it carries its own noise)",
+                        ));
+                    }
+                }
             }
         }
         Ok(())

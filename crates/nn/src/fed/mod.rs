@@ -16,10 +16,12 @@
 pub mod fdd;
 pub mod site;
 
-use crate::config::{DataConfig, MaskType, Source};
+use crate::config::{DataConfig, FastmriConfig, LodopabConfig, LodopabMode, MaskType, Source};
 use crate::error::NnError;
 use fedrecon_fed::FedError;
-use fedrecon_fed::protocol::{CtProtocol, MriMask, MriProtocol, Protocol, SiteSpec, SitesConfig};
+use fedrecon_fed::protocol::{
+    CtProtocol, DataFormat, MriMask, MriProtocol, Protocol, SiteSpec, SitesConfig,
+};
 
 pub use fdd::{FddConfig, FddNet};
 pub use site::{Architecture, FedNet, NetSpec, NnSiteTrainer, SiteData, TrainSettings};
@@ -107,26 +109,20 @@ pub fn mri_data_config(
 }
 
 /// The `[data]` table and protocol vector of site `s` (CT protocols scaled by
-/// `sites.image_scale`, MRI phantoms of `sites.mri_image_size`).
+/// `sites.image_scale`, MRI phantoms of `sites.mri_image_size`; with `[site.data]` files the
+/// site's own images: LoDoPaB ground truth re-projected with its protocol in crops of its image
+/// size, or fastMRI k-space under its mask).
 fn site_data_config(
     sites: &SitesConfig,
     s: &SiteSpec,
     ellipses: usize,
 ) -> Result<(DataConfig, Vec<f32>), FedError> {
-    if s.data.is_some() {
-        return Err(FedError::field(
-            format!("site.{}.data", s.name),
-            "set",
-            "file-backed sites are not supported by the network federation yet; remove [site.data] \
-             to simulate the site from phantoms with its protocol",
-        ));
-    }
     let e = s.ellipses.unwrap_or(ellipses);
-    match s.protocol()? {
+    let (mut d, v) = match s.protocol()? {
         Protocol::Ct(p) => {
             let p = p.scaled(sites.image_scale)?;
             let d = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, e)?;
-            Ok((d, p.to_vector()?))
+            (d, p.to_vector()?)
         }
         Protocol::Mri(p) => {
             let d = mri_data_config(
@@ -137,9 +133,53 @@ fn site_data_config(
                 s.seed,
                 e,
             )?;
-            Ok((d, p.to_vector()?))
+            (d, p.to_vector()?)
+        }
+    };
+    if let Some(files) = &s.data {
+        match files.format {
+            DataFormat::Lodopab => {
+                d.source = Source::Lodopab;
+                d.ct.patch = d.ct.size;
+                d.lodopab = Some(LodopabConfig {
+                    train_observation: Vec::new(),
+                    train_ground_truth: files.train.clone(),
+                    val_observation: Vec::new(),
+                    val_ground_truth: files.val.clone(),
+                    mode: LodopabMode::Simulate,
+                    angle_step: 1,
+                });
+            }
+            DataFormat::Fastmri => {
+                d.source = Source::Fastmri;
+                d.fastmri = Some(FastmriConfig {
+                    train: files.train.clone(),
+                    val: files.val.clone(),
+                });
+            }
         }
     }
+    Ok((d, v))
+}
+
+/// A file-backed site's data must fit its protocol where the files fix it (the coil count of
+/// fastMRI volumes).
+fn check_files_fit(s: &SiteSpec, part: &SiteData) -> Result<(), FedError> {
+    let (Some(_), Ok(Protocol::Mri(p))) = (&s.data, s.protocol()) else {
+        return Ok(());
+    };
+    for d in part.train.iter().chain(&part.val) {
+        if let crate::physics::Physics::Mri(m) = &d.physics {
+            if m.coils != p.coils {
+                return Err(FedError::field(
+                    format!("site.{}.mri.coils", s.name),
+                    p.coils,
+                    format!("the site's files have {} coils", m.coils),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every site of a run must image the same modality (one network serves them all).
@@ -186,6 +226,7 @@ pub fn site_trainers(
         let (data, vector) = site_data_config(sites, s, ellipses)?;
         let part =
             SiteData::new(&s.name, &data, vector, &spec.arch, true).map_err(site_err(&s.name))?;
+        check_files_fit(s, &part)?;
         let t = NnSiteTrainer::new(
             &s.name,
             spec,
@@ -218,9 +259,10 @@ pub fn central_trainer(
     let mut parts = Vec::new();
     for s in sites.site.iter().filter(|s| s.train_samples > 0) {
         let (data, vector) = site_data_config(sites, s, ellipses)?;
-        parts.push(
-            SiteData::new(&s.name, &data, vector, &spec.arch, false).map_err(site_err(&s.name))?,
-        );
+        let part =
+            SiteData::new(&s.name, &data, vector, &spec.arch, false).map_err(site_err(&s.name))?;
+        check_files_fit(s, &part)?;
+        parts.push(part);
     }
     NnSiteTrainer::new("central", spec, settings, parts, device.clone(), init_seed)
 }
@@ -231,6 +273,7 @@ mod tests {
     use crate::data::Measurement;
     use crate::models::ModelConfig;
     use crate::models::varnet::VarNetConfig;
+    use fedrecon_fed::protocol::DataFiles;
     use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate};
     use fedrecon_fed::{ParamSet, SiteTrainer};
     use fedrecon_physics::mri::SamplingMask;
@@ -293,11 +336,193 @@ mod tests {
             .to_string();
         assert!(e.contains("hyperfed-1") && e.contains("modality"), "{e}");
         let mut sites = mri_sites(1);
-        sites.site[1].data = Some(Default::default());
+        sites.site[1].data = Some(DataFiles {
+            format: DataFormat::Lodopab,
+            train: vec!["a.hdf5".into()],
+            val: vec!["b.hdf5".into()],
+        });
         let e = site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("site.mri-b-rand8x.data"), "{e}");
+        assert!(e.contains("site.mri-b-rand8x.data.format"), "{e}");
+    }
+
+    fn write_fastmri_volume(path: &std::path::Path, coils: usize, k: usize) {
+        use fedrecon_io::{FastmriAttrs, FastmriVolume, ImageStack, IsmrmrdEncoding};
+        let (ny, nx) = (16, 16);
+        let kspace = (0..2 * coils * ny * nx)
+            .map(|i| {
+                num_complex::Complex32::new(((i * 7 + k) % 13) as f32 - 6.0, ((i * 3) % 5) as f32)
+            })
+            .collect();
+        let size = fedrecon_io::MatrixSize { x: ny, y: nx, z: 1 };
+        let enc = IsmrmrdEncoding {
+            encoded_matrix: size,
+            recon_matrix: size,
+            kspace_encoding_step_1_center: (nx / 2) as i64,
+            kspace_encoding_step_1_maximum: nx as i64 - 1,
+        };
+        let vol = FastmriVolume {
+            kspace_shape: vec![2, coils, ny, nx],
+            kspace,
+            ismrmrd_header: enc.to_xml(),
+            reconstruction_rss: Some(ImageStack {
+                shape: [2, 12, 12],
+                data: (0..288).map(|i| (i % 17) as f32 / 17.0).collect(),
+            }),
+            reconstruction_esc: None,
+            mask: None,
+            attrs: FastmriAttrs::default(),
+        };
+        fedrecon_io::write_fastmri(path, &vol).unwrap();
+    }
+
+    #[test]
+    fn fastmri_file_sites_train_and_must_fit_their_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let f: Vec<std::path::PathBuf> = (0..3)
+            .map(|k| {
+                let p = dir.path().join(format!("file100000{k}.h5"));
+                write_fastmri_volume(&p, 2, k);
+                p
+            })
+            .collect();
+        let mut sites = mri_sites(2);
+        sites.site.truncate(2);
+        for (i, s) in sites.site.iter_mut().enumerate() {
+            s.data = Some(DataFiles {
+                format: DataFormat::Fastmri,
+                train: vec![f[i].clone()],
+                val: vec![f[2].clone()],
+            });
+            let m = s.mri.as_mut().unwrap();
+            m.coils = 2;
+            m.noise_sigma = 0.0;
+            m.center_fraction = 0.25;
+            m.mask = MriMask::Random;
+        }
+        let spec = NetSpec {
+            model: ModelConfig::Varnet(VarNetConfig {
+                cascades: 1,
+                chans: 2,
+                pools: 1,
+                sens_chans: 2,
+                sens_pools: 1,
+            }),
+            arch: Architecture::Plain,
+        };
+        let dev = burn::tensor::Device::flex();
+        let (mut train, _) =
+            site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev).unwrap();
+        let val = train[0].parts()[0].val.as_ref().unwrap();
+        assert_eq!(val.len(), 1, "val_samples caps the slices");
+        assert_eq!(val.get(0).unwrap().target_shape, [12, 12]);
+        let init = train[0].params();
+        let mut c = SimulationConfig::new(1);
+        c.local.steps = Some(1);
+        c.local.batch_size = 1;
+        let sims = train
+            .iter_mut()
+            .enumerate()
+            .map(|(i, t)| SimSite::new(["a", "b"][i], t))
+            .collect();
+        let fedavg = fedrecon_fed::preset("fedavg").unwrap();
+        let out = simulate(&fedavg, &init, sims, &c, &mut NoObserver).unwrap();
+        assert!(out.state.history[0].metrics[0].metrics.psnr.is_finite());
+
+        // the files' coil count must match the protocol; measured data get no extra noise
+        let mut bad = sites.clone();
+        bad.site[0].mri.as_mut().unwrap().coils = 4;
+        let e = site_trainers(&bad, spec, TrainSettings::default(), 4, 0, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("site.mri-a-equi4x.mri.coils") && e.contains("2 coils"),
+            "{e}"
+        );
+        let mut bad = sites.clone();
+        bad.site[1].mri.as_mut().unwrap().noise_sigma = 0.01;
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("site.mri-b-rand8x.mri.noise_sigma"), "{e}");
+        let mut bad = sites;
+        bad.site[0].train_samples = 0;
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("site.mri-a-equi4x.data.train"), "{e}");
+    }
+
+    #[test]
+    fn lodopab_file_site_reprojects_its_images_with_the_site_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let (n, count) = (24usize, 3usize);
+        let odl: Vec<f32> = (0..count * n * n)
+            .map(|i| ((i * 5) % 19) as f32 / 19.0)
+            .collect();
+        let write = |name: &str| {
+            let p = dir.path().join(name);
+            let f = hdf5::File::create(&p).unwrap();
+            let ds = f
+                .new_dataset::<f32>()
+                .shape((count, n, n))
+                .create("data")
+                .unwrap();
+            ds.write_raw(&odl).unwrap();
+            p
+        };
+        let (gt_train, gt_val) = (
+            write("ground_truth_train_000.hdf5"),
+            write("ground_truth_validation_000.hdf5"),
+        );
+        let mut sites = SitesConfig::preset("ct-hyperfed").unwrap();
+        sites.image_scale = 1.0 / 16.0; // 16² crops
+        sites.site.truncate(2);
+        for s in &mut sites.site {
+            s.train_samples = 2;
+            s.val_samples = 1;
+            s.data = Some(DataFiles {
+                format: DataFormat::Lodopab,
+                train: vec![gt_train.clone()],
+                val: vec![gt_val.clone()],
+            });
+        }
+        let spec = NetSpec {
+            model: ModelConfig::Learn(crate::models::learn::LearnConfig {
+                n_iter: 1,
+                hidden: 2,
+                kernel: 3,
+                alpha_init: 0.5,
+            }),
+            arch: Architecture::Plain,
+        };
+        let dev = burn::tensor::Device::flex();
+        let (mut train, _) =
+            site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev).unwrap();
+        for (t, s) in train.iter().zip(&sites.site) {
+            let val = t.parts()[0].val.as_ref().unwrap();
+            let sample = val.get(0).unwrap();
+            assert_eq!(sample.target_shape, [16, 16]);
+            let Measurement::Ct { sinogram } = &sample.measurement else {
+                panic!("CT sample")
+            };
+            let g = s.ct_geometry(sites.image_scale).unwrap();
+            let [na, nd] = g.sino_shape();
+            assert_eq!(
+                sinogram.len(),
+                na * nd,
+                "re-projected with the site's protocol"
+            );
+        }
+        let init = train[0].params();
+        let mut c = SimulationConfig::new(1);
+        c.local.steps = Some(1);
+        c.local.batch_size = 1;
+        let sims = train
+            .iter_mut()
+            .enumerate()
+            .map(|(i, t)| SimSite::new(["a", "b"][i], t))
+            .collect();
+        let fedavg = fedrecon_fed::preset("fedavg").unwrap();
+        let out = simulate(&fedavg, &init, sims, &c, &mut NoObserver).unwrap();
+        assert!(out.state.history[0].metrics[1].metrics.psnr.is_finite());
     }
 
     #[test]
