@@ -40,12 +40,8 @@ pub use burn;
 /// Serialises "seed the device, then initialise a model": burn's parameter initialisation draws
 /// from one generator per device that `Device::seed` resets, so two threads building models at
 /// the same time (federated sites, parallel tests) would interleave their draws and make the
-/// initial weights depend on scheduling.
-pub(crate) fn seeded_init<T>(
-    device: &burn::tensor::Device,
-    seed: u64,
-    build: impl FnOnce() -> T,
-) -> T {
+/// initial weights depend on scheduling. Tests that need fixed initial weights use it too.
+pub fn seeded_init<T>(device: &burn::tensor::Device, seed: u64, build: impl FnOnce() -> T) -> T {
     static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INIT
         .lock()

@@ -420,7 +420,6 @@ fn loss64(out: Tensor<4>, target: &[f32]) -> f64 {
 #[test]
 fn unrolled_lpd_gradients_match_finite_differences() {
     let dev = Device::flex().autodiff();
-    dev.seed(17); // deterministic initial weights
     let physics = ct_physics(16, 12);
     let cfg = ModelConfig::Lpd(LpdConfig {
         n_iter: 2,
@@ -429,7 +428,9 @@ fn unrolled_lpd_gradients_match_finite_differences() {
         hidden: 6,
         activation: Activation::Prelu,
     });
-    let model: AnyModel = cfg.init(&physics, &dev).unwrap();
+    // deterministic initial weights (seeding + init under the crate's lock: tests run in
+    // parallel and burn's generator is per device)
+    let model: AnyModel = fedrecon_nn::seeded_init(&dev, 17, || cfg.init(&physics, &dev)).unwrap();
     let ModelInput::Ct { sinogram } = ct_input(&physics, 1, 21, &dev) else {
         unreachable!()
     };
@@ -524,10 +525,9 @@ impl ModuleVisitor for Grads2<'_> {
 #[test]
 fn hypernetwork_receives_gradients_through_the_model() {
     let dev = Device::flex().autodiff();
-    dev.seed(8);
     let cfg = small_configs().remove(1); // LEARN
     let (physics, input) = physics_and_input(&cfg, 2, &dev);
-    let model = cfg.init(&physics, &dev).unwrap();
+    let model = fedrecon_nn::seeded_init(&dev, 8, || cfg.init(&physics, &dev)).unwrap();
     let hc = HypernetworkConfig {
         protocol_dim: 3,
         hidden: 8,

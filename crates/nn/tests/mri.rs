@@ -130,17 +130,15 @@ fn acs_mask_keeps_the_centre_block() {
 #[test]
 fn varnet_maps_have_unit_rss() {
     let dev = Device::flex();
-    dev.seed(3);
     let (c, ny, nx) = (3, 16, 16);
-    let model = VarNetConfig {
+    let cfg = VarNetConfig {
         cascades: 1,
         chans: 2,
         pools: 1,
         sens_chans: 2,
         sens_pools: 1,
-    }
-    .init(&dev)
-    .unwrap();
+    };
+    let model = fedrecon_nn::seeded_init(&dev, 3, || cfg.init(&dev)).unwrap();
     let m = column_mask(nx, 6);
     let mut k = randv(c * ny * nx * 2, 5);
     for (i, v) in k.iter_mut().enumerate() {
@@ -251,18 +249,16 @@ impl ModuleVisitor for GradLogLambda<'_> {
 #[test]
 fn modl_lambda_gradient_matches_finite_differences() {
     let dev = Device::flex().autodiff();
-    dev.seed(5);
     let (c, ny, nx) = (2, 12, 12);
     let physics = Physics::Mri(MriPhysics::new(ny, nx, c).unwrap());
-    let model = ModelConfig::Modl(ModlConfig {
+    let cfg = ModelConfig::Modl(ModlConfig {
         n_iter: 2,
         cg_iter: 3,
         layers: 3,
         hidden: 4,
         lambda_init: 0.3,
-    })
-    .init(&physics, &dev)
-    .unwrap();
+    });
+    let model = fedrecon_nn::seeded_init(&dev, 5, || cfg.init(&physics, &dev)).unwrap();
     let m = column_mask(nx, 4);
     let mut k = randv(c * ny * nx * 2, 11);
     for (i, v) in k.iter_mut().enumerate() {
