@@ -145,6 +145,31 @@ pub struct FastmriVolume {
     pub attrs: FastmriAttrs,
 }
 
+impl FastmriVolume {
+    /// A multi-coil volume `(slices, coils, ny, nx)` with a minimal ISMRMRD header (encoded and
+    /// reconstruction matrix `ny × nx`, phase-encoding centre `nx / 2`), the RSS targets, no mask
+    /// and no attributes (set `mask` / `attrs` afterwards for test-set style files).
+    pub fn multicoil(shape: [usize; 4], kspace: Vec<Complex32>, rss: ImageStack) -> Self {
+        let [_, _, ny, nx] = shape;
+        let size = crate::MatrixSize { x: ny, y: nx, z: 1 };
+        let enc = crate::IsmrmrdEncoding {
+            encoded_matrix: size,
+            recon_matrix: size,
+            kspace_encoding_step_1_center: (nx / 2) as i64,
+            kspace_encoding_step_1_maximum: nx as i64 - 1,
+        };
+        Self {
+            kspace_shape: shape.to_vec(),
+            kspace,
+            ismrmrd_header: enc.to_xml(),
+            reconstruction_rss: Some(rss),
+            reconstruction_esc: None,
+            mask: None,
+            attrs: FastmriAttrs::default(),
+        }
+    }
+}
+
 /// One open fastMRI volume file. Opening validates the layout and reads the header, the
 /// attributes and the mask; k-space and target slices are read on demand.
 #[derive(Debug)]

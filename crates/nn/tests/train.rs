@@ -231,7 +231,7 @@ fn mri_phantom_data_follow_the_fastmri_convention() {
 
 #[test]
 fn fastmri_files_with_masks_seeded_from_the_file_name() {
-    use fedrecon_io::{FastmriAttrs, FastmriVolume, ImageStack, IsmrmrdEncoding};
+    use fedrecon_io::{FastmriVolume, ImageStack};
     let dir = tempfile::tempdir().unwrap();
     let (c, ny, nx) = (2, 16, 12);
     let mut paths = Vec::new();
@@ -241,25 +241,14 @@ fn fastmri_files_with_masks_seeded_from_the_file_name() {
                 num_complex::Complex32::new(((i * 7 + k) % 13) as f32 - 6.0, ((i * 3) % 5) as f32)
             })
             .collect();
-        let size = fedrecon_io::MatrixSize { x: ny, y: nx, z: 1 };
-        let enc = IsmrmrdEncoding {
-            encoded_matrix: size,
-            recon_matrix: size,
-            kspace_encoding_step_1_center: (nx / 2) as i64,
-            kspace_encoding_step_1_maximum: nx as i64 - 1,
-        };
-        let vol = FastmriVolume {
-            kspace_shape: vec![2, c, ny, nx],
+        let vol = FastmriVolume::multicoil(
+            [2, c, ny, nx],
             kspace,
-            ismrmrd_header: enc.to_xml(),
-            reconstruction_rss: Some(ImageStack {
+            ImageStack {
                 shape: [2, 8, 8],
                 data: vec![0.5; 128],
-            }),
-            reconstruction_esc: None,
-            mask: None,
-            attrs: FastmriAttrs::default(),
-        };
+            },
+        );
         let p = dir.path().join(name);
         fedrecon_io::write_fastmri(&p, &vol).unwrap();
         paths.push(p);

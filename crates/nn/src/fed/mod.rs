@@ -278,6 +278,37 @@ mod tests {
     use fedrecon_fed::{ParamSet, SiteTrainer};
     use fedrecon_physics::mri::SamplingMask;
 
+    fn tiny_varnet() -> NetSpec {
+        NetSpec {
+            model: ModelConfig::Varnet(VarNetConfig {
+                cascades: 1,
+                chans: 2,
+                pools: 1,
+                sens_chans: 2,
+                sens_pools: 1,
+            }),
+            arch: Architecture::Plain,
+        }
+    }
+
+    /// One round of `method` (one local step, batch 1) from the first site's initial weights.
+    fn one_round(
+        train: &mut [NnSiteTrainer],
+        method: &fedrecon_fed::FedMethod,
+    ) -> fedrecon_fed::SimulationOutcome {
+        let init = train[0].params();
+        let mut c = SimulationConfig::new(1);
+        c.local.steps = Some(1);
+        c.local.batch_size = 1;
+        let names: Vec<String> = (0..train.len()).map(|i| format!("s{i}")).collect();
+        let sims = train
+            .iter_mut()
+            .zip(&names)
+            .map(|(t, n)| SimSite::new(n, t))
+            .collect();
+        simulate(method, &init, sims, &c, &mut NoObserver).unwrap()
+    }
+
     fn mri_sites(n_train: usize) -> SitesConfig {
         let mut s = SitesConfig::preset("mri-sites").unwrap();
         s.mri_image_size = 16;
@@ -348,32 +379,18 @@ mod tests {
     }
 
     fn write_fastmri_volume(path: &std::path::Path, coils: usize, k: usize) {
-        use fedrecon_io::{FastmriAttrs, FastmriVolume, ImageStack, IsmrmrdEncoding};
+        use fedrecon_io::{FastmriVolume, ImageStack};
         let (ny, nx) = (16, 16);
         let kspace = (0..2 * coils * ny * nx)
             .map(|i| {
                 num_complex::Complex32::new(((i * 7 + k) % 13) as f32 - 6.0, ((i * 3) % 5) as f32)
             })
             .collect();
-        let size = fedrecon_io::MatrixSize { x: ny, y: nx, z: 1 };
-        let enc = IsmrmrdEncoding {
-            encoded_matrix: size,
-            recon_matrix: size,
-            kspace_encoding_step_1_center: (nx / 2) as i64,
-            kspace_encoding_step_1_maximum: nx as i64 - 1,
+        let rss = ImageStack {
+            shape: [2, 12, 12],
+            data: (0..288).map(|i| (i % 17) as f32 / 17.0).collect(),
         };
-        let vol = FastmriVolume {
-            kspace_shape: vec![2, coils, ny, nx],
-            kspace,
-            ismrmrd_header: enc.to_xml(),
-            reconstruction_rss: Some(ImageStack {
-                shape: [2, 12, 12],
-                data: (0..288).map(|i| (i % 17) as f32 / 17.0).collect(),
-            }),
-            reconstruction_esc: None,
-            mask: None,
-            attrs: FastmriAttrs::default(),
-        };
+        let vol = FastmriVolume::multicoil([2, coils, ny, nx], kspace, rss);
         fedrecon_io::write_fastmri(path, &vol).unwrap();
     }
 
@@ -401,33 +418,15 @@ mod tests {
             m.center_fraction = 0.25;
             m.mask = MriMask::Random;
         }
-        let spec = NetSpec {
-            model: ModelConfig::Varnet(VarNetConfig {
-                cascades: 1,
-                chans: 2,
-                pools: 1,
-                sens_chans: 2,
-                sens_pools: 1,
-            }),
-            arch: Architecture::Plain,
-        };
+        let spec = tiny_varnet();
         let dev = burn::tensor::Device::flex();
         let (mut train, _) =
             site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev).unwrap();
         let val = train[0].parts()[0].val.as_ref().unwrap();
         assert_eq!(val.len(), 1, "val_samples caps the slices");
         assert_eq!(val.get(0).unwrap().target_shape, [12, 12]);
-        let init = train[0].params();
-        let mut c = SimulationConfig::new(1);
-        c.local.steps = Some(1);
-        c.local.batch_size = 1;
-        let sims = train
-            .iter_mut()
-            .enumerate()
-            .map(|(i, t)| SimSite::new(["a", "b"][i], t))
-            .collect();
         let fedavg = fedrecon_fed::preset("fedavg").unwrap();
-        let out = simulate(&fedavg, &init, sims, &c, &mut NoObserver).unwrap();
+        let out = one_round(&mut train, &fedavg);
         assert!(out.state.history[0].metrics[0].metrics.psnr.is_finite());
 
         // the files' coil count must match the protocol; measured data get no extra noise
@@ -511,49 +510,23 @@ mod tests {
                 "re-projected with the site's protocol"
             );
         }
-        let init = train[0].params();
-        let mut c = SimulationConfig::new(1);
-        c.local.steps = Some(1);
-        c.local.batch_size = 1;
-        let sims = train
-            .iter_mut()
-            .enumerate()
-            .map(|(i, t)| SimSite::new(["a", "b"][i], t))
-            .collect();
         let fedavg = fedrecon_fed::preset("fedavg").unwrap();
-        let out = simulate(&fedavg, &init, sims, &c, &mut NoObserver).unwrap();
+        let out = one_round(&mut train, &fedavg);
         assert!(out.state.history[0].metrics[1].metrics.psnr.is_finite());
     }
 
     #[test]
     fn fedbn_keeps_varnet_norms_local() {
         let sites = mri_sites(2);
-        let spec = NetSpec {
-            model: ModelConfig::Varnet(VarNetConfig {
-                cascades: 1,
-                chans: 2,
-                pools: 1,
-                sens_chans: 2,
-                sens_pools: 1,
-            }),
-            arch: Architecture::Plain,
-        };
+        let spec = tiny_varnet();
         let dev = burn::tensor::Device::flex();
         let (mut train, _) =
             site_trainers(&sites, spec, TrainSettings::default(), 4, 3, &dev).unwrap();
-        let init = train[0].params();
         let fedbn = fedrecon_fed::preset("fedbn").unwrap();
+        let init = train[0].params();
         let counts = fedbn.strategy.group_counts(init.names());
         assert!(counts[0].2 > 0, "norm group is empty: {counts:?}");
-        let mut c = SimulationConfig::new(1);
-        c.local.steps = Some(1);
-        c.local.batch_size = 1;
-        let sims = train
-            .iter_mut()
-            .enumerate()
-            .map(|(i, t)| SimSite::new(["a", "b", "c", "d"][i], t))
-            .collect();
-        let out = simulate(&fedbn, &init, sims, &c, &mut NoObserver).unwrap();
+        let out = one_round(&mut train, &fedbn);
         let (a, b) = (&out.site_params[0].1, &out.site_params[1].1);
         let norm = |p: &ParamSet| p.filter(|n| fedbn.strategy.policy_of(n).0 == "norm");
         let rest = |p: &ParamSet| p.filter(|n| fedbn.strategy.policy_of(n).0 != "norm");

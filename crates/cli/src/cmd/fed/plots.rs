@@ -78,6 +78,18 @@ fn level(name: &str, history: &[RoundRecord], v: f64) -> Series {
     Series::new(name, vec![(a, v), (b, v)]).color(GRAY).dashed()
 }
 
+/// A linear-axis panel of `series` against the round.
+fn per_round(title: &str, unit: &str, series: Vec<Series>) -> Panel {
+    LinePlot {
+        title: title.into(),
+        x_label: "round".into(),
+        y_label: unit.into(),
+        log_y: false,
+        series,
+    }
+    .into()
+}
+
 fn mean_of(v: impl Iterator<Item = f64>) -> Option<f64> {
     let v: Vec<f64> = v.collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
@@ -133,16 +145,7 @@ pub fn simulate_figure(
             if let Some(v) = mean_of(fbp.iter().map(|s| f(&s.1))) {
                 series.push(level(&format!("{reference} (mean over sites)"), history, v));
             }
-            panels.push(
-                LinePlot {
-                    title: title.into(),
-                    x_label: "round".into(),
-                    y_label: unit.into(),
-                    log_y: false,
-                    series,
-                }
-                .into(),
-            );
+            panels.push(per_round(title, unit, series));
         }
     }
     let (train, mean) = per_site(history, loss, "");
@@ -233,16 +236,7 @@ pub fn compare_figure(
                 let name = fbp.map_or(FBP, |r| r.method.as_str());
                 series.push(level(name, longest, v));
             }
-            panels.push(
-                LinePlot {
-                    title: title.into(),
-                    x_label: "round".into(),
-                    y_label: unit.into(),
-                    log_y: false,
-                    series,
-                }
-                .into(),
-            );
+            panels.push(per_round(title, unit, series));
         }
     }
     let mut fig = Figure::new(panels);

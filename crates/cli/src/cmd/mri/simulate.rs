@@ -26,9 +26,7 @@ use crate::cmd::phantom::{self, Kind};
 use crate::{common, files};
 use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, ValueEnum};
-use fedrecon_io::{
-    FastmriAttrs, FastmriVolume, ImageStack, IsmrmrdEncoding, MatrixSize, write_fastmri,
-};
+use fedrecon_io::{FastmriAttrs, FastmriVolume, ImageStack, write_fastmri};
 use fedrecon_physics::ImageGrid;
 use fedrecon_physics::mri::mask::{MaskKind, fastmri_mask, num_low_frequencies};
 use fedrecon_physics::mri::traj::{self, RadialOrdering};
@@ -228,25 +226,16 @@ fn simulate_cartesian(a: &Args, mut kspace: Vec<Complex32>) -> Result<()> {
         }
         None => {}
     }
-    let size = MatrixSize { x: n, y: n, z: 1 };
-    let encoding = IsmrmrdEncoding {
-        encoded_matrix: size,
-        recon_matrix: size,
-        kspace_encoding_step_1_center: (n / 2) as i64,
-        kspace_encoding_step_1_maximum: n as i64 - 1,
-    };
-    let vol = FastmriVolume {
-        kspace_shape: vec![1, c, n, n],
+    let mut vol = FastmriVolume::multicoil(
+        [1, c, n, n],
         kspace,
-        ismrmrd_header: encoding.to_xml(),
-        reconstruction_rss: Some(ImageStack {
+        ImageStack {
             shape: [1, n, n],
             data: target,
-        }),
-        reconstruction_esc: None,
-        mask: mask_out,
-        attrs,
-    };
+        },
+    );
+    vol.mask = mask_out;
+    vol.attrs = attrs;
     write_fastmri(&a.output, &vol).with_context(|| format!("writing {}", a.output.display()))?;
     common::write_sidecar(&a.output, "mri simulate", a, &())
 }
