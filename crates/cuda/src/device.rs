@@ -1350,6 +1350,15 @@ fn host_apply(
 
 macro_rules! complex_operator {
     ($t:ident, $name:literal) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)
+                    .field("device", &self.dev)
+                    .field("pipeline", &self.pipe)
+                    .finish()
+            }
+        }
+
         impl $t {
             /// The device.
             pub fn device(&self) -> &CudaDevice {
@@ -1473,15 +1482,6 @@ pub struct NufftPlanCuda {
     ran: [usize; 1],
 }
 
-impl std::fmt::Debug for NufftPlanCuda {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NufftPlanCuda")
-            .field("device", &self.dev)
-            .field("pipeline", &self.pipe)
-            .finish()
-    }
-}
-
 impl NufftPlanCuda {
     /// The NUFFT of `plan` (trajectory, fine grid, kernel, deapodisation) on `dev`.
     pub fn new(dev: &CudaDevice, plan: &NufftPlan) -> Result<Self, CudaError> {
@@ -1539,15 +1539,6 @@ pub struct SenseOperatorCuda {
     ran: [usize; 3],
 }
 
-impl std::fmt::Debug for SenseOperatorCuda {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SenseOperatorCuda")
-            .field("device", &self.dev)
-            .field("pipeline", &self.pipe)
-            .finish()
-    }
-}
-
 impl SenseOperatorCuda {
     /// Coil `maps (coils, ny, nx)` and an optional sampling mask, on `dev`.
     pub fn new(
@@ -1597,15 +1588,6 @@ pub struct NufftSenseOperatorCuda {
     pipe: NufftSensePipeline<CudaDevice>,
     dom: [usize; 2],
     ran: [usize; 2],
-}
-
-impl std::fmt::Debug for NufftSenseOperatorCuda {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NufftSenseOperatorCuda")
-            .field("device", &self.dev)
-            .field("pipeline", &self.pipe)
-            .finish()
-    }
 }
 
 impl NufftSenseOperatorCuda {
