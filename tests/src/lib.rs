@@ -1,7 +1,7 @@
 //! Shared helpers of fedrecon's cross-crate and real-data tests (`tests/tests/*.rs`).
 //!
 //! - [`shared_data`]: locate a file of the real test data in `shared/data` (a sibling of the
-//!   repository's clone), or print why the test is skipped.
+//!   repository's clone), or skip (fail with `FEDRECON_REQUIRE_DATA=1`).
 //! - Image measures used as pass/fail criteria on real data, where no ground truth exists:
 //!   [`masked_entropy`], [`relative_residual`], and the outer boundary of a reconstructed disc
 //!   ([`boundary_points`], [`fit_circle`]).
@@ -12,23 +12,10 @@ use fedrecon_physics::ct::center::histogram_entropy;
 use fedrecon_physics::geometry::{CtGeometry, Ray};
 use fedrecon_physics::linop::LinearOperator;
 use fedrecon_physics::phantom::{Ellipse, Phantom};
-use std::path::PathBuf;
 
-/// `shared/data/<rel>` next to the repository (the tests package is `<repo>/tests`, so the data
-/// folder is `CARGO_MANIFEST_DIR/../../shared/data`), or `None` after printing a skip message when
-/// it is absent (e.g. on a user's machine).
-pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")).join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: real test data {} not found (the shared/data folder is not next to the repository)",
-            p.display()
-        );
-        None
-    }
-}
+/// `shared/data/<rel>`, or `None` after a skip (a failure with `FEDRECON_REQUIRE_DATA=1`): see
+/// [`fedrecon_physics::test_env`].
+pub use fedrecon_physics::test_env::shared_data;
 
 /// Flat indices of the pixels of an `(ny, nx)` image inside the centred disc of radius
 /// `ratio · min(ny, nx)/2` pixels.
@@ -462,11 +449,6 @@ mod tests {
         assert!(
             (twin.disc.x + right.disc.x).abs() < 1e-9 && (twin.disc.y - right.disc.y).abs() < 1e-9
         );
-    }
-
-    #[test]
-    fn missing_shared_data_is_a_skip_not_a_panic() {
-        assert!(shared_data("ct/no-such-file.h5").is_none());
     }
 
     #[test]

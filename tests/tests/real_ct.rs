@@ -1,6 +1,7 @@
 //! Reconstruction of real measured CT data (`shared/data`, see its README).
 //!
-//! Each test skips with a message when the data folder is absent. Images are written to
+//! Each test skips with a message when the data folder is absent (fails with
+//! `FEDRECON_REQUIRE_DATA=1`). Images are written to
 //! `$CARGO_TARGET_TMPDIR/real_ct/<scan>/` (the paths are printed) for a human to look at; the
 //! assertions are quantitative properties that a wrong centre, a wrong geometry mapping or a
 //! broken reconstruction would fail.

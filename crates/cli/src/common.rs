@@ -98,8 +98,35 @@ impl GeometryArgs {
                 bail!("--size {size} disagrees with the input image shape ({ny}, {nx})");
             }
         }
-        Ok(spec.build(None)?)
+        let g = spec.build(None)?;
+        // the image and the sinogram, each with one scratch copy
+        let [ny, nx] = g.image_shape();
+        ensure_fits("--size", ny.max(nx), &[ny, nx, 2], 4)?;
+        let [na, nd] = g.sino_shape();
+        ensure_fits(
+            "--angles × --detectors",
+            format!("{na} × {nd}"),
+            &[na, nd, 2],
+            4,
+        )?;
+        Ok(g)
     }
+}
+
+/// Refuse, naming `flag` and its `value`, a buffer of `counts` elements of `elem_bytes` bytes
+/// (their product) that this machine's memory cannot hold — before allocating it.
+pub fn ensure_fits(
+    flag: &'static str,
+    value: impl ToString,
+    counts: &[usize],
+    elem_bytes: usize,
+) -> Result<()> {
+    use fedrecon_physics::memory;
+    Ok(memory::ensure_fits(
+        flag,
+        value,
+        memory::bytes_of(counts, elem_bytes),
+    )?)
 }
 
 /// Run `op` `repeat` times (at least once) and print the median time of the operator alone as

@@ -333,3 +333,39 @@ fn dicom_slice_projects_with_its_pixel_spacing() {
         "central line integral {centre}"
     );
 }
+
+#[test]
+fn sizes_beyond_memory_are_one_line_errors_naming_the_flag() {
+    let t = Tmp::new("huge");
+    let (img, sino, out) = (t.path("img.npy"), t.path("sino.npy"), t.path("out.npy"));
+    fails(
+        &["phantom", "--size", "100000000", "-o", &out],
+        "`--size` = 100000000 needs",
+    );
+    ok(&["phantom", "--size", "16", "-o", &img]);
+    fails(
+        &[
+            "ct",
+            "project",
+            "--input",
+            &img,
+            "-o",
+            &sino,
+            "--angles",
+            "100000000",
+            "--detectors",
+            "100000000",
+        ],
+        "`--angles × --detectors` = 100000000 × 100000000 needs",
+    );
+    fails(
+        &[
+            "mri", "simulate", "--size", "1000000", "--coils", "64", "-o", &out,
+        ],
+        "`--size × --coils` = 1000000 × 64 needs",
+    );
+    assert!(
+        !Path::new(&out).exists(),
+        "nothing written on a refused size"
+    );
+}

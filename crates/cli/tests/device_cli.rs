@@ -3,6 +3,7 @@
 //! "libcuda not found" error; never a panic. On a machine with a GPU (feature on) the commands
 //! succeed and their outputs are compared with the CPU's.
 
+use fedrecon_physics::test_env::{Requirement, skip};
 use num_complex::Complex32;
 use std::path::Path;
 
@@ -16,6 +17,10 @@ fn on_cuda(args: &[&str]) -> bool {
     all.extend(["--device", "cuda"]);
     if !cfg!(feature = "cuda") {
         fails(&all, "built without the `cuda` feature");
+        skip(
+            Requirement::Gpu,
+            "the GPU comparison: built without the `cuda` feature",
+        );
         return false;
     }
     let out = fedrecon(&all);
@@ -28,7 +33,7 @@ fn on_cuda(args: &[&str]) -> bool {
         stderr.contains("CUDA") || stderr.contains("libcuda") || stderr.contains("libnvrtc"),
         "{all:?}: unclear error {stderr:?}"
     );
-    println!("skipped the GPU comparison: {stderr}");
+    skip(Requirement::Gpu, format!("the GPU comparison: {stderr}"));
     false
 }
 

@@ -1,19 +1,13 @@
 //! Readers against the real files in `shared/data` (see its README for shapes and sources).
-//! Each test skips with a message when the file is absent.
+//! Each test skips with a message when the file is absent (fails with `FEDRECON_REQUIRE_DATA=1`).
 
 use fedrecon_io::npy::{NpyDtype, read_npy_header};
 use fedrecon_io::{flat_dark_correct, read_dxchange, read_npy, read_npy_as_c32, read_npy_as_f32};
 use num_complex::Complex32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn data(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found", p.display());
-        None
-    }
+    fedrecon_physics::test_env::shared_data(rel)
 }
 
 /// The element at logical multi-index `idx` of a Fortran-order file, decoded straight from the

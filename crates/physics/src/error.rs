@@ -40,6 +40,14 @@ pub enum PhysicsError {
         index: usize,
         value: f64,
     },
+    /// An input asks for more memory than this machine has available.
+    #[error("`{name}` = {value} needs {need} of memory, but only {available} is available")]
+    TooLarge {
+        name: &'static str,
+        value: String,
+        need: String,
+        available: String,
+    },
     /// A phantom or table definition could not be parsed.
     #[error("cannot parse {what}: {reason}")]
     Parse { what: String, reason: String },

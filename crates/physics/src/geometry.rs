@@ -516,6 +516,7 @@ impl GeometrySpec {
                         "need at least one projection angle",
                     ));
                 }
+                crate::memory::ensure_fits("angles", n, crate::memory::bytes_of(&[n], 8))?;
                 let span = self.angle_span.unwrap_or(if fan { 2.0 * PI } else { PI });
                 equispaced_angles(n, span)
             }

@@ -9,11 +9,13 @@ pub mod ct;
 pub mod error;
 pub mod geometry;
 pub mod linop;
+pub mod memory;
 pub mod metrics;
 pub mod mri;
 pub mod phantom;
 pub mod scalar;
 pub mod solvers;
+pub mod test_env;
 
 pub use error::{PhysicsError, Result};
 pub use geometry::{CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, ParallelBeam};

@@ -19,14 +19,8 @@ use fedrecon_physics::mri::{
 use fedrecon_physics::scalar::norm;
 use num_complex::Complex32;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mri/");
-
 fn load(name: &str) -> Option<(Vec<usize>, Vec<Complex32>)> {
-    let path = format!("{DATA}{name}");
-    if !std::path::Path::new(&path).exists() {
-        println!("skipping: real data {path} not found");
-        return None;
-    }
+    let path = fedrecon_physics::test_env::shared_data(&format!("mri/{name}"))?;
     let a = read_npy_as_c32(&path).unwrap();
     Some((a.shape, a.data))
 }

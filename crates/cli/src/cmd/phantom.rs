@@ -72,6 +72,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.supersample == 0 || a.supersample > 64 {
         bail!("--supersample {} must be between 1 and 64", a.supersample);
     }
+    common::ensure_fits("--size", a.size, &[a.size, a.size, 2], 4)?;
     let grid = ImageGrid::new(a.size, a.size, a.pixel_size)?;
     let ph = load(a.kind, a.table.as_deref(), a.seed, a.count)?.fit_to(&grid);
     let img = ph.rasterize(&grid, a.supersample);

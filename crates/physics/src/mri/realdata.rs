@@ -1,5 +1,5 @@
-//! Tests on real measured k-space from `shared/data/mri` (see its README). They print a message
-//! and return when the folder is absent.
+//! Tests on real measured k-space from `shared/data/mri` (see its README). They skip through
+//! [`crate::test_env::shared_data`] when the folder is absent.
 
 use crate::linop::LinearOperator;
 use crate::linop::testing::assert_adjoint;
@@ -10,15 +10,10 @@ use crate::mri::sense::{SamplingMask, rss_from_kspace};
 use crate::scalar::norm;
 use num_complex::{Complex32, Complex64};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mri/");
-
 /// Minimal `.npy` reader for little-endian `complex64` arrays, returned in C order (test-only).
 fn read_npy_c64(name: &str) -> Option<(Vec<usize>, Vec<Complex32>)> {
-    let path = format!("{DATA}{name}");
-    let Ok(bytes) = std::fs::read(&path) else {
-        println!("skipping: real data {path} not found");
-        return None;
-    };
+    let path = crate::test_env::shared_data(&format!("mri/{name}"))?;
+    let bytes = std::fs::read(&path).expect("readable real data file");
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{name}: not a .npy file");
     let (hlen, start) = if bytes[6] == 1 {
         (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)

@@ -79,6 +79,8 @@ pub fn run(a: Args) -> Result<()> {
         upsampling: Upsampling::from_sigma(a.upsampling)?,
     };
     let n = a.size;
+    // the oversampled grid (σ ≤ 2, so ≤ 4n²) and the image, complex64, with scratch
+    common::ensure_fits("--size", n, &[n, n, 8], 8)?;
     let plan = NufftPlan::new(n, n, &traj.kxy, options)?;
     let gpu = match a.device {
         common::Device::Cpu => None,

@@ -628,6 +628,8 @@ pub fn run(a: Args) -> Result<()> {
         if n < 2 {
             bail!("--size {n} must be at least 2");
         }
+        // the NUFFT's oversampled grid (≤ 4n²), the image and the solver's vectors, complex64
+        common::ensure_fits("--size", n, &[n, n, 12], 8)?;
         let traj = read_trajectory(tp)?;
         let (shape, raw) = read_complex(&a.input)?;
         let (coils, samples) = noncartesian_samples(&a.input, &shape, raw, &traj, tp)?;

@@ -144,6 +144,13 @@ pub fn run(a: Args) -> Result<()> {
     if a.coils == 0 {
         bail!("--coils must be at least 1");
     }
+    // coil images, k-space and one scratch copy, complex64
+    crate::common::ensure_fits(
+        "--size × --coils",
+        format!("{n} × {}", a.coils),
+        &[n, n, a.coils, 3],
+        8,
+    )?;
     let grid = ImageGrid::square(n)?;
     let image = phantom::load(a.phantom, None, a.seed, 10)?
         .fit_to(&grid)
@@ -245,6 +252,14 @@ fn simulate_noncartesian(a: &Args, kind: Traj, coil_images: &[Complex32]) -> Res
     let Some(traj_out) = &a.traj_out else {
         bail!("--traj needs --traj-out FILE for the trajectory");
     };
+    let readout = a.readout.unwrap_or(n);
+    // trajectory (2 × f64) and samples per coil (complex64)
+    crate::common::ensure_fits(
+        "--spokes × --readout",
+        format!("{} × {readout}", a.spokes),
+        &[a.spokes, readout, a.coils + 2],
+        8,
+    )?;
     let kxy = match kind {
         Traj::Radial => {
             let ordering = if a.golden {
