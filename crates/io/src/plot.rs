@@ -26,6 +26,9 @@
 //!   still gets its figure). Structural mistakes are errors ([`IoError::Plot`]): a zero-size or
 //!   too small figure, no panels, a panel with no series / no points / no groups, a bar series
 //!   whose length differs from the number of groups.
+//!
+//! Hand-written for now: `plotters` (bitmap backend, `ab_glyph` + a registered TTF) can draw all
+//! of this, but the port was not done yet; the public API here is what a port must keep.
 
 use crate::atomic::write_atomic;
 use crate::error::{IoError, Result};
