@@ -4,12 +4,9 @@
 //! The orthonormal DCT-II of a length-`N` signal is
 //! `X_k = s_k Σ_{n<N} x_n cos(π(2n+1)k / 2N)`, `s_0 = √(1/N)`, `s_k = √(2/N)` (k ≥ 1); its
 //! inverse is the transpose, the orthonormal DCT-III. The 2-D transform of an `(ny, nx)` image
-//! applies it along every row and then every column. [`dct2_reference`] / [`idct2_reference`]
-//! multiply by the dense `N×N` matrix (the obviously-correct reference); [`Dct2d`] computes the
-//! same transform in `O(N log N)` per line with Makhoul's (1980) algorithm: reorder
-//! `v_n = x_{2n}`, `v_{N−1−n} = x_{2n+1}`, take the FFT `V`, then
-//! `X_k = s_k Re(e^{−iπk/2N} V_k)`; the inverse forms `V_k = e^{iπk/2N}(X_k − i X_{N−k})`
-//! (with `X_N = 0`, on unscaled coefficients) and undoes the reordering after an inverse FFT.
+//! applies it along every row and then every column. [`Dct2d`] plans the unnormalised 1-D
+//! transforms with `rustdct` and applies the `s_k` scaling around them; the tests compare it
+//! with the dense `N×N` matrix formula.
 //!
 //! # Frequency split (FedFDD)
 //! Chen, Li, Xu, Xu, Ouyang, Qin, "FedFDD: Federated Learning with Frequency Domain Decomposition
@@ -20,29 +17,11 @@
 
 use crate::error::{FedError, Result};
 use rand::Rng;
-use rustfft::num_complex::Complex64;
-use rustfft::{Fft, FftPlanner};
-use std::f64::consts::PI;
+use rustdct::{DctPlanner, TransformType2And3};
 use std::sync::Arc;
 
 /// FedFDD's range of random cut-off fractions of the diagonal.
 pub const FEDFDD_CUTOFF_RANGE: (f64, f64) = (0.43, 0.50);
-
-/// The dense orthonormal DCT-II matrix `C[k][n] = s_k cos(π(2n+1)k / 2N)`, row-major `N×N`.
-pub fn dct_matrix(n: usize) -> Vec<f64> {
-    let mut c = vec![0.0; n * n];
-    for k in 0..n {
-        let s = if k == 0 {
-            (1.0 / n as f64).sqrt()
-        } else {
-            (2.0 / n as f64).sqrt()
-        };
-        for i in 0..n {
-            c[k * n + i] = s * (PI * (2 * i + 1) as f64 * k as f64 / (2 * n) as f64).cos();
-        }
-    }
-    c
-}
 
 fn check_image(what: &str, ny: usize, nx: usize, len: usize) -> Result<()> {
     if ny == 0 || nx == 0 {
@@ -62,108 +41,42 @@ fn check_image(what: &str, ny: usize, nx: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// `out = C_y · x · C_xᵀ` (forward) or `C_yᵀ · x · C_x` (inverse), densely.
-fn dense_2d(x: &[f64], ny: usize, nx: usize, inverse: bool) -> Vec<f64> {
-    let (cy, cx) = (dct_matrix(ny), dct_matrix(nx));
-    let at = |c: &[f64], n: usize, k: usize, i: usize| {
-        if inverse { c[i * n + k] } else { c[k * n + i] }
-    };
-    let mut rows = vec![0.0; ny * nx];
-    for r in 0..ny {
-        for k in 0..nx {
-            rows[r * nx + k] = (0..nx).map(|i| at(&cx, nx, k, i) * x[r * nx + i]).sum();
-        }
-    }
-    let mut out = vec![0.0; ny * nx];
-    for k in 0..ny {
-        for c in 0..nx {
-            out[k * nx + c] = (0..ny).map(|i| at(&cy, ny, k, i) * rows[i * nx + c]).sum();
-        }
-    }
-    out
-}
-
-/// Reference orthonormal 2-D DCT-II by dense matrices.
-pub fn dct2_reference(x: &[f64], ny: usize, nx: usize) -> Result<Vec<f64>> {
-    check_image("image", ny, nx, x.len())?;
-    Ok(dense_2d(x, ny, nx, false))
-}
-
-/// Reference orthonormal 2-D DCT-III (inverse of [`dct2_reference`]) by dense matrices.
-pub fn idct2_reference(x: &[f64], ny: usize, nx: usize) -> Result<Vec<f64>> {
-    check_image("coefficients", ny, nx, x.len())?;
-    Ok(dense_2d(x, ny, nx, true))
-}
-
-/// A planned 1-D orthonormal DCT-II/III of length `n` by Makhoul's FFT algorithm.
+/// A planned 1-D orthonormal DCT-II/III of length `n` (rustdct's unnormalised transforms, scaled).
 struct Dct1d {
-    n: usize,
-    fwd: Arc<dyn Fft<f64>>,
-    inv: Arc<dyn Fft<f64>>,
-    /// `e^{−iπk/2N}`.
-    twiddle: Vec<Complex64>,
+    plan: Arc<dyn TransformType2And3<f64>>,
+    /// `s_0 = √(1/N)`.
+    s0: f64,
+    /// `s_k = √(2/N)`, k ≥ 1.
+    sk: f64,
 }
 
 impl Dct1d {
-    fn new(n: usize, planner: &mut FftPlanner<f64>) -> Self {
+    fn new(n: usize, planner: &mut DctPlanner<f64>) -> Self {
         Self {
-            n,
-            fwd: planner.plan_fft_forward(n),
-            inv: planner.plan_fft_inverse(n),
-            twiddle: (0..n)
-                .map(|k| Complex64::from_polar(1.0, -PI * k as f64 / (2 * n) as f64))
-                .collect(),
+            plan: planner.plan_dct2(n),
+            s0: (1.0 / n as f64).sqrt(),
+            sk: (2.0 / n as f64).sqrt(),
         }
     }
-    fn scale(&self, k: usize) -> f64 {
-        if k == 0 {
-            (1.0 / self.n as f64).sqrt()
-        } else {
-            (2.0 / self.n as f64).sqrt()
-        }
+    fn scratch(&self) -> Vec<f64> {
+        vec![0.0; self.plan.get_scratch_len()]
     }
-    /// Orthonormal DCT-II of one contiguous line, in place (`buf` is FFT scratch).
-    fn forward(&self, line: &mut [f64], buf: &mut Vec<Complex64>) {
-        let n = self.n;
-        buf.clear();
-        buf.resize(n, Complex64::new(0.0, 0.0));
-        for i in 0..n.div_ceil(2) {
-            buf[i].re = line[2 * i];
-        }
-        for i in 0..n / 2 {
-            buf[n - 1 - i].re = line[2 * i + 1];
-        }
-        self.fwd.process(buf);
-        for k in 0..n {
-            line[k] = self.scale(k) * (self.twiddle[k] * buf[k]).re;
-        }
+    /// Orthonormal DCT-II of one contiguous line, in place.
+    fn forward(&self, line: &mut [f64], scratch: &mut [f64]) {
+        self.plan.process_dct2_with_scratch(line, scratch);
+        line[0] *= self.s0;
+        line[1..].iter_mut().for_each(|v| *v *= self.sk);
     }
-    /// Orthonormal DCT-III (inverse) of one contiguous line, in place.
-    fn inverse(&self, line: &mut [f64], buf: &mut Vec<Complex64>) {
-        let n = self.n;
-        buf.clear();
-        for k in 0..n {
-            let xk = line[k] / self.scale(k);
-            let xnk = if k == 0 {
-                0.0
-            } else {
-                line[n - k] / self.scale(n - k)
-            };
-            buf.push(self.twiddle[k].conj() * Complex64::new(xk, -xnk));
-        }
-        self.inv.process(buf);
-        let inv_n = 1.0 / n as f64;
-        for i in 0..n.div_ceil(2) {
-            line[2 * i] = buf[i].re * inv_n;
-        }
-        for i in 0..n / 2 {
-            line[2 * i + 1] = buf[n - 1 - i].re * inv_n;
-        }
+    /// Orthonormal DCT-III (inverse) of one contiguous line, in place: rustdct's DCT-III is
+    /// `x_n = X_0/2 + Σ_{k≥1} X_k cos(…)`, so `X_0` is scaled by `2 s_0`.
+    fn inverse(&self, line: &mut [f64], scratch: &mut [f64]) {
+        line[0] *= 2.0 * self.s0;
+        line[1..].iter_mut().for_each(|v| *v *= self.sk);
+        self.plan.process_dct3_with_scratch(line, scratch);
     }
 }
 
-/// A planned orthonormal 2-D DCT for `(ny, nx)` images (fast path; tested against
-/// [`dct2_reference`]).
+/// A planned orthonormal 2-D DCT for `(ny, nx)` images (tested against the dense formula).
 pub struct Dct2d {
     ny: usize,
     nx: usize,
@@ -181,7 +94,7 @@ impl Dct2d {
     /// Plan for `(ny, nx)`.
     pub fn new(ny: usize, nx: usize) -> Result<Self> {
         check_image("shape", ny, nx, ny * nx)?;
-        let mut p = FftPlanner::new();
+        let mut p = DctPlanner::new();
         Ok(Self {
             ny,
             nx,
@@ -193,23 +106,24 @@ impl Dct2d {
         check_image("image", self.ny, self.nx, x.len())?;
         let (ny, nx) = (self.ny, self.nx);
         let mut out = x.to_vec();
-        let mut buf = Vec::new();
+        let mut scratch = self.row.scratch();
         for r in out.chunks_mut(nx) {
             if inverse {
-                self.row.inverse(r, &mut buf)
+                self.row.inverse(r, &mut scratch)
             } else {
-                self.row.forward(r, &mut buf)
+                self.row.forward(r, &mut scratch)
             }
         }
+        let mut scratch = self.col.scratch();
         let mut col = vec![0.0; ny];
         for c in 0..nx {
             for i in 0..ny {
                 col[i] = out[i * nx + c];
             }
             if inverse {
-                self.col.inverse(&mut col, &mut buf)
+                self.col.inverse(&mut col, &mut scratch)
             } else {
-                self.col.forward(&mut col, &mut buf)
+                self.col.forward(&mut col, &mut scratch)
             }
             for i in 0..ny {
                 out[i * nx + c] = col[i];
@@ -289,6 +203,55 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use std::f64::consts::PI;
+
+    /// The dense orthonormal DCT-II matrix `C[k][n] = s_k cos(π(2n+1)k / 2N)`, row-major `N×N`
+    /// (the direct formula: the slow reference for [`Dct2d`]).
+    fn dct_matrix(n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; n * n];
+        for k in 0..n {
+            let s = if k == 0 {
+                (1.0 / n as f64).sqrt()
+            } else {
+                (2.0 / n as f64).sqrt()
+            };
+            for i in 0..n {
+                c[k * n + i] = s * (PI * (2 * i + 1) as f64 * k as f64 / (2 * n) as f64).cos();
+            }
+        }
+        c
+    }
+
+    /// `out = C_y · x · C_xᵀ` (forward) or `C_yᵀ · x · C_x` (inverse), densely.
+    fn dense_2d(x: &[f64], ny: usize, nx: usize, inverse: bool) -> Vec<f64> {
+        let (cy, cx) = (dct_matrix(ny), dct_matrix(nx));
+        let at = |c: &[f64], n: usize, k: usize, i: usize| {
+            if inverse { c[i * n + k] } else { c[k * n + i] }
+        };
+        let mut rows = vec![0.0; ny * nx];
+        for r in 0..ny {
+            for k in 0..nx {
+                rows[r * nx + k] = (0..nx).map(|i| at(&cx, nx, k, i) * x[r * nx + i]).sum();
+            }
+        }
+        let mut out = vec![0.0; ny * nx];
+        for k in 0..ny {
+            for c in 0..nx {
+                out[k * nx + c] = (0..ny).map(|i| at(&cy, ny, k, i) * rows[i * nx + c]).sum();
+            }
+        }
+        out
+    }
+
+    fn dct2_reference(x: &[f64], ny: usize, nx: usize) -> Result<Vec<f64>> {
+        check_image("image", ny, nx, x.len())?;
+        Ok(dense_2d(x, ny, nx, false))
+    }
+
+    fn idct2_reference(x: &[f64], ny: usize, nx: usize) -> Result<Vec<f64>> {
+        check_image("coefficients", ny, nx, x.len())?;
+        Ok(dense_2d(x, ny, nx, true))
+    }
 
     fn random_image(ny: usize, nx: usize, seed: u64) -> Vec<f64> {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -311,7 +274,16 @@ mod tests {
 
     #[test]
     fn fast_dct_matches_dense_reference() {
-        for (ny, nx) in [(1, 1), (1, 7), (6, 5), (8, 8), (13, 16), (32, 20)] {
+        for (ny, nx) in [
+            (1, 1),
+            (1, 7),
+            (2, 3),
+            (6, 5),
+            (8, 8),
+            (13, 16),
+            (32, 20),
+            (17, 64),
+        ] {
             let x = random_image(ny, nx, (ny * 100 + nx) as u64);
             let d = Dct2d::new(ny, nx).unwrap();
             let f = d.forward(&x).unwrap();

@@ -11,6 +11,7 @@ use crate::error::{IoError, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use tempfile::NamedTempFile;
 
 /// Write `path` atomically: `fill` writes the whole content into a buffered temporary file that
 /// then replaces `path` by a rename. Errors from `fill` are reported against `path`.
@@ -19,6 +20,26 @@ where
     F: FnOnce(&mut BufWriter<&mut File>) -> std::io::Result<()>,
 {
     let path = path.as_ref();
+    let mut tmp = temp_next_to(path)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(|e| IoError::io("write", path, e))?;
+        w.flush().map_err(|e| IoError::io("write", path, e))?;
+    }
+    commit(tmp, path)
+}
+
+/// [`write_atomic`] for writers that need a file *path* (HDF5): `build` creates and closes the
+/// file at the temporary path it is given, which then replaces `path` by a rename.
+pub(crate) fn write_atomic_at(path: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = temp_next_to(path)?;
+    build(tmp.path())?;
+    commit(tmp, path)
+}
+
+/// A fresh temporary file `.<name>.XXXXXX.tmp` in `path`'s directory, created with 0o666 minus
+/// the umask like any ordinary file (tempfile's default is 0o600).
+fn temp_next_to(path: &Path) -> Result<NamedTempFile> {
     let file_name = path
         .file_name()
         .ok_or_else(|| IoError::argument("path", path.display(), "has no file name"))?;
@@ -29,20 +50,18 @@ where
     let mut builder = tempfile::Builder::new();
     let prefix = format!(".{}.", file_name.to_string_lossy());
     builder.prefix(&prefix).suffix(".tmp");
-    // Created with 0o666 minus the umask, like any ordinary file (tempfile's default is 0o600).
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder
+    builder
         .tempfile_in(dir)
-        .map_err(|e| IoError::io("create a temporary file next to", path, e))?;
-    {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        fill(&mut w).map_err(|e| IoError::io("write", path, e))?;
-        w.flush().map_err(|e| IoError::io("write", path, e))?;
-    }
+        .map_err(|e| IoError::io("create a temporary file next to", path, e))
+}
+
+/// `fsync` the finished temporary file and rename it over `path`.
+fn commit(tmp: NamedTempFile, path: &Path) -> Result<()> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| IoError::io("sync", path, e))?;
@@ -51,17 +70,34 @@ where
     Ok(())
 }
 
+/// Names of the temporary files [`write_atomic`] left in `dir` (tests assert there are none).
+#[cfg(test)]
+pub(crate) fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+/// `n` deterministic pseudo-random bytes (a 64-bit LCG seeded with `seed`): junk "files" for the
+/// corrupt-input tests of the readers.
+#[cfg(test)]
+pub(crate) fn junk_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leftovers(dir: &Path) -> Vec<String> {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp"))
-            .collect()
-    }
 
     #[test]
     fn writes_and_replaces_content() {

@@ -1,8 +1,9 @@
-//! Small checked helpers over the `hdf5` crate shared by the HDF5 readers.
+//! Small checked helpers over the `hdf5` crate shared by the HDF5 readers and writers.
 
+use crate::atomic::write_atomic_at;
 use crate::error::{IoError, Result};
 use crate::npy::NdArray;
-use hdf5::types::TypeDescriptor;
+use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use std::path::Path;
 
 /// Largest number of elements one read may allocate (2³⁰, i.e. 4 GiB of `f32`): a corrupt
@@ -115,4 +116,55 @@ pub(crate) fn read_f64_1d(file: &hdf5::File, path: &Path, name: &str) -> Result<
     check_size(path, name, &shape)?;
     ds.read_raw::<f64>()
         .map_err(|e| h5err(path, &format!("dataset `{name}`"), e))
+}
+
+/// Write an HDF5 file atomically ([`write_atomic_at`]): `build` fills a new file created at a
+/// temporary path next to `path`, which is closed and renamed over `path`.
+pub(crate) fn write_file(path: &Path, build: impl FnOnce(&hdf5::File) -> Result<()>) -> Result<()> {
+    write_atomic_at(path, |tmp| {
+        let f = hdf5::File::create(tmp).map_err(|e| h5err(path, "file", e))?;
+        build(&f)?;
+        f.close().map_err(|e| h5err(path, "file", e))
+    })
+}
+
+/// Create the `f32` dataset `name` of `shape` holding `data` (C order).
+pub(crate) fn write_f32(
+    f: &hdf5::File,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    data: &[f32],
+) -> Result<()> {
+    f.new_dataset::<f32>()
+        .shape(shape)
+        .create(name)
+        .and_then(|ds| ds.write_raw(data))
+        .map_err(|e| h5err(path, &format!("dataset `{name}`"), e))
+}
+
+/// Create the scalar variable-length UTF-8 string attribute `name` of the root group.
+pub(crate) fn write_str_attr(f: &hdf5::File, path: &Path, name: &str, value: &str) -> Result<()> {
+    let v: VarLenUnicode = value
+        .parse()
+        .map_err(|e| IoError::argument("attribute", name, format!("{e}")))?;
+    f.new_attr::<VarLenUnicode>()
+        .shape(())
+        .create(name)
+        .and_then(|a| a.write_scalar(&v))
+        .map_err(|e| h5err(path, &format!("attribute `{name}`"), e))
+}
+
+/// Create the scalar numeric attribute `name` of the root group.
+pub(crate) fn write_num_attr<T: hdf5::H5Type>(
+    f: &hdf5::File,
+    path: &Path,
+    name: &str,
+    v: T,
+) -> Result<()> {
+    f.new_attr::<T>()
+        .shape(())
+        .create(name)
+        .and_then(|a| a.write_scalar(&v))
+        .map_err(|e| h5err(path, &format!("attribute `{name}`"), e))
 }

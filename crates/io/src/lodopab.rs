@@ -373,15 +373,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Random bytes.
         let p = dir.path().join("observation_train_000.hdf5");
-        let mut state = 12345u64;
-        let junk: Vec<u8> = (0..4096)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 56) as u8
-            })
-            .collect();
+        let junk = crate::atomic::junk_bytes(12345, 4096);
         std::fs::write(&p, &junk).unwrap();
         let msg = LodopabFile::open(&p).unwrap_err().to_string();
         assert!(

@@ -21,6 +21,9 @@
 //!   NumPy ≥ 1.24 writes (including its 21-digit growth padding after the dict).
 //! - Validation: magic, version, header syntax and keys, dtype string, shape (no overflow), and the
 //!   data size against the shape: a truncated or over-long file is an error, never a short array.
+//!
+//! Hand-written rather than `npyz`: npyz 0.9.1 panics on a header whose shape overflows (`u64`
+//! product in `NpyHeader::from_parts`), accepts unknown header keys and trailing data bytes.
 
 use crate::atomic::write_atomic;
 use crate::error::{IoError, Result, check_len};
