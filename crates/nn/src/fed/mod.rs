@@ -7,7 +7,7 @@
 //!   for multi-institutional CT imaging"), or FedFDD's two frequency branches (`lowfreq.*`,
 //!   `highfreq.*`, [`fdd`]).
 //! - the protocol bridge ([`ct_data_config`], [`mri_data_config`]): a federation site's fan-beam
-//!   [`CtProtocol`] or [`MriProtocol`] as the `[data]` table of the phantom simulator, and the
+//!   [`CtScanProtocol`] or [`MriScanProtocol`] as the `[data]` table of the phantom simulator, and the
 //!   site builders [`site_trainers`] / [`central_trainer`] for either modality.
 //!
 //! Parameter names are the dotted module paths of [`crate::params::export_params`]; the
@@ -20,7 +20,7 @@ use crate::config::{DataConfig, FastmriConfig, LodopabConfig, LodopabMode, MaskT
 use crate::error::NnError;
 use fedrecon_fed::FedError;
 use fedrecon_fed::protocol::{
-    CtProtocol, DataFormat, MriMask, MriProtocol, Protocol, SiteSpec, SitesConfig,
+    CtScanProtocol, DataFormat, MriMask, MriScanProtocol, ScanProtocol, SiteSpec, SitesConfig,
 };
 
 pub use fdd::{FddConfig, FddNet};
@@ -50,9 +50,9 @@ fn phantom_data(source: Source, train_samples: usize, val_samples: usize, seed: 
 /// `pixel_size_mm`, source–isocentre `sod_mm`, source–detector `sdd_mm`, Poisson noise with
 /// `I₀ = dose_i0` (the simulator's default attenuation scale `μ = 3 / field of view`).
 ///
-/// The sinogram shape equals [`CtProtocol::geometry`]'s (tested).
+/// The sinogram shape equals [`CtScanProtocol::geometry`]'s (tested).
 pub fn ct_data_config(
-    p: &CtProtocol,
+    p: &CtScanProtocol,
     train_samples: usize,
     val_samples: usize,
     seed: u64,
@@ -82,7 +82,7 @@ pub fn ct_data_config(
 /// fraction and complex Gaussian noise `σ = noise_sigma · peak`. VarNet estimates its own coil
 /// maps from the calibration region (`maps = false`).
 pub fn mri_data_config(
-    p: &MriProtocol,
+    p: &MriScanProtocol,
     size: usize,
     train_samples: usize,
     val_samples: usize,
@@ -119,12 +119,12 @@ fn site_data_config(
 ) -> Result<(DataConfig, Vec<f32>), FedError> {
     let e = s.ellipses.unwrap_or(ellipses);
     let (mut d, v) = match s.protocol()? {
-        Protocol::Ct(p) => {
+        ScanProtocol::Ct(p) => {
             let p = p.scaled(sites.image_scale)?;
             let d = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, e)?;
             (d, p.to_vector()?)
         }
-        Protocol::Mri(p) => {
+        ScanProtocol::Mri(p) => {
             let d = mri_data_config(
                 &p,
                 sites.mri_image_size,
@@ -165,7 +165,7 @@ fn site_data_config(
 /// A file-backed site's data must fit its protocol where the files fix it (the coil count of
 /// fastMRI volumes).
 fn check_files_fit(s: &SiteSpec, part: &SiteData) -> Result<(), FedError> {
-    let (Some(_), Ok(Protocol::Mri(p))) = (&s.data, s.protocol()) else {
+    let (Some(_), Ok(ScanProtocol::Mri(p))) = (&s.data, s.protocol()) else {
         return Ok(());
     };
     for d in part.train.iter().chain(&part.val) {
@@ -186,7 +186,7 @@ fn check_files_fit(s: &SiteSpec, part: &SiteData) -> Result<(), FedError> {
 fn check_one_modality(sites: &SitesConfig) -> Result<(), FedError> {
     let mut first: Option<(&str, bool)> = None;
     for s in &sites.site {
-        let ct = matches!(s.protocol()?, Protocol::Ct(_));
+        let ct = matches!(s.protocol()?, ScanProtocol::Ct(_));
         match first {
             None => first = Some((&s.name, ct)),
             Some((name, c)) if c != ct => {
@@ -323,7 +323,7 @@ mod tests {
     fn mri_bridge_simulates_each_protocol() {
         let sites = mri_sites(1);
         for s in &sites.site {
-            let Protocol::Mri(p) = s.protocol().unwrap() else {
+            let ScanProtocol::Mri(p) = s.protocol().unwrap() else {
                 panic!("MRI preset")
             };
             let (d, v) = site_data_config(&sites, s, 4).unwrap();

@@ -4,7 +4,7 @@
 //! - `Plain`: the backbone `net.*` ([`ModelConfig`], e.g. LEARN or LPD) called as
 //!   `net.reconstruct(y, A, None)`;
 //! - `Hyper`: the backbone plus a hypernetwork `hyper.*` mapping the site's normalised protocol
-//!   vector `p` ([`fedrecon_fed::protocol::CtProtocol::to_vector`]) to FiLM scales and shifts of
+//!   vector `p` ([`fedrecon_fed::protocol::CtScanProtocol::to_vector`]) to FiLM scales and shifts of
 //!   the backbone's blocks, `net.reconstruct(y, A, H(p))` (HyperFed, Yang et al. 2023);
 //! - `Fdd`: FedFDD's two branches on the FBP image ([`super::fdd`]).
 //!
@@ -510,12 +510,12 @@ mod tests {
     use super::*;
     use crate::fed::ct_data_config;
     use crate::models::learn::LearnConfig;
-    use fedrecon_fed::protocol::CtProtocol;
+    use fedrecon_fed::protocol::CtScanProtocol;
     use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate};
     use fedrecon_fed::{PresetOptions, build_method, presets::HyperMode};
 
-    fn proto(views: usize, bins: usize, i0: f64) -> CtProtocol {
-        CtProtocol {
+    fn proto(views: usize, bins: usize, i0: f64) -> CtScanProtocol {
+        CtScanProtocol {
             views,
             detector_bins: bins,
             pixel_size_mm: 1.0,

@@ -35,7 +35,7 @@ mod report;
 
 pub use checkpoint::Checkpoint;
 pub use model::{
-    BuildModel, ManifestProtocol, ModelManifest, TrainedModel, model_config, save_model_dir,
+    BuildModel, ModelManifest, TrainedModel, model_config, save_model_dir,
 };
 pub use optim::{Adam, AdamStep, collect_grads};
 pub use report::{
@@ -201,7 +201,7 @@ pub fn train_with<B: BuildModel>(
     let manifest = |steps| ModelManifest {
         format: MODEL_FORMAT.into(),
         model: mc.table(),
-        protocol: ManifestProtocol::from(&train_set.protocol),
+        physics: train_set.physics_spec.clone(),
         steps,
         run_config: cfg.to_toml(),
     };

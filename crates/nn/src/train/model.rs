@@ -3,7 +3,7 @@
 //! and reconstruct with it.
 
 use super::{io_err, tensor_to_vec, write_text};
-use crate::data::{Measurement, Protocol, Sample, mri_scale, to_tensors};
+use crate::data::{Measurement, PhysicsSpec, Sample, mri_scale, to_tensors};
 use crate::error::{NnError, Result};
 use crate::models::{AnyModel, ModelConfig, ReconNet};
 use crate::params::{NamedParams, load_params};
@@ -23,51 +23,13 @@ pub struct ModelManifest {
     pub format: String,
     /// The resolved `[model]` table.
     pub model: toml::Table,
-    /// The physics the model was trained with.
-    pub protocol: ManifestProtocol,
+    /// The physics the model was trained with (key `protocol` in files).
+    #[serde(rename = "protocol")]
+    pub physics: PhysicsSpec,
     /// Training steps.
     pub steps: usize,
     /// The run's resolved config (for the record).
     pub run_config: String,
-}
-
-/// The physics of a manifest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ManifestProtocol {
-    /// CT geometry.
-    Ct(fedrecon_physics::CtGeometry),
-    /// MRI grid.
-    Mri {
-        /// `(ny, nx)`.
-        shape: [usize; 2],
-        /// Coils.
-        coils: usize,
-    },
-}
-
-impl From<&Protocol> for ManifestProtocol {
-    fn from(p: &Protocol) -> Self {
-        match p {
-            Protocol::Ct(g) => ManifestProtocol::Ct(g.clone()),
-            Protocol::Mri { shape, coils } => ManifestProtocol::Mri {
-                shape: *shape,
-                coils: *coils,
-            },
-        }
-    }
-}
-
-impl From<&ManifestProtocol> for Protocol {
-    fn from(p: &ManifestProtocol) -> Self {
-        match p {
-            ManifestProtocol::Ct(g) => Protocol::Ct(g.clone()),
-            ManifestProtocol::Mri { shape, coils } => Protocol::Mri {
-                shape: *shape,
-                coils: *coils,
-            },
-        }
-    }
 }
 
 pub(super) const MODEL_FORMAT: &str = "fedrecon-model-1";
@@ -132,7 +94,7 @@ pub struct TrainedModel {
     /// The network (on a plain, non-autodiff device).
     pub model: AnyModel,
     /// The physics it was trained with.
-    pub protocol: Protocol,
+    pub physics_spec: PhysicsSpec,
     /// The manifest.
     pub manifest: ModelManifest,
     device: Device,
@@ -156,15 +118,15 @@ impl TrainedModel {
                 format!("format {:?}, expected {MODEL_FORMAT}", manifest.format),
             ));
         }
-        let protocol = Protocol::from(&manifest.protocol);
-        let physics = protocol.physics()?;
+        let physics_spec = manifest.physics.clone();
+        let physics = physics_spec.physics()?;
         let mc = model_config(&manifest.model)?;
         let model = mc.build(&physics, device)?;
         let (params, _) = NamedParams::load(&dir.join("params.safetensors"))?;
         let model = load_params(model, &params)?;
         Ok(Self {
             model,
-            protocol,
+            physics_spec,
             manifest,
             device: device.clone(),
         })
@@ -172,9 +134,9 @@ impl TrainedModel {
 
     /// The CT geometry the model was trained with (an error for an MRI model).
     pub fn ct_geometry(&self) -> Result<&fedrecon_physics::CtGeometry> {
-        match &self.protocol {
-            Protocol::Ct(g) => Ok(g),
-            Protocol::Mri { .. } => Err(NnError::argument("model", "MRI", "is not a CT model")),
+        match &self.physics_spec {
+            PhysicsSpec::Ct(g) => Ok(g),
+            PhysicsSpec::Mri { .. } => Err(NnError::argument("model", "MRI", "is not a CT model")),
         }
     }
 
@@ -203,8 +165,7 @@ impl TrainedModel {
                 ),
             ));
         }
-        let protocol = Protocol::Ct(geom.clone());
-        let physics = protocol.physics()?;
+        let physics = PhysicsSpec::Ct(geom.clone()).physics()?;
         let [ny, nx] = geom.image_shape();
         let s = Sample {
             measurement: Measurement::Ct {
@@ -232,7 +193,7 @@ impl TrainedModel {
         mask: &SamplingMask,
         maps: Option<&[Complex32]>,
     ) -> Result<Vec<f32>> {
-        if let Protocol::Mri { shape, coils: c } = &self.protocol {
+        if let PhysicsSpec::Mri { shape, coils: c } = &self.physics_spec {
             if *shape != [ny, nx] || *c != coils {
                 return Err(NnError::argument(
                     "k-space",
@@ -247,11 +208,11 @@ impl TrainedModel {
             return Err(NnError::argument("model", "CT", "is not an MRI model"));
         }
         let s = mri_scale(kspace, coils, ny, nx)?;
-        let protocol = Protocol::Mri {
+        let physics = PhysicsSpec::Mri {
             shape: [ny, nx],
             coils,
-        };
-        let physics = protocol.physics()?;
+        }
+        .physics()?;
         let sample = Sample {
             measurement: Measurement::Mri {
                 kspace: kspace.iter().map(|v| v * s).collect(),
