@@ -2,7 +2,7 @@
 //! [`SiteTrainer`], refusing downloads of tensors its strategy keeps local, and checkpoints the
 //! site's parameters after each round; [`agent_loop`] runs it on a simulation thread.
 
-use super::checkpoint::{SiteCheckpoint, site_checkpoint_path, write_json_atomic};
+use super::checkpoint::{SiteCheckpoint, site_checkpoint_path};
 use super::messages::{SiteTrainer, ToCoordinator, ToSite};
 use crate::error::{FedError, Result};
 use crate::params::ParamSet;
@@ -99,7 +99,7 @@ impl<'a> SiteAgent<'a> {
                 completed_rounds: round + 1,
                 params: self.trainer.params(),
             };
-            write_json_atomic(&site_checkpoint_path(dir, &self.name, round + 1), &ck)?;
+            ck.save(&site_checkpoint_path(dir, &self.name, round + 1))?;
             if round >= 1 {
                 let _ = std::fs::remove_file(site_checkpoint_path(dir, &self.name, round - 1));
             }

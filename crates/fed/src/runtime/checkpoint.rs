@@ -1,63 +1,102 @@
 //! Checkpoint files: each site's parameters after a round and the coordinator's durable state,
-//! written atomically, so a killed run resumes bit-identically.
+//! as safetensors files with a checksum ([`crate::tensorfile`]) written atomically, so a killed
+//! run resumes bit-identically. Scalars and the history travel in the files' metadata.
 
 use super::messages::{SiteMetrics, TrainReport};
 use crate::error::{FedError, Result};
-use crate::params::{ParamSet, lossless};
+use crate::params::ParamSet;
 use crate::strategy::ServerState;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+const SITE_FORMAT: &str = "fedrecon-site-checkpoint-1";
+const COORDINATOR_FORMAT: &str = "fedrecon-coordinator-checkpoint-1";
+
 /// A site's own state in a checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SiteCheckpoint {
     /// Site name.
     pub site: String,
     /// Rounds completed when written.
     pub completed_rounds: usize,
     /// All of the site's parameters.
-    #[serde(with = "lossless")]
     pub params: ParamSet,
 }
-/// `dir/site-<name>.after-<completed>.json`.
+
+/// `dir/site-<name>.after-<completed>.safetensors`.
 pub fn site_checkpoint_path(dir: &Path, site: &str, completed_rounds: usize) -> PathBuf {
-    dir.join(format!("site-{site}.after-{completed_rounds}.json"))
+    dir.join(format!("site-{site}.after-{completed_rounds}.safetensors"))
 }
 
-/// `dir/coordinator.json`.
+/// `dir/coordinator.safetensors`.
 pub fn coordinator_checkpoint_path(dir: &Path) -> PathBuf {
-    dir.join("coordinator.json")
+    dir.join("coordinator.safetensors")
 }
 
-/// Serialise to JSON and write atomically: a temporary file in the same directory, flushed to
-/// disk, then renamed over `path`.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_vec(value).map_err(|e| FedError::io(path, e))?;
-    write_atomic(path, &text)
+/// Checkpoint metadata of a file: `get(key)` with errors naming the file and the key.
+struct Meta<'a> {
+    path: &'a Path,
+    map: BTreeMap<String, String>,
 }
 
-/// Write bytes atomically (temporary file + fsync + rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| FedError::io(dir, e))?;
+impl Meta<'_> {
+    fn get(&self, key: &str) -> Result<&str> {
+        self.map
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| FedError::Parse {
+                what: self.path.display().to_string(),
+                reason: format!("not a fedrecon checkpoint: metadata `{key}` missing"),
+            })
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| FedError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| FedError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| FedError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| FedError::io(path, e))
+    fn parse<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<T> {
+        serde_json::from_str(self.get(key)?).map_err(|e| FedError::Parse {
+            what: self.path.display().to_string(),
+            reason: format!("metadata `{key}`: {e}"),
+        })
+    }
+    fn check_format(&self, format: &str) -> Result<()> {
+        match self.get("format")? {
+            f if f == format => Ok(()),
+            f => Err(FedError::Parse {
+                what: self.path.display().to_string(),
+                reason: format!("format {f:?}, expected {format}"),
+            }),
+        }
+    }
 }
 
-pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read(path).map_err(|e| FedError::io(path, e))?;
-    serde_json::from_slice(&text).map_err(|e| FedError::Parse {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })
+fn json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).expect("checkpoint metadata serialises")
+}
+
+fn load_meta(path: &Path) -> Result<(ParamSet, Meta<'_>)> {
+    let (set, map) = ParamSet::load(path)?;
+    Ok((set, Meta { path, map }))
+}
+
+impl SiteCheckpoint {
+    /// Write to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let meta = BTreeMap::from([
+            ("format".to_string(), SITE_FORMAT.to_string()),
+            ("site".to_string(), json(&self.site)),
+            ("completed_rounds".to_string(), json(&self.completed_rounds)),
+        ]);
+        self.params.save(path, &meta)
+    }
+
+    /// Read a file written by [`Self::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let (params, meta) = load_meta(path)?;
+        meta.check_format(SITE_FORMAT)?;
+        Ok(Self {
+            site: meta.parse("site")?,
+            completed_rounds: meta.parse("completed_rounds")?,
+            params,
+        })
+    }
 }
 
 /// One site's training in a round.
@@ -97,7 +136,6 @@ pub struct CoordinatorState {
     /// Rounds completed.
     pub completed_rounds: usize,
     /// The server model: every non-local tensor.
-    #[serde(with = "lossless")]
     pub global: ParamSet,
     /// Server optimiser moments.
     pub server: ServerState,
@@ -109,3 +147,42 @@ pub struct CoordinatorState {
     pub history: Vec<RoundRecord>,
 }
 
+/// The tensor groups of a coordinator checkpoint, by name prefix.
+const GLOBAL: &str = "global/";
+const SERVER_M: &str = "server.m/";
+const SERVER_V: &str = "server.v/";
+
+impl CoordinatorState {
+    /// Write to `path` atomically: the global model and the server moments as tensors
+    /// (`global/…`, `server.m/…`, `server.v/…`), the rest as metadata.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let all = ParamSet::prefixed(&[
+            (GLOBAL, &self.global),
+            (SERVER_M, &self.server.m),
+            (SERVER_V, &self.server.v),
+        ])?;
+        let meta = BTreeMap::from([
+            ("format".to_string(), COORDINATOR_FORMAT.to_string()),
+            ("completed_rounds".to_string(), json(&self.completed_rounds)),
+            ("seed".to_string(), json(&self.seed)),
+            ("sites".to_string(), json(&self.sites)),
+            ("history".to_string(), json(&self.history)),
+        ]);
+        all.save(path, &meta)
+    }
+
+    /// Read a file written by [`Self::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let (all, meta) = load_meta(path)?;
+        meta.check_format(COORDINATOR_FORMAT)?;
+        let [global, m, v] = all.split_prefixed([GLOBAL, SERVER_M, SERVER_V])?;
+        Ok(Self {
+            completed_rounds: meta.parse("completed_rounds")?,
+            global,
+            server: ServerState { m, v },
+            seed: meta.parse("seed")?,
+            sites: meta.parse("sites")?,
+            history: meta.parse("history")?,
+        })
+    }
+}

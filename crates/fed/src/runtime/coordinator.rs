@@ -4,7 +4,7 @@
 use super::agent::{SiteAgent, SiteRole, agent_loop};
 use super::checkpoint::{
     CoordinatorState, RoundRecord, SiteCheckpoint, SiteMetricsRecord, SiteTrainRecord,
-    coordinator_checkpoint_path, read_json, site_checkpoint_path, write_json_atomic,
+    coordinator_checkpoint_path, site_checkpoint_path,
 };
 use super::messages::{LocalTrainConfig, SiteTrainer, ToCoordinator, ToSite, round_seed};
 use crate::error::{FedError, Result};
@@ -308,7 +308,7 @@ fn run(
     // Coordinator state: fresh, or resumed (with each site restoring its own checkpoint).
     let resumed = match &dir {
         Some(d) if cfg.resume && coordinator_checkpoint_path(d).exists() => {
-            let st: CoordinatorState = read_json(&coordinator_checkpoint_path(d))?;
+            let st = CoordinatorState::load(&coordinator_checkpoint_path(d))?;
             if st.sites != names {
                 return Err(FedError::field(
                     "sites",
@@ -329,7 +329,7 @@ fn run(
             }
             for s in sites.iter_mut() {
                 let path = site_checkpoint_path(d, &s.name, st.completed_rounds);
-                let ck: SiteCheckpoint = read_json(&path)?;
+                let ck = SiteCheckpoint::load(&path)?;
                 if ck.site != s.name || ck.completed_rounds != st.completed_rounds {
                     return Err(FedError::Parse {
                         what: path.display().to_string(),
@@ -458,7 +458,7 @@ fn run(
                 state.completed_rounds = round + 1;
                 state.history.push(record);
                 if let Some(d) = &dir {
-                    write_json_atomic(&coordinator_checkpoint_path(d), &state)?;
+                    state.save(&coordinator_checkpoint_path(d))?;
                 }
                 observer.round_done(state.history.last().expect("pushed"));
             }

@@ -16,8 +16,9 @@
 //!    the `Aggregate` tensors; evaluation-only sites, which own no trained copy: every server
 //!    tensor, including `AggregateNoOverwrite` ones), collects [`ToCoordinator::Metrics`]
 //!    (PSNR/SSIM/NMSE on the site's held-out data) and records the round;
-//! 5. writes its [`CoordinatorState`] atomically (temporary file + rename) to the checkpoint
-//!    directory; each site agent has already written its own parameters there after evaluating.
+//! 5. writes its [`CoordinatorState`] atomically (a safetensors file with a checksum, temporary
+//!    file + rename) to the checkpoint directory; each site agent has already written its own
+//!    parameters there after evaluating.
 //!
 //! `Local` tensors never appear in any message: the site agent filters uploads by the strategy and
 //! refuses a download that names a tensor it must not overwrite.
@@ -39,10 +40,11 @@ mod checkpoint;
 mod coordinator;
 mod messages;
 
+pub use crate::tensorfile::write_atomic;
 pub use agent::{SiteAgent, SiteRole};
 pub use checkpoint::{
     CoordinatorState, RoundRecord, SiteCheckpoint, SiteMetricsRecord, SiteTrainRecord,
-    coordinator_checkpoint_path, site_checkpoint_path, write_atomic, write_json_atomic,
+    coordinator_checkpoint_path, site_checkpoint_path,
 };
 pub use coordinator::{
     MessageEvent, NoObserver, RunObserver, SimSite, SimulationConfig, SimulationOutcome,

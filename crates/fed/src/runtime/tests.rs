@@ -2,12 +2,12 @@ use super::*;
 use crate::error::{FedError, Result};
 use crate::params::ParamSet;
 use crate::presets::{FedMethod, preset};
-use crate::strategy::Strategy;
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use crate::presets::{PresetOptions, build_method};
+use crate::strategy::Strategy;
 use crate::strategy::{ParamGroup, Policy, Rule, Weighting};
 use crate::toy::{LeastSquaresSite, Samples, least_squares};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 const W: [f64; 3] = [0.8, -0.5, 0.3];
 
@@ -321,9 +321,9 @@ fn resume_after_a_kill_is_bit_identical_and_runs_repeat() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(files.iter().any(|f| f == "site-site0.after-9.json"));
+    assert!(files.iter().any(|f| f == "site-site0.after-9.safetensors"));
     assert!(
-        !files.iter().any(|f| f == "site-site0.after-7.json"),
+        !files.iter().any(|f| f == "site-site0.after-7.safetensors"),
         "{files:?}"
     );
     assert!(!files.iter().any(|f| f.ends_with(".tmp")));
@@ -429,12 +429,7 @@ fn central_trains_the_pooled_model_and_every_site_evaluates_it() {
 
 struct Failing;
 impl SiteTrainer for Failing {
-    fn train_round(
-        &mut self,
-        _: usize,
-        _: &ParamSet,
-        _: &LocalTrainConfig,
-    ) -> Result<TrainReport> {
+    fn train_round(&mut self, _: usize, _: &ParamSet, _: &LocalTrainConfig) -> Result<TrainReport> {
         Err(FedError::field("data", "missing", "no training file"))
     }
     fn evaluate(&mut self, _: &ParamSet) -> Result<SiteMetrics> {

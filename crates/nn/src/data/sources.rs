@@ -4,7 +4,9 @@ use super::numpy_rng::{
     fastmri_equispaced_fraction_mask, fastmri_equispaced_mask, fastmri_random_mask,
 };
 use super::{Measurement, PhysicsSpec, Sample, SampleSource, Split, mix, mri_scale};
-use crate::config::{CtSimulation, DataConfig, LodopabConfig, LodopabMode, MaskType, MriSimulation};
+use crate::config::{
+    CtSimulation, DataConfig, LodopabConfig, LodopabMode, MaskType, MriSimulation,
+};
 use crate::error::{NnError, Result};
 use fedrecon_io::{FastmriFile, LodopabFile, lodopab::odl_image_to_row_major};
 use fedrecon_physics::ct::{JosephProjector, TransmissionNoise};

@@ -28,7 +28,7 @@ use crate::data::{Dataset, Sample, Split, center_crop};
 use crate::error::{NnError, Result};
 use crate::film::{Hypernetwork, HypernetworkConfig};
 use crate::models::{AnyModel, ModelConfig, ReconNet};
-use crate::params::{NamedParams, export_params, load_params};
+use crate::params::{export_params, load_params};
 use crate::physics::{ModelInput, Physics};
 use crate::train::{Adam, AdamStep, collect_grads};
 use burn::module::Module;
@@ -249,7 +249,7 @@ pub struct NnSiteTrainer {
     settings: TrainSettings,
     parts: Vec<SiteData>,
     device: Device,
-    params: NamedParams,
+    params: ParamSet,
 }
 
 impl std::fmt::Debug for NnSiteTrainer {
@@ -262,27 +262,12 @@ impl std::fmt::Debug for NnSiteTrainer {
     }
 }
 
-/// The exact [`ParamSet`] of named parameters.
-pub fn to_param_set(p: &NamedParams) -> std::result::Result<ParamSet, FedError> {
-    ParamSet::from_tensors(
-        p.names
-            .iter()
-            .zip(&p.shapes)
-            .zip(&p.data)
-            .map(|((n, s), d)| (n.as_str(), s.clone(), d.clone())),
-    )
-}
-
-/// Copy the values of `set` into `layout` (same names and shapes; errors name the tensor).
-pub fn from_param_set(
-    layout: &NamedParams,
-    set: &ParamSet,
-) -> std::result::Result<NamedParams, FedError> {
-    to_param_set(layout)?.check_compatible(set, "the site model")?;
+/// `layout` with the values of `set` (same names and shapes; errors name the tensor), in
+/// `layout`'s order.
+fn with_values(layout: &ParamSet, set: &ParamSet) -> std::result::Result<ParamSet, FedError> {
+    layout.check_compatible(set, "the site model")?;
     let mut out = layout.clone();
-    for (i, n) in layout.names.iter().enumerate() {
-        out.data[i].clone_from(&set.get(n).expect("checked").data);
-    }
+    out.overwrite_from(set, "the site model")?;
     Ok(out)
 }
 
@@ -333,7 +318,7 @@ impl NnSiteTrainer {
         limit: usize,
     ) -> std::result::Result<Vec<(Vec<f32>, Sample)>, FedError> {
         let e = site_err(&self.name);
-        let p = from_param_set(&self.params, params)?;
+        let p = with_values(&self.params, params)?;
         let Some(part) = self.parts.iter().find(|p| p.val.is_some()) else {
             return Ok(vec![]);
         };
@@ -427,9 +412,7 @@ impl NnSiteTrainer {
             let mut g = collect_grads(&net, &grads)?;
             drop(grads);
             if cfg.proximal_mu > 0.0 && !global.is_empty() {
-                let local = to_param_set(&self.params)
-                    .map_err(|e| NnError::argument("params", "", e.to_string()))?;
-                let prox = fedrecon_fed::proximal_gradient(&local, global, cfg.proximal_mu)
+                let prox = fedrecon_fed::proximal_gradient(&self.params, global, cfg.proximal_mu)
                     .map_err(|e| NnError::argument("proximal term", "", e.to_string()))?;
                 for (name, p) in prox.iter() {
                     let i = self
@@ -496,11 +479,11 @@ impl SiteTrainer for NnSiteTrainer {
     }
 
     fn params(&self) -> ParamSet {
-        to_param_set(&self.params).expect("named params are valid")
+        self.params.clone()
     }
 
     fn load_params(&mut self, p: &ParamSet) -> std::result::Result<(), FedError> {
-        self.params = from_param_set(&self.params, p)?;
+        self.params = with_values(&self.params, p)?;
         Ok(())
     }
 }

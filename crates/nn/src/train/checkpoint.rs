@@ -1,12 +1,12 @@
 //! The training checkpoint: parameters, Adam's moments, the completed step count, the resolved
 //! config and the metrics history in one safetensors file written atomically.
 
+use super::io_err;
 use super::optim::Adam;
 use super::report::History;
-use super::io_err;
 use crate::config::RunConfig;
 use crate::error::Result;
-use crate::params::NamedParams;
+use crate::params::ParamSet;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -18,7 +18,7 @@ pub struct Checkpoint {
     /// The resolved run config.
     pub config: RunConfig,
     /// Model parameters.
-    pub params: NamedParams,
+    pub params: ParamSet,
     /// Optimiser state.
     pub adam: Adam,
     /// Metrics so far.
@@ -30,20 +30,11 @@ const CKPT_FORMAT: &str = "fedrecon-checkpoint-1";
 impl Checkpoint {
     /// Write atomically (one safetensors file).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut all = NamedParams::new();
-        for (prefix, set) in [
+        let all = ParamSet::prefixed(&[
             ("param/", &self.params),
             ("adam.m/", &self.adam.m),
             ("adam.v/", &self.adam.v),
-        ] {
-            for i in 0..set.len() {
-                all.push(
-                    format!("{prefix}{}", set.names[i]),
-                    set.shapes[i].clone(),
-                    set.data[i].clone(),
-                )?;
-            }
-        }
+        ])?;
         let mut meta = BTreeMap::new();
         meta.insert("format".into(), CKPT_FORMAT.into());
         meta.insert("step".into(), self.step.to_string());
@@ -53,12 +44,12 @@ impl Checkpoint {
             "history".into(),
             serde_json::to_string(&self.history).expect("history serialises"),
         );
-        all.save(path, &meta)
+        Ok(all.save(path, &meta)?)
     }
 
     /// Read a checkpoint written by [`Self::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let (all, meta) = NamedParams::load(path)?;
+        let (all, meta) = ParamSet::load(path)?;
         let get = |k: &str| {
             meta.get(k).ok_or_else(|| {
                 io_err(
@@ -82,20 +73,7 @@ impl Checkpoint {
         let config = RunConfig::from_toml(get("config")?)?;
         let history: History = serde_json::from_str(get("history")?)
             .map_err(|e| io_err(path, format!("history: {e}")))?;
-        let (mut params, mut m, mut v) =
-            (NamedParams::new(), NamedParams::new(), NamedParams::new());
-        for i in 0..all.len() {
-            let (name, shape, data) = (&all.names[i], all.shapes[i].clone(), all.data[i].clone());
-            if let Some(n) = name.strip_prefix("param/") {
-                params.push(n, shape, data)?;
-            } else if let Some(n) = name.strip_prefix("adam.m/") {
-                m.push(n, shape, data)?;
-            } else if let Some(n) = name.strip_prefix("adam.v/") {
-                v.push(n, shape, data)?;
-            } else {
-                return Err(io_err(path, format!("unexpected tensor `{name}`")));
-            }
-        }
+        let [params, m, v] = all.split_prefixed(["param/", "adam.m/", "adam.v/"])?;
         params.check_same_layout(&m, "the Adam first moments")?;
         params.check_same_layout(&v, "the Adam second moments")?;
         Ok(Self {

@@ -5,7 +5,7 @@
 //! with bias correction, optional decoupled weight decay (Loshchilov & Hutter 2019, AdamW) and
 //! clipping of the global gradient norm `‖g‖₂ ≤ c` (`g ← g · c/‖g‖`, Pascanu et al. 2013):
 //! `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − η_t (m̂/(√v̂ + ε) + λθ)`, `m̂ = m/(1−β₁ᵗ)`,
-//! `v̂ = v/(1−β₂ᵗ)`. It runs on the host over the [`NamedParams`] (arithmetic in `f64`, state in
+//! `v̂ = v/(1−β₂ᵗ)`. It runs on the host over the [`ParamSet`] (arithmetic in `f64`, state in
 //! `f32`) rather than through burn-optim, because then the optimiser state is keyed by the
 //! stable parameter names (burn-optim keys it by `ParamId`s that are regenerated when a model is
 //! rebuilt), a checkpoint holds exactly the numbers the next step uses, and the federation's
@@ -34,9 +34,7 @@ mod optim;
 mod report;
 
 pub use checkpoint::Checkpoint;
-pub use model::{
-    BuildModel, ModelManifest, TrainedModel, model_config, save_model_dir,
-};
+pub use model::{BuildModel, ModelManifest, TrainedModel, model_config, save_model_dir};
 pub use optim::{Adam, AdamStep, collect_grads};
 pub use report::{
     History, Scores, StepRow, ValRow, classical_recons, curves_figure, score_classical,
@@ -187,7 +185,7 @@ pub fn train_with<B: BuildModel>(
     on_event(&Event::Start {
         start,
         total,
-        num_params: params.num_values(),
+        num_params: params.num_elements(),
         train_samples: train_set.len(),
         val_samples: val_set.len(),
     });

@@ -6,7 +6,7 @@ use super::{io_err, tensor_to_vec, write_text};
 use crate::data::{Measurement, PhysicsSpec, Sample, mri_scale, to_tensors};
 use crate::error::{NnError, Result};
 use crate::models::{AnyModel, ModelConfig, ReconNet};
-use crate::params::{NamedParams, load_params};
+use crate::params::{ParamSet, load_params};
 use crate::physics::Physics;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -81,7 +81,7 @@ pub fn model_config(table: &toml::Table) -> Result<ModelConfig> {
 }
 
 /// Write a trained-model directory (see the module docs).
-pub fn save_model_dir(dir: &Path, manifest: &ModelManifest, params: &NamedParams) -> Result<()> {
+pub fn save_model_dir(dir: &Path, manifest: &ModelManifest, params: &ParamSet) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     params.save(&dir.join("params.safetensors"), &BTreeMap::new())?;
     let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
@@ -122,7 +122,7 @@ impl TrainedModel {
         let physics = physics_spec.physics()?;
         let mc = model_config(&manifest.model)?;
         let model = mc.build(&physics, device)?;
-        let (params, _) = NamedParams::load(&dir.join("params.safetensors"))?;
+        let (params, _) = ParamSet::load(&dir.join("params.safetensors"))?;
         let model = load_params(model, &params)?;
         Ok(Self {
             model,

@@ -5,7 +5,7 @@
 //! `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`; arithmetic in `f64`, state in `f32`.
 
 use crate::error::{NnError, Result};
-use crate::params::NamedParams;
+use crate::params::ParamSet;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Tensor};
 
@@ -13,9 +13,9 @@ use burn::tensor::{Gradients, Tensor};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam {
     /// First moments.
-    pub m: NamedParams,
+    pub m: ParamSet,
     /// Second moments.
-    pub v: NamedParams,
+    pub v: ParamSet,
     /// Steps taken.
     pub t: u64,
 }
@@ -37,7 +37,7 @@ pub struct AdamStep {
 
 impl Adam {
     /// Zero moments shaped like `params`.
-    pub fn new(params: &NamedParams) -> Self {
+    pub fn new(params: &ParamSet) -> Self {
         Self {
             m: params.zeros_like(),
             v: params.zeros_like(),
@@ -50,7 +50,7 @@ impl Adam {
     /// before clipping.
     pub fn step(
         &mut self,
-        params: &mut NamedParams,
+        params: &mut ParamSet,
         grads: &[Option<Vec<f32>>],
         h: &AdamStep,
     ) -> Result<f64> {
@@ -64,15 +64,12 @@ impl Adam {
         let mut sq = 0.0f64;
         for (i, g) in grads.iter().enumerate() {
             if let Some(g) = g {
-                if g.len() != params.data[i].len() {
+                let (name, p) = params.at(i);
+                if g.len() != p.len() {
                     return Err(NnError::argument(
                         "gradient",
-                        &params.names[i],
-                        format!(
-                            "has {} values, the parameter {}",
-                            g.len(),
-                            params.data[i].len()
-                        ),
+                        name,
+                        format!("has {} values, the parameter {}", g.len(), p.len()),
                     ));
                 }
                 sq += g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
@@ -97,9 +94,9 @@ impl Adam {
         for (i, g) in grads.iter().enumerate() {
             let Some(g) = g else { continue };
             let (p, m, v) = (
-                &mut params.data[i],
-                &mut self.m.data[i],
-                &mut self.v.data[i],
+                &mut params.at_mut(i).data,
+                &mut self.m.at_mut(i).data,
+                &mut self.v.at_mut(i).data,
             );
             for k in 0..g.len() {
                 let gk = g[k] as f64 * clip;

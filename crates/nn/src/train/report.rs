@@ -250,7 +250,11 @@ fn csv(history: &History) -> String {
     s
 }
 
-pub(super) fn write_outputs(out: &Path, history: &History, classical: &[(String, Scores)]) -> Result<()> {
+pub(super) fn write_outputs(
+    out: &Path,
+    history: &History,
+    classical: &[(String, Scores)],
+) -> Result<()> {
     write_text(&out.join("metrics.csv"), &csv(history))?;
     let json = serde_json::json!({
         "train": history.train,
