@@ -539,6 +539,19 @@ pub fn parse_value(text: &str) -> toml::Value {
     }
 }
 
+/// Parse TOML `text` and apply `key=value` overrides (`--set`, [`set_key`] / [`parse_value`]).
+pub fn table_with_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| cfg_err("(file)", format!("TOML: {e}")))?;
+    for o in overrides {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| cfg_err(o, "--set needs key=value"))?;
+        set_key(&mut table, k.trim(), parse_value(v.trim()))?;
+    }
+    Ok(table)
+}
+
 /// Set `dotted.key` in `table` to `value`, creating intermediate tables.
 pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
     let parts: Vec<&str> = key.split('.').collect();
@@ -570,14 +583,7 @@ impl RunConfig {
     /// Parse TOML text after applying `key=value` overrides (`--set`); an unknown key, in the
     /// file or in an override, is an error naming it.
     pub fn from_toml_with_overrides(text: &str, overrides: &[String]) -> Result<Self> {
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| cfg_err("(file)", format!("TOML: {e}")))?;
-        for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| cfg_err(o, "--set needs key=value"))?;
-            set_key(&mut table, k.trim(), parse_value(v.trim()))?;
-        }
+        let table = table_with_overrides(text, overrides)?;
         let cfg: RunConfig =
             toml::Value::Table(table)
                 .try_into()

@@ -310,6 +310,19 @@ impl NnSiteTrainer {
         &self.parts
     }
 
+    /// The site's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The held-out data of the site's first part (an error naming the site when it has none).
+    pub fn val_data(&self) -> Result<&Dataset> {
+        self.parts[0]
+            .val
+            .as_ref()
+            .ok_or_else(|| NnError::argument("site", &self.name, "has no held-out data"))
+    }
+
     /// Reconstructions of the first `limit` held-out samples with `params`:
     /// `(image, sample)` pairs (the image cropped to the target).
     pub fn reconstruct_val(
@@ -491,7 +504,7 @@ impl SiteTrainer for NnSiteTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fed::ct_data_config;
+    use crate::fed::{Phantoms, ct_data_config};
     use crate::models::learn::LearnConfig;
     use fedrecon_fed::protocol::CtScanProtocol;
     use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate};
@@ -528,7 +541,13 @@ mod tests {
             .enumerate()
             .map(|(i, &(v, b, i0))| {
                 let p = proto(v, b, i0);
-                let d = ct_data_config(&p, 3, 2, 10 + i as u64, 4).unwrap();
+                let n = Phantoms {
+                    train_samples: 3,
+                    val_samples: 2,
+                    seed: 10 + i as u64,
+                    ellipses: 4,
+                };
+                let d = ct_data_config(&p, n).unwrap();
                 let part = SiteData::new(&format!("s{i}"), &d, p.to_vector().unwrap(), &arch, true)
                     .unwrap();
                 NnSiteTrainer::new(
@@ -575,7 +594,13 @@ mod tests {
     #[test]
     fn bridge_matches_the_protocol_geometry_and_params_roundtrip_exactly() {
         let p = proto(12, 24, 5e4);
-        let d = ct_data_config(&p, 1, 1, 0, 4).unwrap();
+        let n = Phantoms {
+            train_samples: 1,
+            val_samples: 1,
+            seed: 0,
+            ellipses: 4,
+        };
+        let d = ct_data_config(&p, n).unwrap();
         assert_eq!(
             d.ct.geometry(16).unwrap().sino_shape(),
             p.geometry().unwrap().sino_shape()
@@ -723,7 +748,7 @@ mod preset_tests {
         };
         let dev = Device::flex();
         let (mut train, eval) =
-            site_trainers(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+            site_trainers(&sites, &crate::fed::SiteBuild::new(spec, 4, 1, &dev)).unwrap();
         assert_eq!((train.len(), eval.len()), (5, 0));
         let vs: Vec<Vec<f32>> = train
             .iter()
@@ -734,7 +759,7 @@ mod preset_tests {
             "protocol vectors differ"
         );
         let mut central =
-            central_trainer(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+            central_trainer(&sites, &crate::fed::SiteBuild::new(spec, 4, 1, &dev)).unwrap();
         assert_eq!(central.parts().len(), 5);
         let init = central.params();
         let mut c = SimulationConfig::new(1);

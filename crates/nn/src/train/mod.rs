@@ -38,6 +38,7 @@ pub use model::{BuildModel, ModelManifest, TrainedModel, model_config, save_mode
 pub use optim::{Adam, AdamStep, collect_grads};
 pub use report::{
     History, Scores, StepRow, ValRow, classical_recons, curves_figure, score_classical,
+    write_sample_pngs,
 };
 
 use crate::config::{Loss, RunConfig};
@@ -274,26 +275,8 @@ pub fn train_with<B: BuildModel>(
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         for (i, img) in images.iter().enumerate().take(cfg.train.sample_pngs) {
             let s = val_set.get(i)?;
-            let (lo, hi) = s
-                .target
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
-            let win = fedrecon_io::Window::Range {
-                lo,
-                hi: hi.max(lo + 1e-6),
-            };
-            let [ny, nx] = s.target_shape;
-            let mut pngs = vec![
-                ("recon".to_string(), img.clone()),
-                ("target".to_string(), s.target.clone()),
-            ];
-            if cfg.train.compare_classical {
-                pngs.extend(classical_recons(&val_set, s)?);
-            }
-            for (what, data) in pngs {
-                let p = dir.join(format!("{i:03}_{what}.png"));
-                fedrecon_io::write_png(&p, ny, nx, &data, win).map_err(|e| io_err(&p, e))?;
-            }
+            let classical = cfg.train.compare_classical.then_some(&val_set);
+            write_sample_pngs(&dir, &format!("{i:03}"), img.clone(), s, classical)?;
         }
         if cfg.train.compare_classical {
             classical = score_classical(&val_set)?;

@@ -213,6 +213,38 @@ pub fn classical_recons(val: &Dataset, s: &Sample) -> Result<Vec<(String, Vec<f3
     }
 }
 
+/// Write `dir/<stem>_recon.png`, `<stem>_target.png` and, with `classical` (the sample's
+/// dataset), the classical reconstructions `<stem>_<method>.png`, all in the target's value range.
+pub fn write_sample_pngs(
+    dir: &Path,
+    stem: &str,
+    recon: Vec<f32>,
+    s: &Sample,
+    classical: Option<&Dataset>,
+) -> Result<()> {
+    let (lo, hi) = s
+        .target
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    let win = fedrecon_io::Window::Range {
+        lo,
+        hi: hi.max(lo + 1e-6),
+    };
+    let [ny, nx] = s.target_shape;
+    let mut pngs = vec![
+        ("recon".to_string(), recon),
+        ("target".to_string(), s.target.clone()),
+    ];
+    if let Some(val) = classical {
+        pngs.extend(classical_recons(val, s)?);
+    }
+    for (what, data) in pngs {
+        let p = dir.join(format!("{stem}_{what}.png"));
+        fedrecon_io::write_png(&p, ny, nx, &data, win).map_err(|e| io_err(&p, e))?;
+    }
+    Ok(())
+}
+
 /// Score the classical methods on the whole validation set.
 pub fn score_classical(val: &Dataset) -> Result<Vec<(String, Scores)>> {
     let mut by: Vec<(String, Vec<[f64; 3]>)> = Vec::new();
