@@ -59,6 +59,19 @@ impl Param {
     }
 }
 
+/// An error unless `p` (the reference) and `q` have the same shape.
+fn same_shape(name: &str, p: &Param, q: &Param, context: &str) -> Result<()> {
+    if p.shape == q.shape {
+        return Ok(());
+    }
+    Err(FedError::ShapeMismatch {
+        name: name.into(),
+        expected: p.shape.clone(),
+        got: q.shape.clone(),
+        context: context.into(),
+    })
+}
+
 /// Check a parameter name: non-empty dot-separated segments without whitespace.
 pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.split('.').any(|s| s.is_empty()) {
@@ -289,14 +302,7 @@ impl ParamSet {
                 name: name.into(),
                 context: context.into(),
             })?;
-            if p.shape != q.shape {
-                return Err(FedError::ShapeMismatch {
-                    name: name.into(),
-                    expected: p.shape.clone(),
-                    got: q.shape.clone(),
-                    context: context.into(),
-                });
-            }
+            same_shape(name, p, q, context)?;
         }
         if let Some(name) = other.names().find(|n| !self.contains(n)) {
             return Err(FedError::UnexpectedParam {
@@ -331,14 +337,7 @@ impl ParamSet {
                     name: name.into(),
                     context: context.into(),
                 })?;
-            if p.shape != q.shape {
-                return Err(FedError::ShapeMismatch {
-                    name: name.into(),
-                    expected: p.shape.clone(),
-                    got: q.shape.clone(),
-                    context: context.into(),
-                });
-            }
+            same_shape(name, p, q, context)?;
             p.data.copy_from_slice(&q.data);
         }
         Ok(())
@@ -404,14 +403,7 @@ impl ParamSet {
                     name: name.into(),
                     context: "add_scaled".into(),
                 })?;
-            if p.shape != q.shape {
-                return Err(FedError::ShapeMismatch {
-                    name: name.into(),
-                    expected: p.shape.clone(),
-                    got: q.shape.clone(),
-                    context: "add_scaled".into(),
-                });
-            }
+            same_shape(name, p, q, "add_scaled")?;
             for (a, &b) in p.data.iter_mut().zip(&q.data) {
                 *a = (*a as f64 + alpha * b as f64) as f32;
             }

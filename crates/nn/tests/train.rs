@@ -14,6 +14,9 @@ use fedrecon_nn::train::{BuildModel, Checkpoint, TrainOptions, TrainedModel, tra
 use fedrecon_nn::{ModelInput, NnError, Physics, ReconNet, Result};
 use std::collections::BTreeMap;
 
+mod common;
+use common::host;
+
 /// A test-only network: `x = s · Aᵀy`, then `x + conv(x)` (one 3 × 3 convolution).
 #[derive(Module, Debug)]
 struct Tiny {
@@ -64,23 +67,14 @@ fn dev() -> Device {
     Device::flex()
 }
 
-const CT: &str = r#"
-[model]
-kind = "lpd"
-n_iter = 2
-n_primal = 2
-n_dual = 2
-hidden = 4
-[data]
+/// The resume test's run: four cosine-schedule steps of the tiny LPD shared with the CLI tests
+/// (`fixtures/tiny-lpd.toml`), validating every second step.
+const CT: &str = concat!(
+    r#"[data]
 source = "ct-phantom"
 train_samples = 6
 val_samples = 2
 seed = 3
-[data.ct]
-size = 16
-angles = 8
-photons = 1e4
-ellipses = 4
 [train]
 steps = 4
 batch_size = 2
@@ -90,14 +84,9 @@ clip_norm = 1.0
 val_every = 2
 checkpoint_every = 1
 sample_pngs = 1
-"#;
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
+"#,
+    include_str!("fixtures/tiny-lpd.toml")
+);
 
 #[test]
 fn params_round_trip_exactly_and_mismatches_are_named() {
