@@ -4,22 +4,13 @@ mod common;
 
 use common::{Tmp, fails, succeed};
 
-const CT: &str = r#"
-[model]
-kind = "lpd"
-n_iter = 2
-n_primal = 2
-n_dual = 2
-hidden = 4
-[data]
+/// Two training steps of the shared tiny LPD (`tiny-lpd.toml`) on four phantoms, checkpointing
+/// every step.
+const CT: &str = concat!(
+    r#"[data]
 source = "ct-phantom"
 train_samples = 4
 val_samples = 2
-[data.ct]
-size = 16
-angles = 8
-photons = 1e4
-ellipses = 4
 [train]
 steps = 2
 batch_size = 2
@@ -27,16 +18,12 @@ schedule = "constant"
 val_every = 1
 checkpoint_every = 1
 sample_pngs = 1
-"#;
+"#,
+    include_str!("../../nn/tests/fixtures/tiny-lpd.toml")
+);
 
+/// A one-cascade VarNet on 16 × 16 two-coil phantoms.
 const MRI: &str = r#"
-[model]
-kind = "varnet"
-cascades = 1
-chans = 4
-pools = 1
-sens_chans = 2
-sens_pools = 1
 [data]
 source = "mri-phantom"
 train_samples = 2
@@ -46,11 +33,24 @@ size = 16
 coils = 2
 acceleration = 2
 center_fraction = 0.25
+[model]
+kind = "varnet"
+cascades = 1
+chans = 4
+pools = 1
+sens_chans = 2
+sens_pools = 1
 [train]
 steps = 1
 batch_size = 1
 sample_pngs = 1
 "#;
+
+/// `ct project` of `img` with `angles` views onto 24 detectors.
+fn project(img: &str, angles: &str, out: &str) {
+    let args = ["ct", "project", "--input", img, "--angles", angles];
+    succeed(&[&args[..], &["--detectors", "24", "-o", out]].concat());
+}
 
 fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -125,18 +125,7 @@ fn train_resume_and_recon_ct() {
     // reconstruct a sinogram of the training geometry (16 × 16 image, 8 views, 24 detectors)
     let (img, sino, rec) = (t.path("img.npy"), t.path("sino.npy"), t.path("rec.npy"));
     succeed(&["phantom", "--size", "16", "-o", &img]);
-    succeed(&[
-        "ct",
-        "project",
-        "--input",
-        &img,
-        "--angles",
-        "8",
-        "--detectors",
-        "24",
-        "-o",
-        &sino,
-    ]);
+    project(&img, "8", &sino);
     let model = t.path("full/model");
     let out = succeed(&[
         "ct",
@@ -191,60 +180,25 @@ fn train_resume_and_recon_ct() {
         "trained for",
     );
     let sino2 = t.path("sino2.npy");
-    succeed(&[
-        "ct",
-        "project",
-        "--input",
-        &img,
-        "--angles",
-        "10",
-        "--detectors",
-        "24",
-        "-o",
-        &sino2,
-    ]);
+    project(&img, "10", &sino2);
     fails(
         &[
             "ct", "recon", "--method", "model", "--model", &model, "--input", &sino2, "-o", &rec,
         ],
         "training geometry",
     );
-    fails(
-        &[
-            "train",
-            "--config",
-            &cfg,
-            "--out",
-            &t.path("x"),
-            "--set",
-            "data.ct.angels=60",
-        ],
-        "angels",
-    );
-    fails(
-        &[
-            "train",
-            "--config",
-            &cfg,
-            "--out",
-            &t.path("x"),
-            "--set",
-            "model.hiden=3",
-        ],
-        "hiden",
-    );
-    fails(
-        &[
-            "train",
-            "--config",
-            &cfg,
-            "--out",
-            &t.path("x"),
-            "--device",
-            "cuda",
-        ],
-        "not supported",
-    );
+    // a misspelt key names itself; an unsupported device says so
+    let x = t.path("x");
+    for (flag, value, expected) in [
+        ("--set", "data.ct.angels=60", "angels"),
+        ("--set", "model.hiden=3", "hiden"),
+        ("--device", "cuda", "not supported"),
+    ] {
+        fails(
+            &["train", "--config", &cfg, "--out", &x, flag, value],
+            expected,
+        );
+    }
 }
 
 #[test]
@@ -255,22 +209,11 @@ fn train_and_recon_mri() {
     let run = t.path("run");
     succeed(&["train", "--config", &cfg, "--out", &run]);
     let h5 = t.path("k.h5");
-    succeed(&[
-        "mri",
-        "simulate",
-        "--size",
-        "16",
-        "--coils",
-        "2",
-        "--mask",
-        "random",
-        "--accel",
-        "2",
-        "--center-fraction",
-        "0.25",
-        "-o",
-        &h5,
-    ]);
+    let simulate =
+        "mri simulate --size 16 --coils 2 --mask random --accel 2 --center-fraction 0.25";
+    let mut args: Vec<&str> = simulate.split(' ').collect();
+    args.extend(["-o", &h5]);
+    succeed(&args);
     let rec = t.path("rec.npy");
     let model = t.path("run/model");
     succeed(&[

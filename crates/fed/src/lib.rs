@@ -16,6 +16,7 @@ pub mod params;
 pub mod presets;
 pub mod protocol;
 pub mod strategy;
+pub mod tensorfile;
 
 pub use error::{FedError, Result};
 pub use params::{Param, ParamSet};

@@ -8,7 +8,7 @@
 
 use crate::error::{FedError, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// One named tensor: row-major `data` of `shape`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,19 @@ impl Param {
     }
 }
 
+/// An error unless `p` (the reference) and `q` have the same shape.
+fn same_shape(name: &str, p: &Param, q: &Param, context: &str) -> Result<()> {
+    if p.shape == q.shape {
+        return Ok(());
+    }
+    Err(FedError::ShapeMismatch {
+        name: name.into(),
+        expected: p.shape.clone(),
+        got: q.shape.clone(),
+        context: context.into(),
+    })
+}
+
 /// Check a parameter name: non-empty dot-separated segments without whitespace.
 pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.split('.').any(|s| s.is_empty()) {
@@ -78,11 +91,55 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An ordered (by name) map of named tensors.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+/// An ordered set of named tensors: model parameters (in the model's traversal order), optimiser
+/// moments, gradients, uploads. Names are unique; the order is the insertion order and is kept by
+/// every operation and by the safetensors files ([`crate::tensorfile`]). Equality ignores the
+/// order (two sets are equal when they hold the same named tensors).
+#[derive(Debug, Clone, Default)]
 pub struct ParamSet {
-    params: BTreeMap<String, Param>,
+    entries: Vec<(String, Param)>,
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for ParamSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(n, p)| other.get(n) == Some(p))
+    }
+}
+
+impl Serialize for ParamSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for (n, p) in self.iter() {
+            m.serialize_entry(n, p)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ParamSet;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map from parameter names to {shape, data}")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<ParamSet, A::Error> {
+                let mut out = ParamSet::new();
+                while let Some((n, p)) = a.next_entry::<String, Param>()? {
+                    out.push(n, p.shape, p.data)
+                        .map_err(serde::de::Error::custom)?;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl ParamSet {
@@ -90,89 +147,162 @@ impl ParamSet {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Build from `(name, shape, data)` triples, validating each.
+    /// Build from `(name, shape, data)` triples, validating each (a repeated name is an error).
     pub fn from_tensors<S: Into<String>>(
         tensors: impl IntoIterator<Item = (S, Vec<usize>, Vec<f32>)>,
     ) -> Result<Self> {
         let mut s = Self::new();
         for (name, shape, data) in tensors {
-            let name = name.into();
-            let p = Param::new(&name, shape, data)?;
-            s.insert(name, p)?;
+            s.push(name, shape, data)?;
         }
         Ok(s)
     }
-    /// Insert (or replace) a tensor after checking its name and length.
+    /// Append a new tensor after checking its name and length; a name already present is an
+    /// error.
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    ) -> Result<()> {
+        let name = name.into();
+        if self.contains(&name) {
+            return Err(FedError::field(
+                "parameter name",
+                format!("{name:?}"),
+                "appears twice",
+            ));
+        }
+        self.insert(name, Param { shape, data })
+    }
+    /// Insert (or replace, keeping its position) a tensor after checking its name and length.
     pub fn insert(&mut self, name: impl Into<String>, p: Param) -> Result<()> {
         let name = name.into();
         check_name(&name)?;
         let p = Param::new(&name, p.shape, p.data)?;
-        self.params.insert(name, p);
+        match self.index.get(&name) {
+            Some(&i) => self.entries[i].1 = p,
+            None => {
+                self.index.insert(name.clone(), self.entries.len());
+                self.entries.push((name, p));
+            }
+        }
         Ok(())
     }
     /// The tensor called `name`.
     pub fn get(&self, name: &str) -> Option<&Param> {
-        self.params.get(name)
+        self.index.get(name).map(|&i| &self.entries[i].1)
     }
     /// Mutable access to the tensor called `name` (its shape must not be changed).
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Param> {
-        self.params.get_mut(name)
+        self.index.get(name).map(|&i| &mut self.entries[i].1)
     }
-    /// Remove and return `name`.
+    /// Position of `name` in the order.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+    /// The `i`-th tensor in order.
+    pub fn at(&self, i: usize) -> (&str, &Param) {
+        let (n, p) = &self.entries[i];
+        (n, p)
+    }
+    /// Mutable access to the `i`-th tensor (its shape must not be changed).
+    pub fn at_mut(&mut self, i: usize) -> &mut Param {
+        &mut self.entries[i].1
+    }
+    /// Remove and return `name` (the others keep their order).
     pub fn remove(&mut self, name: &str) -> Option<Param> {
-        self.params.remove(name)
+        let i = self.index.remove(name)?;
+        let (_, p) = self.entries.remove(i);
+        for (n, _) in &self.entries[i..] {
+            *self.index.get_mut(n).expect("indexed") -= 1;
+        }
+        Some(p)
     }
     /// Whether `name` is present.
     pub fn contains(&self, name: &str) -> bool {
-        self.params.contains_key(name)
+        self.index.contains_key(name)
     }
     /// Names in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.params.keys().map(String::as_str)
+        self.entries.iter().map(|(k, _)| k.as_str())
     }
     /// `(name, tensor)` pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Param)> {
-        self.params.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+    /// `(name, tensor)` pairs in order, the values mutable (shapes must not be changed).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Param)> {
+        self.entries.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
     /// Number of tensors.
     pub fn len(&self) -> usize {
-        self.params.len()
+        self.entries.len()
     }
     /// Whether there are no tensors.
     pub fn is_empty(&self) -> bool {
-        self.params.is_empty()
+        self.entries.is_empty()
     }
     /// Total number of scalar values.
     pub fn num_elements(&self) -> usize {
-        self.params.values().map(Param::len).sum()
+        self.entries.iter().map(|(_, p)| p.len()).sum()
     }
-    /// The tensors whose name satisfies `keep`.
+    /// The tensors whose name satisfies `keep`, in order.
     pub fn filter(&self, mut keep: impl FnMut(&str) -> bool) -> Self {
-        Self {
-            params: self
-                .params
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+        let mut out = Self::new();
+        for (k, v) in self.iter().filter(|(k, _)| keep(k)) {
+            out.index.insert(k.into(), out.entries.len());
+            out.entries.push((k.into(), v.clone()));
         }
+        out
+    }
+    /// Same names, order and shapes, every value zero.
+    pub fn zeros_like(&self) -> Self {
+        let mut out = self.clone();
+        for (_, p) in out.entries.iter_mut() {
+            p.data.iter_mut().for_each(|v| *v = 0.0);
+        }
+        out
+    }
+
+    /// One set holding every group's tensors with the group's prefix on their names (several
+    /// sets in one checkpoint file: `("adam.m/", &m)` stores `m`'s `w` as `adam.m/w`).
+    pub fn prefixed(groups: &[(&str, &ParamSet)]) -> Result<Self> {
+        let mut all = Self::new();
+        for (prefix, set) in groups {
+            for (n, p) in set.iter() {
+                all.push(format!("{prefix}{n}"), p.shape.clone(), p.data.clone())?;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The inverse of [`Self::prefixed`]: the tensors of each prefix, prefix removed, in order;
+    /// a name with none of the prefixes is an error.
+    pub fn split_prefixed<const N: usize>(&self, prefixes: [&str; N]) -> Result<[Self; N]> {
+        let mut out: [Self; N] = std::array::from_fn(|_| Self::new());
+        for (name, p) in self.iter() {
+            let (k, n) = prefixes
+                .iter()
+                .enumerate()
+                .find_map(|(k, pre)| name.strip_prefix(pre).map(|n| (k, n)))
+                .ok_or_else(|| FedError::UnexpectedParam {
+                    name: name.into(),
+                    context: format!("a file of the tensor groups {prefixes:?}"),
+                })?;
+            out[k].push(n, p.shape.clone(), p.data.clone())?;
+        }
+        Ok(out)
     }
 
     /// Require exactly the same names and shapes as `other` (`context` names the pair in errors).
     pub fn check_compatible(&self, other: &Self, context: &str) -> Result<()> {
-        for (name, p) in &self.params {
+        for (name, p) in self.iter() {
             let q = other.get(name).ok_or_else(|| FedError::MissingParam {
-                name: name.clone(),
+                name: name.into(),
                 context: context.into(),
             })?;
-            if p.shape != q.shape {
-                return Err(FedError::ShapeMismatch {
-                    name: name.clone(),
-                    expected: p.shape.clone(),
-                    got: q.shape.clone(),
-                    context: context.into(),
-                });
-            }
+            same_shape(name, p, q, context)?;
         }
         if let Some(name) = other.names().find(|n| !self.contains(n)) {
             return Err(FedError::UnexpectedParam {
@@ -183,25 +313,31 @@ impl ParamSet {
         Ok(())
     }
 
+    /// Require the same names in the same order and the same shapes as `other` (e.g. optimiser
+    /// moments against their parameters); `what` names `other` in errors.
+    pub fn check_same_layout(&self, other: &Self, what: &str) -> Result<()> {
+        self.check_compatible(other, what)?;
+        if let Some(((a, _), (b, _))) = self.iter().zip(other.iter()).find(|(x, y)| x.0 != y.0) {
+            return Err(FedError::field(
+                "parameter order",
+                a,
+                format!("{what} has `{b}` in its place"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Overwrite this set's tensors with `other`'s; every name of `other` must exist here with the
     /// same shape (a model cannot grow new parameters from a server message).
     pub fn overwrite_from(&mut self, other: &Self, context: &str) -> Result<()> {
-        for (name, q) in &other.params {
+        for (name, q) in other.iter() {
             let p = self
-                .params
                 .get_mut(name)
                 .ok_or_else(|| FedError::UnexpectedParam {
-                    name: name.clone(),
+                    name: name.into(),
                     context: context.into(),
                 })?;
-            if p.shape != q.shape {
-                return Err(FedError::ShapeMismatch {
-                    name: name.clone(),
-                    expected: p.shape.clone(),
-                    got: q.shape.clone(),
-                    context: context.into(),
-                });
-            }
+            same_shape(name, p, q, context)?;
             p.data.copy_from_slice(&q.data);
         }
         Ok(())
@@ -234,20 +370,21 @@ impl ParamSet {
             sets[0].check_compatible(s, &format!("weighted sum: set {i} vs set 0"))?;
         }
         let mut out = Self::new();
-        for (name, p) in &sets[0].params {
+        for (name, p) in sets[0].iter() {
             let mut acc = vec![0f64; p.len()];
             for (s, &w) in sets.iter().zip(weights) {
-                for (a, &x) in acc.iter_mut().zip(&s.params[name].data) {
+                for (a, &x) in acc.iter_mut().zip(&s.get(name).expect("compatible").data) {
                     *a += w * x as f64;
                 }
             }
-            out.params.insert(
-                name.clone(),
+            out.index.insert(name.into(), out.entries.len());
+            out.entries.push((
+                name.into(),
                 Param {
                     shape: p.shape.clone(),
                     data: acc.into_iter().map(|a| a as f32).collect(),
                 },
-            );
+            ));
         }
         Ok(out)
     }
@@ -259,22 +396,14 @@ impl ParamSet {
 
     /// `self += alpha · other` for every tensor of `other` (which must exist here).
     pub fn add_scaled(&mut self, other: &Self, alpha: f64) -> Result<()> {
-        for (name, q) in &other.params {
+        for (name, q) in other.iter() {
             let p = self
-                .params
                 .get_mut(name)
                 .ok_or_else(|| FedError::UnexpectedParam {
-                    name: name.clone(),
+                    name: name.into(),
                     context: "add_scaled".into(),
                 })?;
-            if p.shape != q.shape {
-                return Err(FedError::ShapeMismatch {
-                    name: name.clone(),
-                    expected: p.shape.clone(),
-                    got: q.shape.clone(),
-                    context: "add_scaled".into(),
-                });
-            }
+            same_shape(name, p, q, "add_scaled")?;
             for (a, &b) in p.data.iter_mut().zip(&q.data) {
                 *a = (*a as f64 + alpha * b as f64) as f32;
             }
@@ -284,9 +413,9 @@ impl ParamSet {
 
     /// Euclidean norm over all values, `(Σ x²)^{1/2}`, in `f64`.
     pub fn norm(&self) -> f64 {
-        self.params
-            .values()
-            .flat_map(|p| &p.data)
+        self.entries
+            .iter()
+            .flat_map(|(_, p)| &p.data)
             .map(|&x| (x as f64) * (x as f64))
             .sum::<f64>()
             .sqrt()
@@ -296,54 +425,10 @@ impl ParamSet {
     pub fn max_abs_diff(&self, other: &Self) -> Result<f64> {
         self.check_compatible(other, "max_abs_diff")?;
         Ok(self
-            .params
             .iter()
-            .flat_map(|(n, p)| p.data.iter().zip(&other.params[n].data))
+            .flat_map(|(n, p)| p.data.iter().zip(&other.get(n).expect("compatible").data))
             .map(|(&a, &b)| (a as f64 - b as f64).abs())
             .fold(0.0, f64::max))
-    }
-}
-
-/// Lossless serde for parameter sets in checkpoints: each value is stored as its `f32` bit pattern
-/// (`u32`), so a checkpoint round-trip is bit-exact whatever the text format's float parsing does.
-pub mod lossless {
-    use super::{Param, ParamSet};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
-
-    #[derive(Serialize, Deserialize)]
-    struct Stored {
-        shape: Vec<usize>,
-        bits: Vec<u32>,
-    }
-
-    /// Serialize as `{name: {shape, bits}}`.
-    pub fn serialize<S: Serializer>(p: &ParamSet, s: S) -> Result<S::Ok, S::Error> {
-        let m: BTreeMap<&str, Stored> = p
-            .iter()
-            .map(|(n, p)| {
-                (
-                    n,
-                    Stored {
-                        shape: p.shape.clone(),
-                        bits: p.data.iter().map(|x| x.to_bits()).collect(),
-                    },
-                )
-            })
-            .collect();
-        m.serialize(s)
-    }
-
-    /// Inverse of [`serialize`], validating names and lengths.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ParamSet, D::Error> {
-        let m = BTreeMap::<String, Stored>::deserialize(d)?;
-        let mut out = ParamSet::new();
-        for (n, s) in m {
-            let data = s.bits.into_iter().map(f32::from_bits).collect();
-            let p = Param::new(&n, s.shape, data).map_err(serde::de::Error::custom)?;
-            out.insert(n, p).map_err(serde::de::Error::custom)?;
-        }
-        Ok(out)
     }
 }
 
@@ -423,23 +508,23 @@ mod tests {
     }
 
     #[test]
-    fn lossless_roundtrip_is_bit_exact() {
-        #[derive(Serialize, Deserialize)]
-        struct W(#[serde(with = "lossless")] ParamSet);
-        let vals: Vec<f32> = (0..200u32)
-            .map(|i| f32::from_bits(0x3f80_0000 ^ (i.wrapping_mul(2_654_435_761u32) >> 9)))
-            .collect();
-        let a = set(&[("w", vec![200], vals)]);
-        let text = serde_json::to_string(&W(a.clone())).unwrap();
-        let b: W = serde_json::from_str(&text).unwrap();
-        for (x, y) in a
-            .get("w")
-            .unwrap()
-            .data
-            .iter()
-            .zip(&b.0.get("w").unwrap().data)
-        {
-            assert_eq!(x.to_bits(), y.to_bits());
-        }
+    fn insertion_order_is_kept_and_equality_ignores_it() {
+        let mut a = set(&[("z", vec![1], vec![1.0]), ("a.b", vec![1], vec![2.0])]);
+        a.push("m", vec![2], vec![3.0, 4.0]).unwrap();
+        assert_eq!(a.names().collect::<Vec<_>>(), ["z", "a.b", "m"]);
+        assert!(
+            a.push("z", vec![1], vec![0.0])
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        assert_eq!(a.remove("z").unwrap().data, vec![1.0]);
+        assert_eq!((a.index_of("a.b"), a.index_of("m")), (Some(0), Some(1)));
+        let b = set(&[("m", vec![2], vec![3.0, 4.0]), ("a.b", vec![1], vec![2.0])]);
+        assert_eq!(a, b);
+        assert!(a.check_same_layout(&b, "b").is_err());
+        let text = serde_json::to_string(&a).unwrap();
+        let back: ParamSet = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.names().collect::<Vec<_>>(), ["a.b", "m"]);
     }
 }

@@ -1,12 +1,17 @@
-//! Acquisition protocols and site specifications.
+//! Scanner protocols of federation sites and site specifications.
+//!
+//! A [`ScanProtocol`] is what a site's scanner does (HyperFed's geometry/dose numbers for CT,
+//! undersampling and coils for MRI) and yields the protocol feature vector of a hypernetwork;
+//! `fedrecon_nn::fed` turns it into the simulator's settings (`fedrecon_nn::config::CtSimulation`,
+//! `MriSimulation`), from which the model's `fedrecon_nn::data::PhysicsSpec` is built.
 //!
 //! A federated *site* is a hospital: its own data (simulated from phantoms with its protocol, or
-//! files) and its protocol. [`CtProtocol`] carries HyperFed's seven geometry/dose numbers (Yang
+//! files) and its protocol. [`CtScanProtocol`] carries HyperFed's seven geometry/dose numbers (Yang
 //! et al., "Hypernetwork-based personalized federated learning for multi-institutional CT
 //! imaging", 2022): views, detector bins, image pixel size, detector cell size, source–isocentre
-//! distance, source–detector distance and the blank-scan photon count `I0`. [`MriProtocol`]
+//! distance, source–detector distance and the blank-scan photon count `I0`. [`MriScanProtocol`]
 //! carries the undersampling and coil/noise settings. Each converts to a normalised vector for a
-//! hypernetwork ([`CtProtocol::to_vector`], [`MriProtocol::to_vector`]).
+//! hypernetwork ([`CtScanProtocol::to_vector`], [`MriScanProtocol::to_vector`]).
 //!
 //! # Units and the HyperFed sites
 //! Lengths are millimetres. HyperFed's public code (`datasets.py`) lists its five fan-beam
@@ -16,7 +21,7 @@
 //! a full 2π flat-detector scan, with `I0 = 5e5 × {0.1, 0.1375, 0.175, 0.2125, 0.25}`.
 //!
 //! # CPU scaling
-//! [`CtProtocol::scaled`] shrinks image size, views and detector bins by `image_scale` while
+//! [`CtScanProtocol::scaled`] shrinks image size, views and detector bins by `image_scale` while
 //! keeping the field of view (pixel size × image size) and the detector length (cell × bins)
 //! fixed, so the scaled system images the same anatomy with coarser sampling. The protocol
 //! vector is always computed from the nominal (unscaled) protocol.
@@ -38,7 +43,7 @@ fn default_image_size() -> usize {
 /// A fan-beam CT protocol (HyperFed's seven numbers plus the image size).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CtProtocol {
+pub struct CtScanProtocol {
     /// Projection views over a full 2π rotation.
     pub views: usize,
     /// Detector cells.
@@ -59,7 +64,7 @@ pub struct CtProtocol {
 }
 
 /// Ranges of the CT protocol vector: `(feature, min, max)`; entry `k` of
-/// [`CtProtocol::to_vector`] is `(f_k − min)/(max − min)`. The features are HyperFed's (log₂ of the
+/// [`CtScanProtocol::to_vector`] is `(f_k − min)/(max − min)`. The features are HyperFed's (log₂ of the
 /// views, bins, pixel size, cell size, source–isocentre distance, isocentre–detector distance
 /// `sdd − sod`, log₁₀ of `I0`); the ranges are widened from HyperFed's code so that its five sites
 /// map into `[0, 1]` (its own ranges put site 1's cell size at 1.8).
@@ -81,7 +86,7 @@ fn positive(field: &str, v: f64) -> Result<()> {
     }
 }
 
-impl CtProtocol {
+impl CtScanProtocol {
     /// Check every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
         for (f, v) in [
@@ -204,7 +209,7 @@ impl MriMask {
 /// An MRI protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MriProtocol {
+pub struct MriScanProtocol {
     /// Undersampling factor `R ≥ 1`.
     pub acceleration: f64,
     /// Fully sampled centre fraction, in `(0, 1]`.
@@ -229,7 +234,7 @@ pub const MRI_VECTOR_RANGES: [(&str, f64, f64); 8] = [
     ("1 / acceleration", 0.0, 1.0),
 ];
 
-impl MriProtocol {
+impl MriScanProtocol {
     /// Check every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if !(self.acceleration.is_finite() && self.acceleration >= 1.0) {
@@ -282,14 +287,14 @@ impl MriProtocol {
 
 /// A site's protocol.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Protocol {
+pub enum ScanProtocol {
     /// CT.
-    Ct(CtProtocol),
+    Ct(CtScanProtocol),
     /// MRI.
-    Mri(MriProtocol),
+    Mri(MriScanProtocol),
 }
 
-impl Protocol {
+impl ScanProtocol {
     /// The normalised protocol vector.
     pub fn to_vector(&self) -> Result<Vec<f32>> {
         match self {
@@ -341,9 +346,9 @@ pub struct SiteSpec {
     /// Unique name (letters, digits, `-`, `_`, `.`); used in file names.
     pub name: String,
     /// CT protocol (nominal, before `image_scale`).
-    pub ct: Option<CtProtocol>,
+    pub ct: Option<CtScanProtocol>,
     /// MRI protocol.
-    pub mri: Option<MriProtocol>,
+    pub mri: Option<MriScanProtocol>,
     /// Training samples (0: an evaluation-only site, e.g. an unseen protocol).
     pub train_samples: usize,
     /// Held-out samples for per-round metrics (≥ 1).
@@ -361,11 +366,11 @@ pub struct SiteSpec {
 
 impl SiteSpec {
     /// The site's protocol (validated).
-    pub fn protocol(&self) -> Result<Protocol> {
+    pub fn protocol(&self) -> Result<ScanProtocol> {
         let field = |f: &str| format!("site.{}.{f}", self.name);
         let p = match (&self.ct, &self.mri) {
-            (Some(c), None) => Protocol::Ct(c.clone()),
-            (None, Some(m)) => Protocol::Mri(m.clone()),
+            (Some(c), None) => ScanProtocol::Ct(c.clone()),
+            (None, Some(m)) => ScanProtocol::Mri(m.clone()),
             (a, _) => {
                 return Err(FedError::field(
                     field("ct/mri"),
@@ -375,8 +380,8 @@ impl SiteSpec {
             }
         };
         let checked = match &p {
-            Protocol::Ct(c) => c.validate(),
-            Protocol::Mri(m) => m.validate(),
+            ScanProtocol::Ct(c) => c.validate(),
+            ScanProtocol::Mri(m) => m.validate(),
         };
         checked.map_err(|e| match e {
             FedError::InvalidField {
@@ -396,8 +401,8 @@ impl SiteSpec {
     /// The simulation geometry of a CT site at `image_scale`.
     pub fn ct_geometry(&self, image_scale: f64) -> Result<CtGeometry> {
         match self.protocol()? {
-            Protocol::Ct(c) => c.scaled(image_scale)?.geometry(),
-            Protocol::Mri(_) => Err(FedError::field(
+            ScanProtocol::Ct(c) => c.scaled(image_scale)?.geometry(),
+            ScanProtocol::Mri(_) => Err(FedError::field(
                 format!("site.{}.ct", self.name),
                 "unset",
                 "not a CT site",
@@ -503,15 +508,15 @@ impl SitesConfig {
                 ));
             }
             let protocol = s.protocol()?;
-            if let Protocol::Ct(c) = &protocol {
+            if let ScanProtocol::Ct(c) = &protocol {
                 c.scaled(self.image_scale)?.validate()?;
             }
             if let Some(d) = &s.data {
                 let field = |f: &str| format!("site.{}.data.{f}", s.name);
                 match (&protocol, d.format) {
-                    (Protocol::Ct(_), DataFormat::Lodopab)
-                    | (Protocol::Mri(_), DataFormat::Fastmri) => {}
-                    (Protocol::Ct(_), f) | (Protocol::Mri(_), f) => {
+                    (ScanProtocol::Ct(_), DataFormat::Lodopab)
+                    | (ScanProtocol::Mri(_), DataFormat::Fastmri) => {}
+                    (ScanProtocol::Ct(_), f) | (ScanProtocol::Mri(_), f) => {
                         return Err(FedError::field(
                             field("format"),
                             format!("{f:?}").to_lowercase(),
@@ -541,7 +546,7 @@ impl SitesConfig {
                         ),
                     ));
                 }
-                if let (Protocol::Mri(m), true) = (&protocol, d.format == DataFormat::Fastmri) {
+                if let (ScanProtocol::Mri(m), true) = (&protocol, d.format == DataFormat::Fastmri) {
                     if m.noise_sigma != 0.0 {
                         return Err(FedError::field(
                             format!("site.{}.mri.noise_sigma", s.name),
@@ -651,7 +656,7 @@ mod tests {
         let c = SitesConfig::preset("ct-hyperfed").unwrap();
         assert_eq!(c.site.len(), 5);
         for (s, r) in c.site.iter().zip(HYPERFED_ROWS) {
-            let Protocol::Ct(p) = s.protocol().unwrap() else {
+            let ScanProtocol::Ct(p) = s.protocol().unwrap() else {
                 panic!("CT expected")
             };
             assert_eq!(p.views as f64, r[0], "{}", s.name);
@@ -690,7 +695,7 @@ mod tests {
 
     #[test]
     fn ct_vector_is_the_documented_normalisation() {
-        let p = CtProtocol {
+        let p = CtScanProtocol {
             views: 128,
             detector_bins: 256,
             pixel_size_mm: 1.0,
@@ -708,7 +713,7 @@ mod tests {
                 "entry {k}"
             );
         }
-        let m = MriProtocol {
+        let m = MriScanProtocol {
             acceleration: 4.0,
             center_fraction: 0.08,
             mask: MriMask::Equispaced,
@@ -729,7 +734,7 @@ mod tests {
     fn scaling_keeps_fov_and_detector_length_and_builds_geometry() {
         let c = SitesConfig::preset("ct-hyperfed").unwrap();
         for s in &c.site {
-            let Protocol::Ct(p) = s.protocol().unwrap() else {
+            let ScanProtocol::Ct(p) = s.protocol().unwrap() else {
                 panic!()
             };
             let q = p.scaled(0.25).unwrap();
@@ -761,7 +766,7 @@ mod tests {
 
     #[test]
     fn invalid_fields_are_named() {
-        let good = CtProtocol {
+        let good = CtScanProtocol {
             views: 64,
             detector_bins: 90,
             pixel_size_mm: 1.0,
@@ -772,45 +777,45 @@ mod tests {
             image_size: 64,
         };
         good.fan_beam().unwrap();
-        let cases: Vec<(&str, CtProtocol)> = vec![
+        let cases: Vec<(&str, CtScanProtocol)> = vec![
             (
                 "views",
-                CtProtocol {
+                CtScanProtocol {
                     views: 0,
                     ..good.clone()
                 },
             ),
             (
                 "detector_bins",
-                CtProtocol {
+                CtScanProtocol {
                     detector_bins: 0,
                     ..good.clone()
                 },
             ),
             (
                 "pixel_size_mm",
-                CtProtocol {
+                CtScanProtocol {
                     pixel_size_mm: -1.0,
                     ..good.clone()
                 },
             ),
             (
                 "detector_cell_mm",
-                CtProtocol {
+                CtScanProtocol {
                     detector_cell_mm: f64::NAN,
                     ..good.clone()
                 },
             ),
             (
                 "sdd_mm",
-                CtProtocol {
+                CtScanProtocol {
                     sdd_mm: 400.0,
                     ..good.clone()
                 },
             ),
             (
                 "sod_mm",
-                CtProtocol {
+                CtScanProtocol {
                     sod_mm: 40.0,
                     sdd_mm: 80.0,
                     ..good.clone()
@@ -818,7 +823,7 @@ mod tests {
             ),
             (
                 "dose_i0",
-                CtProtocol {
+                CtScanProtocol {
                     dose_i0: 0.0,
                     ..good.clone()
                 },
@@ -828,7 +833,7 @@ mod tests {
             let e = p.fan_beam().unwrap_err().to_string();
             assert!(e.contains(&format!("`{field}`")), "{field}: {e}");
         }
-        let e = MriProtocol {
+        let e = MriScanProtocol {
             acceleration: 0.5,
             center_fraction: 0.08,
             mask: MriMask::Random,

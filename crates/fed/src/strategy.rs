@@ -213,10 +213,8 @@ pub struct Strategy {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ServerState {
     /// First moments `m`.
-    #[serde(with = "crate::params::lossless")]
     pub m: ParamSet,
     /// Second moments `v`.
-    #[serde(with = "crate::params::lossless")]
     pub v: ParamSet,
 }
 
@@ -747,7 +745,7 @@ mod tests {
         ])
         .unwrap();
         let up = s.upload_view(&p);
-        assert_eq!(up.names().collect::<Vec<_>>(), vec!["conv.w", "hyper.fc.w"]);
+        assert_eq!(up.names().collect::<Vec<_>>(), vec!["hyper.fc.w", "conv.w"]);
         let down = s.download_view(&up);
         assert_eq!(down.names().collect::<Vec<_>>(), vec!["conv.w"]);
         // a local name in the server model is refused

@@ -75,12 +75,12 @@ pub struct DataConfig {
     /// Seed of the phantoms, noise and masks (data order and patches use `[train] seed`).
     #[serde(default)]
     pub seed: u64,
-    /// CT protocol (phantom simulation; LoDoPaB in `simulate` mode).
+    /// CT simulation settings (phantoms; LoDoPaB in `simulate` mode).
     #[serde(default)]
-    pub ct: CtProtocol,
-    /// MRI protocol (phantom simulation; the masks of fastMRI files).
+    pub ct: CtSimulation,
+    /// MRI simulation settings (phantoms; the masks of fastMRI files).
     #[serde(default)]
-    pub mri: MriProtocol,
+    pub mri: MriSimulation,
     /// LoDoPaB files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lodopab: Option<LodopabConfig>,
@@ -96,10 +96,12 @@ fn d_val_samples() -> usize {
     8
 }
 
-/// `[data.ct]`: a CT site protocol. Geometry fields as in `fedrecon_physics::geometry::GeometrySpec`.
+/// `[data.ct]`: the CT simulation settings (scan geometry, Poisson noise, phantoms, patches);
+/// the acquisition a model runs on is the [`crate::data::PhysicsSpec`] built from them. Geometry
+/// fields as in `fedrecon_physics::geometry::GeometrySpec`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CtProtocol {
+pub struct CtSimulation {
     /// `"parallel"` or `"fan"`.
     #[serde(default = "d_beam")]
     pub beam: String,
@@ -162,13 +164,13 @@ fn d_ellipses() -> usize {
     10
 }
 
-impl Default for CtProtocol {
+impl Default for CtSimulation {
     fn default() -> Self {
         toml::from_str("").expect("defaults")
     }
 }
 
-impl CtProtocol {
+impl CtSimulation {
     /// The geometry spec of an `n × n` image with this protocol.
     pub fn geometry_spec(&self, n: usize) -> fedrecon_physics::geometry::GeometrySpec {
         let fan = self.beam == "fan";
@@ -220,10 +222,10 @@ pub enum MaskType {
     Poisson,
 }
 
-/// `[data.mri]`: an MRI site protocol.
+/// `[data.mri]`: the MRI simulation settings (grid, coils, mask, noise, phantoms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MriProtocol {
+pub struct MriSimulation {
     /// Square image side (phantoms).
     #[serde(default = "d_size")]
     pub size: usize,
@@ -270,7 +272,7 @@ fn d_cf() -> f64 {
     0.08
 }
 
-impl Default for MriProtocol {
+impl Default for MriSimulation {
     fn default() -> Self {
         toml::from_str("").expect("defaults")
     }
@@ -537,6 +539,19 @@ pub fn parse_value(text: &str) -> toml::Value {
     }
 }
 
+/// Parse TOML `text` and apply `key=value` overrides (`--set`, [`set_key`] / [`parse_value`]).
+pub fn table_with_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| cfg_err("(file)", format!("TOML: {e}")))?;
+    for o in overrides {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| cfg_err(o, "--set needs key=value"))?;
+        set_key(&mut table, k.trim(), parse_value(v.trim()))?;
+    }
+    Ok(table)
+}
+
 /// Set `dotted.key` in `table` to `value`, creating intermediate tables.
 pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
     let parts: Vec<&str> = key.split('.').collect();
@@ -568,14 +583,7 @@ impl RunConfig {
     /// Parse TOML text after applying `key=value` overrides (`--set`); an unknown key, in the
     /// file or in an override, is an error naming it.
     pub fn from_toml_with_overrides(text: &str, overrides: &[String]) -> Result<Self> {
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| cfg_err("(file)", format!("TOML: {e}")))?;
-        for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| cfg_err(o, "--set needs key=value"))?;
-            set_key(&mut table, k.trim(), parse_value(v.trim()))?;
-        }
+        let table = table_with_overrides(text, overrides)?;
         let cfg: RunConfig =
             toml::Value::Table(table)
                 .try_into()

@@ -9,6 +9,9 @@ pub enum NnError {
     /// An error from the physics layer (operator construction, shapes).
     #[error(transparent)]
     Physics(#[from] PhysicsError),
+    /// An error of the federation crate's tensor sets and files.
+    #[error(transparent)]
+    Fed(#[from] fedrecon_fed::FedError),
     /// An argument or configuration value is out of range.
     #[error("invalid {what} = {value}: {reason}")]
     InvalidArgument {

@@ -15,27 +15,9 @@ use fedrecon_nn::unet::{NormKind, UnetConfig};
 use fedrecon_nn::{AnyModel, CtPhysics, ModelConfig, ModelInput, MriPhysics, Physics, ReconNet};
 use fedrecon_physics::geometry::equispaced_angles;
 use fedrecon_physics::{Detector, ImageGrid, ParallelBeam};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-fn randv(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| r.random::<f32>() * 2.0 - 1.0).collect()
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+mod common;
+use common::{host, max_abs_diff, randv};
 
 fn ct_physics(n: usize, views: usize) -> Physics {
     let geom = ParallelBeam::new(

@@ -9,20 +9,9 @@ use fedrecon_nn::models::varnet::{VarNetConfig, acs_mask};
 use fedrecon_nn::{ModelConfig, ModelInput, MriPhysics, Physics, ReconNet};
 use fedrecon_physics::mri::sense;
 use num_complex::Complex32;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-fn randv(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| r.random::<f32>() * 2.0 - 1.0).collect()
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
+mod common;
+use common::{host, randv, rel};
 
 fn cplx(v: &[f32]) -> Vec<Complex32> {
     v.chunks_exact(2)
@@ -32,16 +21,6 @@ fn cplx(v: &[f32]) -> Vec<Complex32> {
 
 fn flat(c: &[Complex32]) -> Vec<f32> {
     c.iter().flat_map(|z| [z.re, z.im]).collect()
-}
-
-fn rel(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (num / den).sqrt()
 }
 
 fn t5(v: Vec<f32>, shape: [usize; 5], dev: &Device) -> Tensor<5> {

@@ -11,32 +11,10 @@ use fedrecon_physics::mri::sense::{SamplingMask, SenseOperator};
 use fedrecon_physics::mri::{CenteredFft2, NufftOptions, NufftPlan};
 use fedrecon_physics::{CtGeometry, Detector, ImageGrid, LinearOperator, ParallelBeam};
 use num_complex::Complex32;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
-fn randv(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| r.random::<f32>() * 2.0 - 1.0).collect()
-}
-
-fn rel(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (num / den).sqrt()
-}
-
-fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
+mod common;
+use common::{host, randv, rel};
 
 fn ct_geom(n: usize, views: usize) -> CtGeometry {
     ParallelBeam::new(

@@ -9,10 +9,13 @@ use fedrecon_nn::config::{RunConfig, Source};
 use fedrecon_nn::data::{Dataset, Measurement, Split, batch_indices};
 use fedrecon_nn::film::Film;
 use fedrecon_nn::ops::apply_adjoint_nd;
-use fedrecon_nn::params::{NamedParams, export_params, load_params, param_shapes};
+use fedrecon_nn::params::{ParamSet, export_params, load_params, param_shapes};
 use fedrecon_nn::train::{BuildModel, Checkpoint, TrainOptions, TrainedModel, train, train_with};
 use fedrecon_nn::{ModelInput, NnError, Physics, ReconNet, Result};
 use std::collections::BTreeMap;
+
+mod common;
+use common::host;
 
 /// A test-only network: `x = s · Aᵀy`, then `x + conv(x)` (one 3 × 3 convolution).
 #[derive(Module, Debug)]
@@ -64,23 +67,14 @@ fn dev() -> Device {
     Device::flex()
 }
 
-const CT: &str = r#"
-[model]
-kind = "lpd"
-n_iter = 2
-n_primal = 2
-n_dual = 2
-hidden = 4
-[data]
+/// The resume test's run: four cosine-schedule steps of the tiny LPD shared with the CLI tests
+/// (`fixtures/tiny-lpd.toml`), validating every second step.
+const CT: &str = concat!(
+    r#"[data]
 source = "ct-phantom"
 train_samples = 6
 val_samples = 2
 seed = 3
-[data.ct]
-size = 16
-angles = 8
-photons = 1e4
-ellipses = 4
 [train]
 steps = 4
 batch_size = 2
@@ -90,14 +84,9 @@ clip_norm = 1.0
 val_every = 2
 checkpoint_every = 1
 sample_pngs = 1
-"#;
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
+"#,
+    include_str!("fixtures/tiny-lpd.toml")
+);
 
 #[test]
 fn params_round_trip_exactly_and_mismatches_are_named() {
@@ -105,33 +94,35 @@ fn params_round_trip_exactly_and_mismatches_are_named() {
     let data = Dataset::new(&cfg.data, Split::Val).unwrap();
     let m = TinyConfig.build(&data.physics, &dev()).unwrap();
     let p = export_params(&m).unwrap();
-    assert_eq!(p.names, ["conv.weight", "conv.bias", "scale"]);
-    assert_eq!(p.shapes[0], [1, 1, 3, 3]);
+    assert_eq!(
+        p.names().collect::<Vec<_>>(),
+        ["conv.weight", "conv.bias", "scale"]
+    );
+    assert_eq!(p.at(0).1.shape, [1, 1, 3, 3]);
     let shapes: Vec<_> = param_shapes(&m).into_iter().map(|(_, s)| s).collect();
-    assert_eq!(shapes, p.shapes);
+    let p_shapes: Vec<_> = p.iter().map(|(_, t)| t.shape.clone()).collect();
+    assert_eq!(shapes, p_shapes);
     // load perturbed values into a fresh model: exact copy
     let mut q = p.clone();
-    q.data
-        .iter_mut()
-        .flatten()
+    q.iter_mut()
+        .flat_map(|(_, t)| t.data.iter_mut())
         .enumerate()
         .for_each(|(i, v)| *v = i as f32 * 0.37 - 1.0);
     let m2 = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &q).unwrap();
     assert_eq!(export_params(&m2).unwrap(), q);
-    assert_eq!(host(m2.scale.val()), q.get("scale").unwrap().1);
+    assert_eq!(host(m2.scale.val()), q.get("scale").unwrap().data);
     // safetensors round trip, with metadata
     let meta = BTreeMap::from([("k".to_string(), "v".to_string())]);
-    let (back, meta2) = NamedParams::from_safetensors(&q.to_safetensors(&meta)).unwrap();
+    let (back, meta2) = ParamSet::from_safetensors(&q.to_safetensors(&meta).unwrap()).unwrap();
+    assert!(back.names().eq(q.names()));
     assert_eq!((back, meta2), (q.clone(), meta));
     // errors name the parameter
     let mut bad = q.clone();
-    bad.shapes[0] = vec![1, 1, 9, 1];
+    bad.at_mut(0).shape = vec![1, 1, 9, 1];
     let e = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &bad).unwrap_err();
     assert!(e.to_string().contains("conv.weight"), "{e}");
     let mut missing = q.clone();
-    missing.names.pop();
-    missing.shapes.pop();
-    missing.data.pop();
+    missing.remove("scale");
     let e = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &missing).unwrap_err();
     assert!(e.to_string().contains("scale"), "{e}");
     let mut extra = q.clone();
@@ -148,16 +139,16 @@ fn lpd_names_follow_the_module_tree() {
     let m = mc.init(&data.physics, &dev()).unwrap();
     let p = export_params(&m).unwrap();
     assert!(
-        p.names.iter().all(|n| n.starts_with("Lpd.")),
+        p.names().all(|n| n.starts_with("Lpd.")),
         "{:?}",
-        p.names
+        p.names().collect::<Vec<_>>()
     );
     assert!(
-        p.names.iter().any(|n| n.starts_with("Lpd.primal.1.")),
+        p.names().any(|n| n.starts_with("Lpd.primal.1.")),
         "{:?}",
-        p.names
+        p.names().collect::<Vec<_>>()
     );
-    assert_eq!(p.num_values(), mc.num_params());
+    assert_eq!(p.num_elements(), mc.num_params());
     let m2 = load_params(mc.init(&data.physics, &dev()).unwrap(), &p).unwrap();
     assert_eq!(export_params(&m2).unwrap(), p);
 }
@@ -317,8 +308,8 @@ fn resume_continues_bit_for_bit() {
         .unwrap(),
         (),
     );
-    assert_ne!(a.params.data[2], init.data[2]);
-    let (saved, _) = NamedParams::load(&dir.path().join("full/model/params.safetensors")).unwrap();
+    assert_ne!(a.params.at(2).1, init.at(2).1);
+    let (saved, _) = ParamSet::load(&dir.path().join("full/model/params.safetensors")).unwrap();
     assert_eq!(saved, a.params);
     for f in [
         "metrics.csv",

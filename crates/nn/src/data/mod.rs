@@ -115,9 +115,12 @@ pub(crate) trait SampleSource: Send + Sync {
     }
 }
 
-/// The host-side description of the physics (the model's [`Physics`] is built from it).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Protocol {
+/// The host-side description of the physics a model runs on (the model's [`Physics`] is built
+/// from it): a CT scan geometry or an MRI grid. Serialised in a trained model's `model.json`
+/// (`{"ct": {…}}` or `{"mri": {"shape": [ny, nx], "coils": c}}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhysicsSpec {
     /// A CT scan geometry.
     Ct(CtGeometry),
     /// A Cartesian MRI grid `(ny, nx)` with `coils` coils.
@@ -129,12 +132,12 @@ pub enum Protocol {
     },
 }
 
-impl Protocol {
-    /// The model's physics for this protocol (plans the projector and the FBP for CT).
+impl PhysicsSpec {
+    /// The model's physics for this spec (plans the projector and the FBP for CT).
     pub fn physics(&self) -> Result<Physics> {
         Ok(match self {
-            Protocol::Ct(g) => Physics::Ct(CtPhysics::new(g.clone())?),
-            Protocol::Mri { shape, coils } => {
+            PhysicsSpec::Ct(g) => Physics::Ct(CtPhysics::new(g.clone())?),
+            PhysicsSpec::Mri { shape, coils } => {
                 Physics::Mri(MriPhysics::new(shape[0], shape[1], *coils)?)
             }
         })
@@ -144,7 +147,7 @@ impl Protocol {
 /// One split of one site's data.
 pub struct Dataset {
     /// Host-side physics.
-    pub protocol: Protocol,
+    pub physics_spec: PhysicsSpec,
     /// The model's physics (shared by every batch).
     pub physics: Physics,
     source: Box<dyn SampleSource>,
@@ -154,7 +157,7 @@ pub struct Dataset {
 impl std::fmt::Debug for Dataset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dataset")
-            .field("protocol", &self.protocol)
+            .field("physics_spec", &self.physics_spec)
             .field("len", &self.len())
             .finish()
     }
@@ -178,7 +181,7 @@ impl Dataset {
             Split::Train => cfg.train_samples,
             Split::Val => cfg.val_samples,
         };
-        let (protocol, source): (Protocol, Box<dyn SampleSource>) = match cfg.source {
+        let (physics_spec, source): (PhysicsSpec, Box<dyn SampleSource>) = match cfg.source {
             Source::CtPhantom => sources::CtPhantoms::open(cfg, split, n)?,
             Source::MriPhantom => sources::MriPhantoms::open(cfg, split, n)?,
             Source::Lodopab => sources::Lodopab::open(cfg, split, n)?,
@@ -191,10 +194,10 @@ impl Dataset {
                 "has no samples",
             ));
         }
-        let physics = protocol.physics()?;
+        let physics = physics_spec.physics()?;
         let cache = (0..source.len()).map(|_| OnceLock::new()).collect();
         Ok(Self {
-            protocol,
+            physics_spec,
             physics,
             source,
             cache,

@@ -3,8 +3,10 @@
 use super::numpy_rng::{
     fastmri_equispaced_fraction_mask, fastmri_equispaced_mask, fastmri_random_mask,
 };
-use super::{Measurement, Protocol, Sample, SampleSource, Split, mix, mri_scale};
-use crate::config::{CtProtocol, DataConfig, LodopabConfig, LodopabMode, MaskType, MriProtocol};
+use super::{Measurement, PhysicsSpec, Sample, SampleSource, Split, mix, mri_scale};
+use crate::config::{
+    CtSimulation, DataConfig, LodopabConfig, LodopabMode, MaskType, MriSimulation,
+};
 use crate::error::{NnError, Result};
 use fedrecon_io::{FastmriFile, LodopabFile, lodopab::odl_image_to_row_major};
 use fedrecon_physics::ct::{JosephProjector, TransmissionNoise};
@@ -26,7 +28,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> NnError {
 }
 
 /// Add Poisson transmission noise per the protocol (nothing when `photons = 0`).
-fn add_ct_noise(proto: &CtProtocol, n: usize, sino: &mut [f32], seed: u64) -> Result<()> {
+fn add_ct_noise(proto: &CtSimulation, n: usize, sino: &mut [f32], seed: u64) -> Result<()> {
     if proto.photons > 0.0 {
         TransmissionNoise::new(proto.photons, proto.resolved_mu_scale(n))?
             .apply_in_place(sino, seed)?;
@@ -43,7 +45,7 @@ fn add_ct_noise(proto: &CtProtocol, n: usize, sino: &mut [f32], seed: u64) -> Re
 /// One simulated CT phantom sample: `(target, noisy sinogram)` on `geom` (analytic line
 /// integrals of the ellipses, 2 × 2 supersampled target).
 pub fn ct_phantom_sample(
-    proto: &CtProtocol,
+    proto: &CtSimulation,
     geom: &CtGeometry,
     phantom_seed: u64,
     noise_seed: u64,
@@ -69,7 +71,7 @@ fn crop(img: &[f32], nx: usize, y0: usize, x0: usize, p: usize) -> Vec<f32> {
 
 /// Random-ellipse CT phantoms.
 pub(crate) struct CtPhantoms {
-    proto: CtProtocol,
+    proto: CtSimulation,
     geom: CtGeometry,
     full: Option<CtGeometry>,
     seed: u64,
@@ -82,7 +84,7 @@ impl CtPhantoms {
         cfg: &DataConfig,
         split: Split,
         n: usize,
-    ) -> Result<(Protocol, Box<dyn SampleSource>)> {
+    ) -> Result<(PhysicsSpec, Box<dyn SampleSource>)> {
         let p = &cfg.ct;
         let (geom, full) = if p.patch > 0 {
             if p.patch > p.size {
@@ -104,7 +106,7 @@ impl CtPhantoms {
             split,
             n,
         };
-        Ok((Protocol::Ct(geom), Box::new(src)))
+        Ok((PhysicsSpec::Ct(geom), Box::new(src)))
     }
 
     fn seeds(&self, i: usize) -> (u64, u64) {
@@ -182,7 +184,7 @@ fn apply_mask(mask: &SamplingMask, ny: usize, nx: usize, k: &mut [Complex32]) ->
 
 /// The sampling mask of a simulated `n × n` phantom sample: the fastMRI column mask functions,
 /// or a 2-D Poisson disc whose calibration square has side `⌈center_fraction · n⌉`.
-fn phantom_mask(proto: &MriProtocol, n: usize, seed: u64) -> Result<SamplingMask> {
+fn phantom_mask(proto: &MriSimulation, n: usize, seed: u64) -> Result<SamplingMask> {
     let kind = match proto.mask {
         MaskType::Random => MaskKind::Random,
         MaskType::Equispaced => MaskKind::Equispaced,
@@ -210,7 +212,7 @@ fn phantom_mask(proto: &MriProtocol, n: usize, seed: u64) -> Result<SamplingMask
 /// One simulated multi-coil MRI phantom sample (see the module docs of [`super`]); `maps` are
 /// the birdcage maps `(coils, n, n)`.
 pub fn mri_phantom_sample(
-    proto: &MriProtocol,
+    proto: &MriSimulation,
     maps: &[Complex32],
     phantom_seed: u64,
     noise_seed: u64,
@@ -268,7 +270,7 @@ pub fn mri_phantom_sample(
 
 /// Random-ellipse multi-coil MRI phantoms.
 pub(crate) struct MriPhantoms {
-    proto: MriProtocol,
+    proto: MriSimulation,
     maps: Vec<Complex32>,
     seed: u64,
     split: Split,
@@ -280,13 +282,13 @@ impl MriPhantoms {
         cfg: &DataConfig,
         split: Split,
         n: usize,
-    ) -> Result<(Protocol, Box<dyn SampleSource>)> {
+    ) -> Result<(PhysicsSpec, Box<dyn SampleSource>)> {
         let p = &cfg.mri;
         if p.size < 2 {
             return Err(NnError::argument("data.mri.size", p.size, "must be ≥ 2"));
         }
         let maps = birdcage_maps(p.coils, p.size, p.size, p.coil_radius)?;
-        let protocol = Protocol::Mri {
+        let protocol = PhysicsSpec::Mri {
             shape: [p.size, p.size],
             coils: p.coils,
         };
@@ -350,7 +352,7 @@ pub(crate) struct Lodopab {
     index: Vec<(usize, usize)>,
     mode: LodopabMode,
     angle_step: usize,
-    proto: CtProtocol,
+    proto: CtSimulation,
     geom: CtGeometry,
     seed: u64,
     split: Split,
@@ -361,7 +363,7 @@ impl Lodopab {
         cfg: &DataConfig,
         split: Split,
         max: usize,
-    ) -> Result<(Protocol, Box<dyn SampleSource>)> {
+    ) -> Result<(PhysicsSpec, Box<dyn SampleSource>)> {
         let lc: &LodopabConfig = cfg.lodopab.as_ref().ok_or_else(|| {
             NnError::argument(
                 "data.lodopab",
@@ -476,7 +478,7 @@ impl Lodopab {
             seed: cfg.seed,
             split,
         };
-        Ok((Protocol::Ct(geom), Box::new(src)))
+        Ok((PhysicsSpec::Ct(geom), Box::new(src)))
     }
 }
 
@@ -546,7 +548,7 @@ impl SampleSource for Lodopab {
 
 /// The fastMRI mask of `file_name` with `num_cols` columns, seeded from the name.
 pub fn fastmri_file_mask(
-    proto: &MriProtocol,
+    proto: &MriSimulation,
     num_cols: usize,
     file_name: &str,
 ) -> Result<SamplingMask> {
@@ -593,7 +595,7 @@ pub fn fastmri_file_mask(
 pub(crate) struct Fastmri {
     files: Vec<FastmriFile>,
     index: Vec<(usize, usize)>,
-    proto: MriProtocol,
+    proto: MriSimulation,
     shape: [usize; 3],
 }
 
@@ -602,7 +604,7 @@ impl Fastmri {
         cfg: &DataConfig,
         split: Split,
         max: usize,
-    ) -> Result<(Protocol, Box<dyn SampleSource>)> {
+    ) -> Result<(PhysicsSpec, Box<dyn SampleSource>)> {
         let fc = cfg.fastmri.as_ref().ok_or_else(|| {
             NnError::argument(
                 "data.fastmri",
@@ -658,7 +660,7 @@ impl Fastmri {
                 "lists no file",
             )
         })?;
-        let protocol = Protocol::Mri {
+        let protocol = PhysicsSpec::Mri {
             shape: [shape[1], shape[2]],
             coils: shape[0],
         };

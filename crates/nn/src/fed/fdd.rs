@@ -183,11 +183,10 @@ mod tests {
         // and the branches are not dead: the hidden layers are random
         let p = crate::params::export_params(&net).unwrap();
         let nonzero = p
-            .data
             .iter()
-            .filter(|d| d.iter().any(|v| *v != 0.0))
+            .filter(|(_, t)| t.data.iter().any(|v| *v != 0.0))
             .count();
-        assert!(nonzero > p.data.len() / 2, "{nonzero} of {}", p.data.len());
+        assert!(nonzero > p.len() / 2, "{nonzero} of {}", p.len());
     }
 
     #[test]

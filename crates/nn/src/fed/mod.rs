@@ -7,20 +7,25 @@
 //!   for multi-institutional CT imaging"), or FedFDD's two frequency branches (`lowfreq.*`,
 //!   `highfreq.*`, [`fdd`]).
 //! - the protocol bridge ([`ct_data_config`], [`mri_data_config`]): a federation site's fan-beam
-//!   [`CtProtocol`] or [`MriProtocol`] as the `[data]` table of the phantom simulator, and the
+//!   [`CtScanProtocol`] or [`MriScanProtocol`] as the `[data]` table of the phantom simulator, and the
 //!   site builders [`site_trainers`] / [`central_trainer`] for either modality.
+//!
+//! - [`scenario`]: a federation config ([`scenario::FedConfig`], the TOML of `fedrecon fed
+//!   simulate`) and the builders of its sites, simulation settings and methods;
+//!   [`scenario::Site`] trains one site of a scenario on its own.
 //!
 //! Parameter names are the dotted module paths of [`crate::params::export_params`]; the
 //! federation presets select groups by them (`hyper.**`, `lowfreq.**`, `highfreq.**`, norm layers).
 
 pub mod fdd;
+pub mod scenario;
 pub mod site;
 
 use crate::config::{DataConfig, FastmriConfig, LodopabConfig, LodopabMode, MaskType, Source};
 use crate::error::NnError;
 use fedrecon_fed::FedError;
 use fedrecon_fed::protocol::{
-    CtProtocol, DataFormat, MriMask, MriProtocol, Protocol, SiteSpec, SitesConfig,
+    CtScanProtocol, DataFormat, MriMask, MriScanProtocol, ScanProtocol, SiteSpec, SitesConfig,
 };
 
 pub use fdd::{FddConfig, FddNet};
@@ -31,13 +36,27 @@ pub fn site_err(site: &str) -> impl Fn(NnError) -> FedError + '_ {
     move |e| FedError::site(site, e.to_string())
 }
 
+/// How many phantoms a site simulates (training and held-out), from which seed, with how many
+/// random ellipses each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phantoms {
+    /// Training samples.
+    pub train_samples: usize,
+    /// Held-out samples.
+    pub val_samples: usize,
+    /// Seed of the phantoms, noise and masks.
+    pub seed: u64,
+    /// Ellipses per phantom.
+    pub ellipses: usize,
+}
+
 /// A `[data]` table with every default, simulating `source` phantoms.
-fn phantom_data(source: Source, train_samples: usize, val_samples: usize, seed: u64) -> DataConfig {
+fn phantom_data(source: Source, n: Phantoms) -> DataConfig {
     DataConfig {
         source,
-        train_samples,
-        val_samples,
-        seed,
+        train_samples: n.train_samples,
+        val_samples: n.val_samples,
+        seed: n.seed,
         ct: Default::default(),
         mri: Default::default(),
         lodopab: None,
@@ -50,16 +69,10 @@ fn phantom_data(source: Source, train_samples: usize, val_samples: usize, seed: 
 /// `pixel_size_mm`, source–isocentre `sod_mm`, source–detector `sdd_mm`, Poisson noise with
 /// `I₀ = dose_i0` (the simulator's default attenuation scale `μ = 3 / field of view`).
 ///
-/// The sinogram shape equals [`CtProtocol::geometry`]'s (tested).
-pub fn ct_data_config(
-    p: &CtProtocol,
-    train_samples: usize,
-    val_samples: usize,
-    seed: u64,
-    ellipses: usize,
-) -> Result<DataConfig, FedError> {
+/// The sinogram shape equals [`CtScanProtocol::geometry`]'s (tested).
+pub fn ct_data_config(p: &CtScanProtocol, n: Phantoms) -> Result<DataConfig, FedError> {
     p.validate()?;
-    let mut d = phantom_data(Source::CtPhantom, train_samples, val_samples, seed);
+    let mut d = phantom_data(Source::CtPhantom, n);
     let c = &mut d.ct;
     c.beam = "fan".into();
     c.angles = p.views;
@@ -72,7 +85,7 @@ pub fn ct_data_config(
     c.sdd = Some(p.sdd_mm);
     c.curved = false;
     c.photons = p.dose_i0;
-    c.ellipses = ellipses;
+    c.ellipses = n.ellipses;
     Ok(d)
 }
 
@@ -82,15 +95,12 @@ pub fn ct_data_config(
 /// fraction and complex Gaussian noise `σ = noise_sigma · peak`. VarNet estimates its own coil
 /// maps from the calibration region (`maps = false`).
 pub fn mri_data_config(
-    p: &MriProtocol,
+    p: &MriScanProtocol,
     size: usize,
-    train_samples: usize,
-    val_samples: usize,
-    seed: u64,
-    ellipses: usize,
+    n: Phantoms,
 ) -> Result<DataConfig, FedError> {
     p.validate()?;
-    let mut d = phantom_data(Source::MriPhantom, train_samples, val_samples, seed);
+    let mut d = phantom_data(Source::MriPhantom, n);
     let m = &mut d.mri;
     m.size = size;
     m.coils = p.coils;
@@ -103,7 +113,7 @@ pub fn mri_data_config(
     m.acceleration = p.acceleration;
     m.center_fraction = p.center_fraction;
     m.noise = p.noise_sigma;
-    m.ellipses = ellipses;
+    m.ellipses = n.ellipses;
     m.maps = false;
     Ok(d)
 }
@@ -117,24 +127,21 @@ fn site_data_config(
     s: &SiteSpec,
     ellipses: usize,
 ) -> Result<(DataConfig, Vec<f32>), FedError> {
-    let e = s.ellipses.unwrap_or(ellipses);
+    let n = Phantoms {
+        train_samples: s.train_samples,
+        val_samples: s.val_samples,
+        seed: s.seed,
+        ellipses: s.ellipses.unwrap_or(ellipses),
+    };
     let (mut d, v) = match s.protocol()? {
-        Protocol::Ct(p) => {
+        ScanProtocol::Ct(p) => {
             let p = p.scaled(sites.image_scale)?;
-            let d = ct_data_config(&p, s.train_samples, s.val_samples, s.seed, e)?;
-            (d, p.to_vector()?)
+            (ct_data_config(&p, n)?, p.to_vector()?)
         }
-        Protocol::Mri(p) => {
-            let d = mri_data_config(
-                &p,
-                sites.mri_image_size,
-                s.train_samples,
-                s.val_samples,
-                s.seed,
-                e,
-            )?;
-            (d, p.to_vector()?)
-        }
+        ScanProtocol::Mri(p) => (
+            mri_data_config(&p, sites.mri_image_size, n)?,
+            p.to_vector()?,
+        ),
     };
     if let Some(files) = &s.data {
         match files.format {
@@ -165,7 +172,7 @@ fn site_data_config(
 /// A file-backed site's data must fit its protocol where the files fix it (the coil count of
 /// fastMRI volumes).
 fn check_files_fit(s: &SiteSpec, part: &SiteData) -> Result<(), FedError> {
-    let (Some(_), Ok(Protocol::Mri(p))) = (&s.data, s.protocol()) else {
+    let (Some(_), Ok(ScanProtocol::Mri(p))) = (&s.data, s.protocol()) else {
         return Ok(());
     };
     for d in part.train.iter().chain(&part.val) {
@@ -182,11 +189,26 @@ fn check_files_fit(s: &SiteSpec, part: &SiteData) -> Result<(), FedError> {
     Ok(())
 }
 
-/// Every site of a run must image the same modality (one network serves them all).
+/// Site `s`'s data (with its held-out split when `with_val`), checked against its protocol.
+fn site_part(
+    sites: &SitesConfig,
+    s: &SiteSpec,
+    arch: &Architecture,
+    ellipses: usize,
+    with_val: bool,
+) -> Result<SiteData, FedError> {
+    let (data, vector) = site_data_config(sites, s, ellipses)?;
+    let part = SiteData::new(&s.name, &data, vector, arch, with_val).map_err(site_err(&s.name))?;
+    check_files_fit(s, &part)?;
+    Ok(part)
+}
+
+/// The sites must be valid and image the same modality (one network serves them all).
 fn check_one_modality(sites: &SitesConfig) -> Result<(), FedError> {
+    sites.validate()?;
     let mut first: Option<(&str, bool)> = None;
     for s in &sites.site {
-        let ct = matches!(s.protocol()?, Protocol::Ct(_));
+        let ct = matches!(s.protocol()?, ScanProtocol::Ct(_));
         match first {
             None => first = Some((&s.name, ct)),
             Some((name, c)) if c != ct => {
@@ -206,6 +228,39 @@ fn check_one_modality(sites: &SitesConfig) -> Result<(), FedError> {
     Ok(())
 }
 
+/// What every site of a run is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteBuild<'a> {
+    /// The network.
+    pub spec: NetSpec,
+    /// Extra local-training settings.
+    pub settings: TrainSettings,
+    /// Ellipses per phantom (a site's own `ellipses` wins).
+    pub ellipses: usize,
+    /// Seed of the initial weights (the same at every site).
+    pub init_seed: u64,
+    /// Compute device.
+    pub device: &'a burn::tensor::Device,
+}
+
+impl<'a> SiteBuild<'a> {
+    /// Default [`TrainSettings`].
+    pub fn new(
+        spec: NetSpec,
+        ellipses: usize,
+        init_seed: u64,
+        device: &'a burn::tensor::Device,
+    ) -> Self {
+        Self {
+            spec,
+            settings: TrainSettings::default(),
+            ellipses,
+            init_seed,
+            device,
+        }
+    }
+}
+
 /// The trainers of a federation: `(training sites, evaluation-only sites)`. CT sites use their
 /// protocol scaled by `sites.image_scale`, MRI sites phantoms of `sites.mri_image_size`; each
 /// site's data is simulated with its own `ellipses` (else `ellipses`) ellipses per phantom from
@@ -213,27 +268,19 @@ fn check_one_modality(sites: &SitesConfig) -> Result<(), FedError> {
 /// start from `init_seed`.
 pub fn site_trainers(
     sites: &SitesConfig,
-    spec: NetSpec,
-    settings: TrainSettings,
-    ellipses: usize,
-    init_seed: u64,
-    device: &burn::tensor::Device,
+    b: &SiteBuild<'_>,
 ) -> Result<(Vec<NnSiteTrainer>, Vec<NnSiteTrainer>), FedError> {
-    sites.validate()?;
     check_one_modality(sites)?;
     let (mut train, mut eval) = (Vec::new(), Vec::new());
     for s in &sites.site {
-        let (data, vector) = site_data_config(sites, s, ellipses)?;
-        let part =
-            SiteData::new(&s.name, &data, vector, &spec.arch, true).map_err(site_err(&s.name))?;
-        check_files_fit(s, &part)?;
+        let part = site_part(sites, s, &b.spec.arch, b.ellipses, true)?;
         let t = NnSiteTrainer::new(
             &s.name,
-            spec,
-            settings,
+            b.spec,
+            b.settings,
             vec![part],
-            device.clone(),
-            init_seed,
+            b.device.clone(),
+            b.init_seed,
         )?;
         if s.train_samples > 0 {
             train.push(t);
@@ -246,25 +293,13 @@ pub fn site_trainers(
 
 /// The pooled trainer of the central baseline: the training splits of every training site of
 /// `sites` (each with its own physics and protocol vector; steps cycle through the sites).
-pub fn central_trainer(
-    sites: &SitesConfig,
-    spec: NetSpec,
-    settings: TrainSettings,
-    ellipses: usize,
-    init_seed: u64,
-    device: &burn::tensor::Device,
-) -> Result<NnSiteTrainer, FedError> {
-    sites.validate()?;
+pub fn central_trainer(sites: &SitesConfig, b: &SiteBuild<'_>) -> Result<NnSiteTrainer, FedError> {
     check_one_modality(sites)?;
-    let mut parts = Vec::new();
-    for s in sites.site.iter().filter(|s| s.train_samples > 0) {
-        let (data, vector) = site_data_config(sites, s, ellipses)?;
-        let part =
-            SiteData::new(&s.name, &data, vector, &spec.arch, false).map_err(site_err(&s.name))?;
-        check_files_fit(s, &part)?;
-        parts.push(part);
-    }
-    NnSiteTrainer::new("central", spec, settings, parts, device.clone(), init_seed)
+    let parts = (sites.site.iter().filter(|s| s.train_samples > 0))
+        .map(|s| site_part(sites, s, &b.spec.arch, b.ellipses, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let device = b.device.clone();
+    NnSiteTrainer::new("central", b.spec, b.settings, parts, device, b.init_seed)
 }
 
 #[cfg(test)]
@@ -323,7 +358,7 @@ mod tests {
     fn mri_bridge_simulates_each_protocol() {
         let sites = mri_sites(1);
         for s in &sites.site {
-            let Protocol::Mri(p) = s.protocol().unwrap() else {
+            let ScanProtocol::Mri(p) = s.protocol().unwrap() else {
                 panic!("MRI preset")
             };
             let (d, v) = site_data_config(&sites, s, 4).unwrap();
@@ -362,7 +397,7 @@ mod tests {
             arch: Architecture::Plain,
         };
         let dev = burn::tensor::Device::flex();
-        let e = site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev)
+        let e = site_trainers(&sites, &SiteBuild::new(spec, 4, 0, &dev))
             .unwrap_err()
             .to_string();
         assert!(e.contains("hyperfed-1") && e.contains("modality"), "{e}");
@@ -372,7 +407,7 @@ mod tests {
             train: vec!["a.hdf5".into()],
             val: vec!["b.hdf5".into()],
         });
-        let e = site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev)
+        let e = site_trainers(&sites, &SiteBuild::new(spec, 4, 0, &dev))
             .unwrap_err()
             .to_string();
         assert!(e.contains("site.mri-b-rand8x.data.format"), "{e}");
@@ -420,8 +455,7 @@ mod tests {
         }
         let spec = tiny_varnet();
         let dev = burn::tensor::Device::flex();
-        let (mut train, _) =
-            site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev).unwrap();
+        let (mut train, _) = site_trainers(&sites, &SiteBuild::new(spec, 4, 0, &dev)).unwrap();
         let val = train[0].parts()[0].val.as_ref().unwrap();
         assert_eq!(val.len(), 1, "val_samples caps the slices");
         assert_eq!(val.get(0).unwrap().target_shape, [12, 12]);
@@ -432,7 +466,7 @@ mod tests {
         // the files' coil count must match the protocol; measured data get no extra noise
         let mut bad = sites.clone();
         bad.site[0].mri.as_mut().unwrap().coils = 4;
-        let e = site_trainers(&bad, spec, TrainSettings::default(), 4, 0, &dev)
+        let e = site_trainers(&bad, &SiteBuild::new(spec, 4, 0, &dev))
             .unwrap_err()
             .to_string();
         assert!(
@@ -493,8 +527,7 @@ mod tests {
             arch: Architecture::Plain,
         };
         let dev = burn::tensor::Device::flex();
-        let (mut train, _) =
-            site_trainers(&sites, spec, TrainSettings::default(), 4, 0, &dev).unwrap();
+        let (mut train, _) = site_trainers(&sites, &SiteBuild::new(spec, 4, 0, &dev)).unwrap();
         for (t, s) in train.iter().zip(&sites.site) {
             let val = t.parts()[0].val.as_ref().unwrap();
             let sample = val.get(0).unwrap();
@@ -520,8 +553,7 @@ mod tests {
         let sites = mri_sites(2);
         let spec = tiny_varnet();
         let dev = burn::tensor::Device::flex();
-        let (mut train, _) =
-            site_trainers(&sites, spec, TrainSettings::default(), 4, 3, &dev).unwrap();
+        let (mut train, _) = site_trainers(&sites, &SiteBuild::new(spec, 4, 3, &dev)).unwrap();
         let fedbn = fedrecon_fed::preset("fedbn").unwrap();
         let init = train[0].params();
         let counts = fedbn.strategy.group_counts(init.names());

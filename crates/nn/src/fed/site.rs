@@ -4,7 +4,7 @@
 //! - `Plain`: the backbone `net.*` ([`ModelConfig`], e.g. LEARN or LPD) called as
 //!   `net.reconstruct(y, A, None)`;
 //! - `Hyper`: the backbone plus a hypernetwork `hyper.*` mapping the site's normalised protocol
-//!   vector `p` ([`fedrecon_fed::protocol::CtProtocol::to_vector`]) to FiLM scales and shifts of
+//!   vector `p` ([`fedrecon_fed::protocol::CtScanProtocol::to_vector`]) to FiLM scales and shifts of
 //!   the backbone's blocks, `net.reconstruct(y, A, H(p))` (HyperFed, Yang et al. 2023);
 //! - `Fdd`: FedFDD's two branches on the FBP image ([`super::fdd`]).
 //!
@@ -28,7 +28,7 @@ use crate::data::{Dataset, Sample, Split, center_crop};
 use crate::error::{NnError, Result};
 use crate::film::{Hypernetwork, HypernetworkConfig};
 use crate::models::{AnyModel, ModelConfig, ReconNet};
-use crate::params::{NamedParams, export_params, load_params};
+use crate::params::{export_params, load_params};
 use crate::physics::{ModelInput, Physics};
 use crate::train::{Adam, AdamStep, collect_grads};
 use burn::module::Module;
@@ -249,7 +249,7 @@ pub struct NnSiteTrainer {
     settings: TrainSettings,
     parts: Vec<SiteData>,
     device: Device,
-    params: NamedParams,
+    params: ParamSet,
 }
 
 impl std::fmt::Debug for NnSiteTrainer {
@@ -262,27 +262,12 @@ impl std::fmt::Debug for NnSiteTrainer {
     }
 }
 
-/// The exact [`ParamSet`] of named parameters.
-pub fn to_param_set(p: &NamedParams) -> std::result::Result<ParamSet, FedError> {
-    ParamSet::from_tensors(
-        p.names
-            .iter()
-            .zip(&p.shapes)
-            .zip(&p.data)
-            .map(|((n, s), d)| (n.as_str(), s.clone(), d.clone())),
-    )
-}
-
-/// Copy the values of `set` into `layout` (same names and shapes; errors name the tensor).
-pub fn from_param_set(
-    layout: &NamedParams,
-    set: &ParamSet,
-) -> std::result::Result<NamedParams, FedError> {
-    to_param_set(layout)?.check_compatible(set, "the site model")?;
+/// `layout` with the values of `set` (same names and shapes; errors name the tensor), in
+/// `layout`'s order.
+fn with_values(layout: &ParamSet, set: &ParamSet) -> std::result::Result<ParamSet, FedError> {
+    layout.check_compatible(set, "the site model")?;
     let mut out = layout.clone();
-    for (i, n) in layout.names.iter().enumerate() {
-        out.data[i].clone_from(&set.get(n).expect("checked").data);
-    }
+    out.overwrite_from(set, "the site model")?;
     Ok(out)
 }
 
@@ -325,6 +310,19 @@ impl NnSiteTrainer {
         &self.parts
     }
 
+    /// The site's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The held-out data of the site's first part (an error naming the site when it has none).
+    pub fn val_data(&self) -> Result<&Dataset> {
+        self.parts[0]
+            .val
+            .as_ref()
+            .ok_or_else(|| NnError::argument("site", &self.name, "has no held-out data"))
+    }
+
     /// Reconstructions of the first `limit` held-out samples with `params`:
     /// `(image, sample)` pairs (the image cropped to the target).
     pub fn reconstruct_val(
@@ -333,7 +331,7 @@ impl NnSiteTrainer {
         limit: usize,
     ) -> std::result::Result<Vec<(Vec<f32>, Sample)>, FedError> {
         let e = site_err(&self.name);
-        let p = from_param_set(&self.params, params)?;
+        let p = with_values(&self.params, params)?;
         let Some(part) = self.parts.iter().find(|p| p.val.is_some()) else {
             return Ok(vec![]);
         };
@@ -427,9 +425,7 @@ impl NnSiteTrainer {
             let mut g = collect_grads(&net, &grads)?;
             drop(grads);
             if cfg.proximal_mu > 0.0 && !global.is_empty() {
-                let local = to_param_set(&self.params)
-                    .map_err(|e| NnError::argument("params", "", e.to_string()))?;
-                let prox = fedrecon_fed::proximal_gradient(&local, global, cfg.proximal_mu)
+                let prox = fedrecon_fed::proximal_gradient(&self.params, global, cfg.proximal_mu)
                     .map_err(|e| NnError::argument("proximal term", "", e.to_string()))?;
                 for (name, p) in prox.iter() {
                     let i = self
@@ -496,11 +492,11 @@ impl SiteTrainer for NnSiteTrainer {
     }
 
     fn params(&self) -> ParamSet {
-        to_param_set(&self.params).expect("named params are valid")
+        self.params.clone()
     }
 
     fn load_params(&mut self, p: &ParamSet) -> std::result::Result<(), FedError> {
-        self.params = from_param_set(&self.params, p)?;
+        self.params = with_values(&self.params, p)?;
         Ok(())
     }
 }
@@ -508,14 +504,14 @@ impl SiteTrainer for NnSiteTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fed::ct_data_config;
+    use crate::fed::{Phantoms, ct_data_config};
     use crate::models::learn::LearnConfig;
-    use fedrecon_fed::protocol::CtProtocol;
+    use fedrecon_fed::protocol::CtScanProtocol;
     use fedrecon_fed::runtime::{NoObserver, SimSite, SimulationConfig, simulate};
     use fedrecon_fed::{PresetOptions, build_method, presets::HyperMode};
 
-    fn proto(views: usize, bins: usize, i0: f64) -> CtProtocol {
-        CtProtocol {
+    fn proto(views: usize, bins: usize, i0: f64) -> CtScanProtocol {
+        CtScanProtocol {
             views,
             detector_bins: bins,
             pixel_size_mm: 1.0,
@@ -545,7 +541,13 @@ mod tests {
             .enumerate()
             .map(|(i, &(v, b, i0))| {
                 let p = proto(v, b, i0);
-                let d = ct_data_config(&p, 3, 2, 10 + i as u64, 4).unwrap();
+                let n = Phantoms {
+                    train_samples: 3,
+                    val_samples: 2,
+                    seed: 10 + i as u64,
+                    ellipses: 4,
+                };
+                let d = ct_data_config(&p, n).unwrap();
                 let part = SiteData::new(&format!("s{i}"), &d, p.to_vector().unwrap(), &arch, true)
                     .unwrap();
                 NnSiteTrainer::new(
@@ -592,7 +594,13 @@ mod tests {
     #[test]
     fn bridge_matches_the_protocol_geometry_and_params_roundtrip_exactly() {
         let p = proto(12, 24, 5e4);
-        let d = ct_data_config(&p, 1, 1, 0, 4).unwrap();
+        let n = Phantoms {
+            train_samples: 1,
+            val_samples: 1,
+            seed: 0,
+            ellipses: 4,
+        };
+        let d = ct_data_config(&p, n).unwrap();
         assert_eq!(
             d.ct.geometry(16).unwrap().sino_shape(),
             p.geometry().unwrap().sino_shape()
@@ -740,7 +748,7 @@ mod preset_tests {
         };
         let dev = Device::flex();
         let (mut train, eval) =
-            site_trainers(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+            site_trainers(&sites, &crate::fed::SiteBuild::new(spec, 4, 1, &dev)).unwrap();
         assert_eq!((train.len(), eval.len()), (5, 0));
         let vs: Vec<Vec<f32>> = train
             .iter()
@@ -751,7 +759,7 @@ mod preset_tests {
             "protocol vectors differ"
         );
         let mut central =
-            central_trainer(&sites, spec, TrainSettings::default(), 4, 1, &dev).unwrap();
+            central_trainer(&sites, &crate::fed::SiteBuild::new(spec, 4, 1, &dev)).unwrap();
         assert_eq!(central.parts().len(), 5);
         let init = central.params();
         let mut c = SimulationConfig::new(1);

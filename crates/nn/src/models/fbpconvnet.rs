@@ -72,18 +72,11 @@ impl FbpConvNet {
         self.unet.film_channels()
     }
 
-    /// Reconstructs images from sinograms.
-    ///
-    /// # Shapes
-    /// `sinogram`: `[B, 1, n_angles, n_det]` → `[B, 1, ny, nx]`.
-    pub fn forward(
-        &self,
-        sinogram: Tensor<4>,
-        physics: &CtPhysics,
-        film: Option<&Film>,
-    ) -> Result<Tensor<4>> {
+    /// FBP plus the U-Net's residual correction:
+    /// sinograms `y` `[B, 1, n_angles, n_det]` → images `[B, 1, ny, nx]`.
+    pub fn forward(&self, y: Tensor<4>, ct: &CtPhysics, film: Option<&Film>) -> Result<Tensor<4>> {
         // [B, 1, ny, nx]
-        let x = physics.fbp_batch(&sinogram)?;
+        let x = ct.fbp_batch(&y)?;
         Ok(x.clone() + self.unet.forward(x, film, 0))
     }
 }

@@ -15,7 +15,6 @@
 use super::blocks::{Activation, Cnn3};
 use crate::error::{NnError, Result};
 use crate::film::Film;
-use crate::ops::{apply_adjoint_nd, apply_nd};
 use crate::physics::CtPhysics;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
@@ -104,30 +103,19 @@ impl Learn {
         vec![self.hidden; self.reg.len()]
     }
 
-    /// Reconstructs images from sinograms.
-    ///
-    /// # Shapes
-    /// `sinogram`: `[B, 1, n_angles, n_det]` → `[B, 1, ny, nx]`.
-    pub fn forward(
-        &self,
-        sinogram: Tensor<4>,
-        physics: &CtPhysics,
-        film: Option<&Film>,
-    ) -> Result<Tensor<4>> {
-        let [b, _, na, nd] = sinogram.dims();
-        let [ny, nx] = physics.image_shape;
-        let op = physics.linop();
-        let s = 1.0 / physics.op_norm;
+    /// The unrolled LEARN iterations from the FBP start:
+    /// sinograms `y` `[B, 1, n_angles, n_det]` → images `[B, 1, ny, nx]`.
+    pub fn forward(&self, y: Tensor<4>, ct: &CtPhysics, film: Option<&Film>) -> Result<Tensor<4>> {
         // x_0 = FBP(y): [B, 1, ny, nx]
-        let mut x = physics.fbp_batch(&sinogram)?;
-        // g: [B, 1, na, nd]
-        let g = sinogram.mul_scalar(s);
+        let mut x = ct.fbp_batch(&y)?;
+        // g = y/‖A‖: [B, 1, na, nd]
+        let g = y.mul_scalar(1.0 / ct.op_norm);
         let alpha = self.alpha.val();
         for (k, reg) in self.reg.iter().enumerate() {
             // K x − g: [B, 1, na, nd]
-            let r = apply_nd(x.clone(), &op, [b, 1, na, nd])?.mul_scalar(s) - g.clone();
+            let r = ct.project_normalised(x.clone())? - g.clone();
             // Kᵀ(K x − g): [B, 1, ny, nx]
-            let grad = apply_adjoint_nd(r, &op, [b, 1, ny, nx])?.mul_scalar(s);
+            let grad = ct.backproject_normalised(r)?;
             // α_k: [1, 1, 1, 1]
             let a = alpha.clone().narrow(0, k, 1).reshape([1, 1, 1, 1]);
             x = x.clone() - grad * a - reg.forward(x, film, k);

@@ -18,7 +18,6 @@
 use super::blocks::{Activation, Cnn3};
 use crate::error::{NnError, Result};
 use crate::film::Film;
-use crate::ops::{apply_adjoint_nd, apply_nd};
 use crate::physics::CtPhysics;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -109,23 +108,14 @@ impl Lpd {
         vec![self.hidden; 2 * self.primal.len()]
     }
 
-    /// Reconstructs images from sinograms.
-    ///
-    /// # Shapes
-    /// `sinogram`: `[B, 1, n_angles, n_det]` → `[B, 1, ny, nx]`.
-    pub fn forward(
-        &self,
-        sinogram: Tensor<4>,
-        physics: &CtPhysics,
-        film: Option<&Film>,
-    ) -> Result<Tensor<4>> {
-        let [b, _, na, nd] = sinogram.dims();
-        let [ny, nx] = physics.image_shape;
-        let device = sinogram.device();
-        let op = physics.linop();
-        let s = 1.0 / physics.op_norm;
+    /// The learned primal-dual iterations from zero primal and dual states:
+    /// sinograms `y` `[B, 1, n_angles, n_det]` → images `[B, 1, ny, nx]`.
+    pub fn forward(&self, y: Tensor<4>, ct: &CtPhysics, film: Option<&Film>) -> Result<Tensor<4>> {
+        let [b, _, na, nd] = y.dims();
+        let [ny, nx] = ct.image_shape;
+        let device = y.device();
         // g = y/‖A‖: [B, 1, na, nd]
-        let g = sinogram.mul_scalar(s);
+        let g = y.mul_scalar(1.0 / ct.op_norm);
         // f: [B, N_p, ny, nx], h: [B, N_d, na, nd]
         let mut f = Tensor::<4>::zeros([b, self.n_primal, ny, nx], &device);
         let mut h = Tensor::<4>::zeros([b, self.n_dual, na, nd], &device);
@@ -133,12 +123,12 @@ impl Lpd {
         for (i, (dual, primal)) in self.dual.iter().zip(&self.primal).enumerate() {
             // K f⁽²⁾: [B, 1, ny, nx] → [B, 1, na, nd]
             let f2 = f.clone().narrow(1, fi, 1);
-            let kf = apply_nd(f2, &op, [b, 1, na, nd])?.mul_scalar(s);
+            let kf = ct.project_normalised(f2)?;
             // dual update: [B, N_d + 2, na, nd] → [B, N_d, na, nd]
             h = h.clone() + dual.forward(Tensor::cat(vec![h, kf, g.clone()], 1), film, 2 * i);
             // Kᵀ h⁽¹⁾: [B, 1, na, nd] → [B, 1, ny, nx]
             let h1 = h.clone().narrow(1, 0, 1);
-            let kth = apply_adjoint_nd(h1, &op, [b, 1, ny, nx])?.mul_scalar(s);
+            let kth = ct.backproject_normalised(h1)?;
             // primal update: [B, N_p + 1, ny, nx] → [B, N_p, ny, nx]
             f = f.clone() + primal.forward(Tensor::cat(vec![f, kth], 1), film, 2 * i + 1);
         }
