@@ -1,30 +1,18 @@
 //! The real back end (feature `cuda`): cudarc's driver API and NVRTC, both loaded at run time.
-//!
-//! - [`nvrtc`]: finding and loading NVRTC, compiling a kernel file to PTX;
-//! - [`memory`]: the device's buffers and launches, i.e. the [`Backend`](crate::pipeline::Backend)
-//!   of the generic pipelines;
-//! - one file per operator family: [`joseph`], [`fbp`], [`nufft`], [`sense`], with the host-buffer
-//!   plumbing shared by the complex operators in [`host`].
+//! This file holds the device and its per-device module cache; [`nvrtc`] finds NVRTC and compiles
+//! a kernel file to PTX, [`memory`] makes the device a [`Backend`](crate::backend::Backend)
+//! (buffers and launches). The operators themselves are written once over that trait
+//! ([`crate::pipeline`]).
 
-mod fbp;
-mod host;
-mod joseph;
 mod memory;
-mod nufft;
 mod nvrtc;
-mod sense;
-
-pub use fbp::FbpCuda;
-pub use joseph::JosephProjectorCuda;
-pub use nufft::{NufftGriddingCuda, NufftPlanCuda, NufftSenseOperatorCuda};
-pub use nvrtc::{compile_ptx, nvrtc_arch_for, nvrtc_available, nvrtc_supported_archs};
-pub use sense::{SenseMapsCuda, SenseOperatorCuda};
 
 use nvrtc::{compile, ensure_driver, ensure_nvrtc};
+pub use nvrtc::{compile_ptx, nvrtc_arch_for, nvrtc_available, nvrtc_supported_archs};
 
 use crate::CudaError;
 use crate::kernels::KernelFile;
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -137,36 +125,6 @@ impl CudaDevice {
         };
         guarded(&format!("looking up `{name}`"), || {
             module.load_function(name)
-        })
-    }
-    fn upload<T: cudarc::driver::DeviceRepr>(
-        &self,
-        what: &str,
-        data: &[T],
-    ) -> Result<CudaSlice<T>, CudaError> {
-        guarded(&format!("copying {what} to the device"), || {
-            self.inner.stream.clone_htod(data)
-        })
-    }
-    fn download<T: cudarc::driver::DeviceRepr>(
-        &self,
-        what: &str,
-        src: &CudaSlice<T>,
-        dst: &mut [T],
-    ) -> Result<(), CudaError> {
-        guarded(&format!("copying {what} to the host"), || {
-            self.inner.stream.memcpy_dtoh(src, dst)?;
-            // the copy is asynchronous on the stream: wait before the caller reads `dst`
-            self.inner.stream.synchronize()
-        })
-    }
-    fn zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
-        &self,
-        what: &str,
-        n: usize,
-    ) -> Result<CudaSlice<T>, CudaError> {
-        guarded(&format!("allocating {what}"), || {
-            self.inner.stream.alloc_zeros::<T>(n)
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Finding NVRTC (honouring `FEDRECON_NVRTC_LIB`), its target architectures, and compiling a
-//! kernel file to PTX with the strict IEEE flags of the device path.
+//! kernel file to PTX with the strict IEEE flags of the device path. The library is preloaded by
+//! hand because cudarc `dlopen`s it by bare name only (and panics when that fails).
 
 use super::guarded;
 use crate::CudaError;
