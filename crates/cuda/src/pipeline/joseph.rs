@@ -59,11 +59,8 @@ impl<B: Backend> LinearPipeline<B> for JosephPipeline<B> {
     const NAME: &'static str = "JosephProjectorCuda";
     const X: &'static str = "x (batched image)";
     const Y: &'static str = "y (batched sinogram)";
-    fn domain(&self) -> &[usize] {
-        &self.dom
-    }
-    fn range(&self) -> &[usize] {
-        &self.ran
+    fn shape(&self) -> [&[usize]; 2] {
+        [&self.dom, &self.ran]
     }
     /// `y = P x`; the x-major rays read a transposed copy of the images, made here in scratch
     /// memory.

@@ -33,8 +33,8 @@ pub use fft::Fft2Pipeline;
 pub use joseph::{JosephPipeline, JosephProjectorCuda};
 pub use nufft::{GriddingPipeline, NufftGriddingCuda, NufftPipeline, NufftPlanCuda};
 pub use sense::{
-    NufftSenseOperatorCuda, NufftSensePipeline, SenseMapsCuda, SenseOperatorCuda, SensePipeline,
-    SenseWeights,
+    CoilPipeline, CoilTransform, MaskedFft, NufftSenseOperatorCuda, NufftSensePipeline,
+    SenseMapsCuda, SenseOperatorCuda, SensePipeline, SenseWeights,
 };
 
 use crate::CudaError;
@@ -136,10 +136,16 @@ pub trait LinearPipeline<B: Backend> {
     const X: &'static str = "x (batched domain)";
     /// Name of the batched range in shape errors.
     const Y: &'static str = "y (batched range)";
-    /// Shape of one domain item (host values).
-    fn domain(&self) -> &[usize];
-    /// Shape of one range item (host values).
-    fn range(&self) -> &[usize];
+    /// Shapes of one domain and one range item (host values).
+    fn shape(&self) -> [&[usize]; 2];
+    /// Shape of one domain item.
+    fn domain(&self) -> &[usize] {
+        self.shape()[0]
+    }
+    /// Shape of one range item.
+    fn range(&self) -> &[usize] {
+        self.shape()[1]
+    }
     /// `y = A x` for a batch; returns the batch size.
     fn forward(&self, be: &B, x: &B::Buf<f32>, y: &mut B::Buf<f32>) -> Result<usize, CudaError>;
     /// `x = Aᴴ y` for a batch; returns the batch size.

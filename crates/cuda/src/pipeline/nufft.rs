@@ -94,11 +94,8 @@ impl<B: Backend> GriddingPipeline<B> {
 impl<B: Backend> LinearPipeline<B> for GriddingPipeline<B> {
     type Elem = Complex32;
     const NAME: &'static str = "NufftGriddingCuda";
-    fn domain(&self) -> &[usize] {
-        &self.m
-    }
-    fn range(&self) -> &[usize] {
-        &self.nf
+    fn shape(&self) -> [&[usize]; 2] {
+        [&self.m, &self.nf]
     }
     /// `grid (batch, nfy, nfx) = spread(c (batch, M))`.
     fn forward(&self, be: &B, c: &B::Buf<f32>, grid: &mut B::Buf<f32>) -> Result<usize, CudaError> {
@@ -230,11 +227,8 @@ impl<B: Backend> NufftPipeline<B> {
 impl<B: Backend> LinearPipeline<B> for NufftPipeline<B> {
     type Elem = Complex32;
     const NAME: &'static str = "NufftPlanCuda";
-    fn domain(&self) -> &[usize] {
-        &self.tables.image
-    }
-    fn range(&self) -> &[usize] {
-        &self.gridding.m
+    fn shape(&self) -> [&[usize]; 2] {
+        [&self.tables.image, &self.gridding.m]
     }
     fn forward(&self, be: &B, x: &B::Buf<f32>, y: &mut B::Buf<f32>) -> Result<usize, CudaError> {
         self.type2(be, x, y)

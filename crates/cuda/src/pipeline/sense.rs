@@ -1,6 +1,7 @@
 //! Multi-coil SENSE (Pruessmann et al. 1999, MRM 42(5)): the coil weighting `S_c ⊙ x` and its
-//! adjoint `Σ_c conj(S_c) ⊙ t_c`, Cartesian SENSE `y_c = M ⊙ fft2c(S_c ⊙ x)` and non-Cartesian
-//! SENSE `y_c = A(S_c ⊙ x)` with the NUFFT `A`, as `fedrecon_physics::mri::sense`.
+//! adjoint `Σ_c conj(S_c) ⊙ t_c`, followed per coil by a transform `T` — Cartesian SENSE
+//! `y_c = M ⊙ fft2c(S_c ⊙ x)`, non-Cartesian SENSE `y_c = A(S_c ⊙ x)` with the NUFFT `A` — as
+//! `fedrecon_physics::mri::sense`.
 
 use super::{
     Backend, Fft2Pipeline, HostOp, LinearPipeline, NufftPipeline, batch_i32, batch_of,
@@ -64,11 +65,8 @@ impl<B: Backend> SenseWeights<B> {
 impl<B: Backend> LinearPipeline<B> for SenseWeights<B> {
     type Elem = Complex32;
     const NAME: &'static str = "SenseMapsCuda";
-    fn domain(&self) -> &[usize] {
-        &self.dom
-    }
-    fn range(&self) -> &[usize] {
-        &self.ran
+    fn shape(&self) -> [&[usize]; 2] {
+        [&self.dom, &self.ran]
     }
     /// `out (batch, coils, ny, nx) = S ⊙ x (batch, ny, nx)`.
     fn forward(&self, be: &B, x: &B::Buf<f32>, out: &mut B::Buf<f32>) -> Result<usize, CudaError> {
@@ -100,28 +98,33 @@ impl<B: Backend> LinearPipeline<B> for SenseWeights<B> {
     }
 }
 
-/// Cartesian multi-coil SENSE `y = M F S x` on a backend (`SenseOperator`).
-pub struct SensePipeline<B: Backend> {
-    weights: SenseWeights<B>,
-    mask: Option<B::Buf<f32>>,
-    fft: Fft2Pipeline<B>,
+/// The transform of every coil image after the weighting: Cartesian SENSE's masked centred FFT
+/// or the NUFFT.
+pub trait CoilTransform<B: Backend>: LinearPipeline<B, Elem = Complex32> {
+    /// Name of the SENSE operator built on it.
+    const SENSE: &'static str;
 }
 
-debug_fields!(SensePipeline {
-    "weights": |s| &s.weights,
+/// fastMRI's centred orthonormal FFT followed by an optional sampling mask, `y = M fft2c(x)`, of
+/// `(ny, nx)` images on a backend (its adjoint is `ifft2c(M y)`).
+pub struct MaskedFft<B: Backend> {
+    fft: Fft2Pipeline<B>,
+    mask: Option<B::Buf<f32>>,
+    shape: [usize; 2],
+}
+
+debug_fields!(MaskedFft {
+    "shape": |s| s.shape,
     "masked": |s| s.mask.is_some(),
 });
 
-impl<B: Backend> SensePipeline<B> {
-    /// Coil `maps` `(coils, ny, nx)` and an optional mask.
+impl<B: Backend> MaskedFft<B> {
+    /// The FFT of `(ny, nx)` images and an optional mask.
     pub fn new(
         be: &B,
-        maps: &[Complex32],
-        coils: usize,
         (ny, nx): (usize, usize),
         mask: Option<&SamplingMask>,
     ) -> Result<Self, CudaError> {
-        let weights = SenseWeights::new(be, maps, coils, (ny, nx))?;
         let mask = match mask {
             None => None,
             Some(m) => {
@@ -135,10 +138,86 @@ impl<B: Backend> SensePipeline<B> {
             }
         };
         Ok(Self {
-            weights,
-            mask,
             fft: Fft2Pipeline::new(be, ny, nx)?,
+            mask,
+            shape: [ny, nx],
         })
+    }
+    /// `dst = fft2c(src)` masked at the output, or (`inverse`) `ifft2c` of `src` masked at the input.
+    fn apply(
+        &self,
+        be: &B,
+        inverse: bool,
+        src: &B::Buf<f32>,
+        dst: &mut B::Buf<f32>,
+    ) -> Result<usize, CudaError> {
+        let [ny, nx] = self.shape;
+        let b = batch_of("images (batch, ny, nx, re/im)", &[ny, nx, 2], be.len(src))?;
+        check_len(
+            "images (batch, ny, nx, re/im)",
+            &[b, ny, nx, 2],
+            be.len(dst),
+        )?;
+        let (mut s1, mut s2) = (
+            be.zeros::<f32>("FFT scratch", be.len(src))?,
+            be.zeros::<f32>("FFT scratch", be.len(src))?,
+        );
+        let mask = self.mask.as_ref().map(|m| (m, inverse));
+        self.fft
+            .centred(be, b, inverse, mask, src, dst, &mut s1, &mut s2)?;
+        Ok(b)
+    }
+}
+
+impl<B: Backend> LinearPipeline<B> for MaskedFft<B> {
+    type Elem = Complex32;
+    const NAME: &'static str = "MaskedFft";
+    fn shape(&self) -> [&[usize]; 2] {
+        [&self.shape, &self.shape]
+    }
+    fn forward(&self, be: &B, x: &B::Buf<f32>, y: &mut B::Buf<f32>) -> Result<usize, CudaError> {
+        self.apply(be, false, x, y)
+    }
+    fn adjoint(&self, be: &B, y: &B::Buf<f32>, x: &mut B::Buf<f32>) -> Result<usize, CudaError> {
+        self.apply(be, true, y, x)
+    }
+}
+
+impl<B: Backend> CoilTransform<B> for MaskedFft<B> {
+    const SENSE: &'static str = "SenseOperatorCuda";
+}
+
+impl<B: Backend> CoilTransform<B> for NufftPipeline<B> {
+    const SENSE: &'static str = "NufftSenseOperatorCuda";
+}
+
+/// Multi-coil SENSE `y_c = T(S_c ⊙ x)` on a backend, for a per-coil transform `T`, all coils in
+/// one batched sequence; its adjoint is `x = Σ_c conj(S_c) ⊙ Tᴴ y_c`.
+pub struct CoilPipeline<B: Backend, T> {
+    weights: SenseWeights<B>,
+    transform: T,
+    ran: Vec<usize>,
+}
+
+impl<B: Backend, T: std::fmt::Debug> std::fmt::Debug for CoilPipeline<B, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoilPipeline")
+            .field("weights", &self.weights)
+            .field("transform", &self.transform)
+            .finish()
+    }
+}
+
+impl<B: Backend, T: CoilTransform<B>> CoilPipeline<B, T> {
+    fn from_parts(weights: SenseWeights<B>, transform: T) -> Self {
+        let ran = std::iter::once(weights.coils())
+            .chain(transform.range().iter().copied())
+            .collect();
+        Self {
+            weights,
+            transform,
+            ran,
+        }
     }
     /// Number of coils.
     pub fn coils(&self) -> usize {
@@ -146,72 +225,69 @@ impl<B: Backend> SensePipeline<B> {
     }
     /// `(ny, nx)`.
     pub fn image_shape(&self) -> (usize, usize) {
-        self.fft.shape()
+        (self.weights.dom[0], self.weights.dom[1])
     }
-    fn scratch(&self, be: &B, n: usize) -> Result<[B::Buf<f32>; 3], CudaError> {
-        Ok([
-            be.zeros::<f32>("coil images", n)?,
-            be.zeros::<f32>("FFT scratch", n)?,
-            be.zeros::<f32>("FFT scratch", n)?,
-        ])
+    /// The per-coil transform.
+    pub fn transform(&self) -> &T {
+        &self.transform
+    }
+    fn coil_images(&self, be: &B, batch: usize) -> Result<B::Buf<f32>, CudaError> {
+        be.zeros::<f32>(
+            "coil images",
+            2 * batch * self.weights.ran.iter().product::<usize>(),
+        )
     }
 }
 
-impl<B: Backend> LinearPipeline<B> for SensePipeline<B> {
+impl<B: Backend, T: CoilTransform<B>> LinearPipeline<B> for CoilPipeline<B, T> {
     type Elem = Complex32;
-    const NAME: &'static str = "SenseOperatorCuda";
-    fn domain(&self) -> &[usize] {
-        &self.weights.dom
+    const NAME: &'static str = T::SENSE;
+    fn shape(&self) -> [&[usize]; 2] {
+        [&self.weights.dom, &self.ran]
     }
-    fn range(&self) -> &[usize] {
-        &self.weights.ran
-    }
-    /// `y (batch, coils, ny, nx) = M F S x (batch, ny, nx)`.
+    /// `y (batch, coils, …) = T S x (batch, ny, nx)`.
     fn forward(&self, be: &B, x: &B::Buf<f32>, y: &mut B::Buf<f32>) -> Result<usize, CudaError> {
-        let (ny, nx) = self.fft.shape();
-        let c = self.coils();
+        let (ny, nx) = self.image_shape();
         let b = batch_of("x (batch, ny, nx, re/im)", &[ny, nx, 2], be.len(x))?;
-        check_len(
-            "y (batch, coils, ny, nx, re/im)",
-            &[b, c, ny, nx, 2],
-            be.len(y),
-        )?;
-        let [mut t, mut s1, mut s2] = self.scratch(be, 2 * b * c * ny * nx)?;
+        let n_ran: usize = self.ran.iter().product();
+        check_len("y (batch, coils, …, re/im)", &[b, n_ran, 2], be.len(y))?;
+        let mut t = self.coil_images(be, b)?;
         self.weights.forward(be, x, &mut t)?;
-        let mask = self.mask.as_ref().map(|m| (m, false));
-        self.fft
-            .centred(be, b * c, false, mask, &t, y, &mut s1, &mut s2)?;
+        self.transform.forward(be, &t, y)?;
         Ok(b)
     }
-    /// `x = Sᴴ Fᴴ M y`.
+    /// `x = Sᴴ Tᴴ y`.
     fn adjoint(&self, be: &B, y: &B::Buf<f32>, x: &mut B::Buf<f32>) -> Result<usize, CudaError> {
-        let (ny, nx) = self.fft.shape();
-        let c = self.coils();
-        let b = batch_of(
-            "y (batch, coils, ny, nx, re/im)",
-            &[c, ny, nx, 2],
-            be.len(y),
-        )?;
+        let (ny, nx) = self.image_shape();
+        let n_ran: usize = self.ran.iter().product();
+        let b = batch_of("y (batch, coils, …, re/im)", &[n_ran, 2], be.len(y))?;
         check_len("x (batch, ny, nx, re/im)", &[b, ny, nx, 2], be.len(x))?;
-        let [mut t, mut s1, mut s2] = self.scratch(be, be.len(y))?;
-        let mask = self.mask.as_ref().map(|m| (m, true));
-        self.fft
-            .centred(be, b * c, true, mask, y, &mut t, &mut s1, &mut s2)?;
+        let mut t = self.coil_images(be, b)?;
+        self.transform.adjoint(be, y, &mut t)?;
         self.weights.adjoint(be, &t, x)
     }
 }
 
-/// Non-Cartesian multi-coil SENSE `y_c = A(S_c ⊙ x)` on a backend (`NufftSenseOperator`).
-pub struct NufftSensePipeline<B: Backend> {
-    weights: SenseWeights<B>,
-    nufft: NufftPipeline<B>,
-    ran: [usize; 2],
+/// Cartesian multi-coil SENSE `y_c = M ⊙ fft2c(S_c ⊙ x)` on a backend (`SenseOperator`).
+pub type SensePipeline<B> = CoilPipeline<B, MaskedFft<B>>;
+
+impl<B: Backend> SensePipeline<B> {
+    /// Coil `maps` `(coils, ny, nx)` and an optional mask.
+    pub fn new(
+        be: &B,
+        maps: &[Complex32],
+        coils: usize,
+        shape: (usize, usize),
+        mask: Option<&SamplingMask>,
+    ) -> Result<Self, CudaError> {
+        let weights = SenseWeights::new(be, maps, coils, shape)?;
+        Ok(Self::from_parts(weights, MaskedFft::new(be, shape, mask)?))
+    }
 }
 
-debug_fields!(NufftSensePipeline {
-    "weights": |s| &s.weights,
-    "nufft": |s| &s.nufft,
-});
+/// Non-Cartesian multi-coil SENSE `y_c = A(S_c ⊙ x)` with the NUFFT `A` on a backend
+/// (`NufftSenseOperator`).
+pub type NufftSensePipeline<B> = CoilPipeline<B, NufftPipeline<B>>;
 
 impl<B: Backend> NufftSensePipeline<B> {
     /// Coil `maps` `(coils, ny, nx)` with the NUFFT of `plan`.
@@ -222,51 +298,11 @@ impl<B: Backend> NufftSensePipeline<B> {
         coils: usize,
     ) -> Result<Self, CudaError> {
         let weights = SenseWeights::new(be, maps, coils, plan.image_shape())?;
-        Ok(Self {
-            weights,
-            nufft: NufftPipeline::new(be, plan)?,
-            ran: [coils, plan.n_points()],
-        })
-    }
-    /// Number of coils.
-    pub fn coils(&self) -> usize {
-        self.weights.coils()
+        Ok(Self::from_parts(weights, NufftPipeline::new(be, plan)?))
     }
     /// The NUFFT.
     pub fn nufft(&self) -> &NufftPipeline<B> {
-        &self.nufft
-    }
-}
-
-impl<B: Backend> LinearPipeline<B> for NufftSensePipeline<B> {
-    type Elem = Complex32;
-    const NAME: &'static str = "NufftSenseOperatorCuda";
-    fn domain(&self) -> &[usize] {
-        &self.weights.dom
-    }
-    fn range(&self) -> &[usize] {
-        &self.ran
-    }
-    /// `y (batch, coils, M) = A S x (batch, ny, nx)`.
-    fn forward(&self, be: &B, x: &B::Buf<f32>, y: &mut B::Buf<f32>) -> Result<usize, CudaError> {
-        let (ny, nx) = self.nufft.image_shape();
-        let [c, m] = self.ran;
-        let b = batch_of("x (batch, ny, nx, re/im)", &[ny, nx, 2], be.len(x))?;
-        check_len("y (batch, coils, M, re/im)", &[b, c, m, 2], be.len(y))?;
-        let mut t = be.zeros::<f32>("coil images", 2 * b * c * ny * nx)?;
-        self.weights.forward(be, x, &mut t)?;
-        self.nufft.type2(be, &t, y)?;
-        Ok(b)
-    }
-    /// `x = Sᴴ Aᴴ y`.
-    fn adjoint(&self, be: &B, y: &B::Buf<f32>, x: &mut B::Buf<f32>) -> Result<usize, CudaError> {
-        let (ny, nx) = self.nufft.image_shape();
-        let [c, m] = self.ran;
-        let b = batch_of("y (batch, coils, M, re/im)", &[c, m, 2], be.len(y))?;
-        check_len("x (batch, ny, nx, re/im)", &[b, ny, nx, 2], be.len(x))?;
-        let mut t = be.zeros::<f32>("coil images", 2 * b * c * ny * nx)?;
-        self.nufft.type1(be, y, &mut t)?;
-        self.weights.adjoint(be, &t, x)
+        &self.transform
     }
 }
 
