@@ -46,3 +46,14 @@
 static __device__ __forceinline__ long long fedrecon_global_x() {
     return (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
 }
+
+// Thread of a launch over `batch` items of `n` elements each, one thread per element: false for
+// the threads past the end; else its global index *t, item *ib and element *p within the item.
+static __device__ __forceinline__ bool fedrecon_batched(long long n, int batch, long long* t,
+                                                        long long* ib, long long* p) {
+    *t = fedrecon_global_x();
+    if (*t >= n * batch) return false;
+    *ib = *t / n;
+    *p = *t % n;
+    return true;
+}

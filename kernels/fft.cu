@@ -1,7 +1,8 @@
 // Batched complex FFTs of any length, for the oversampled NUFFT grid and SENSE's centred FFT:
 // Stockham's autosort formulation (Stockham 1966; the GPU form of Govindaraju, Lloyd, Dotsenko,
 // Smith, Manferdelli 2008, "High performance discrete Fourier transforms on graphics processors",
-// SC'08), mixed radix, one launch per pass, ping-ponging between two buffers.
+// SC'08), mixed radix, one launch per pass, ping-ponging between two buffers. Written here
+// rather than calling cuFFT so that the same FFT also runs in the host emulation of the tests.
 //
 // A length n = r₁·r₂·…·r_P is transformed in P passes. Before pass p the data hold DFTs of length
 // ns = r₁⋯r_{p−1}; with R = r_p, thread j ∈ [0, n/R) reads the R elements x[j + r·n/R],

@@ -140,6 +140,25 @@ extern "C" __global__ void joseph_prepare_rays(int kind, int ny, int nx, int n_a
     ray_i[FEDRECON_RAY_I * r + 2] = x_major;
 }
 
+// One prepared ray, as joseph_prepare_rays stores it.
+struct JosephRay {
+    float a, b, weight;
+    int k0, k1, x_major;
+};
+
+static __device__ __forceinline__ JosephRay joseph_ray(const float* __restrict__ ray_f,
+                                                       const int* __restrict__ ray_i,
+                                                       long long r) {
+    JosephRay ray;
+    ray.a = ray_f[FEDRECON_RAY_F * r];
+    ray.b = ray_f[FEDRECON_RAY_F * r + 1];
+    ray.weight = ray_f[FEDRECON_RAY_F * r + 2];
+    ray.k0 = ray_i[FEDRECON_RAY_I * r];
+    ray.k1 = ray_i[FEDRECON_RAY_I * r + 1];
+    ray.x_major = ray_i[FEDRECON_RAY_I * r + 2];
+    return ray;
+}
+
 // Image value at padded minor index `m` (1..=n_minor is the image, 0 and n_minor + 1 are zero
 // padding) and major index `k`, in the minor-contiguous layout `f` (row length n_minor).
 static __device__ __forceinline__ float joseph_fetch(const float* __restrict__ f, int n_minor,
@@ -153,10 +172,8 @@ static __device__ __forceinline__ float joseph_fetch(const float* __restrict__ f
 extern "C" __global__ void joseph_transpose(int rows, int cols, int batch, int accumulate,
                                             const float* __restrict__ src,
                                             float* __restrict__ dst) {
-    long long t = fedrecon_global_x();
-    long long n = (long long)rows * cols;
-    if (t >= n * batch) return;
-    long long ib = t / n, p = t % n;
+    long long n = (long long)rows * cols, t, ib, p;
+    if (!fedrecon_batched(n, batch, &t, &ib, &p)) return;
     long long c = p / rows, r = p % rows;
     float v = src[ib * n + r * cols + c];
     dst[t] = accumulate ? dst[t] + v : v;
@@ -172,10 +189,9 @@ extern "C" __global__ void joseph_forward(int ny, int nx, long long n_rays, int 
                                           float* __restrict__ sino) {
     long long r = fedrecon_global_x();
     if (r >= n_rays) return;
-    float a = ray_f[FEDRECON_RAY_F * r], b = ray_f[FEDRECON_RAY_F * r + 1];
-    float weight = ray_f[FEDRECON_RAY_F * r + 2];
-    int k0 = ray_i[FEDRECON_RAY_I * r], k1 = ray_i[FEDRECON_RAY_I * r + 1];
-    int x_major = ray_i[FEDRECON_RAY_I * r + 2];
+    JosephRay ray = joseph_ray(ray_f, ray_i, r);
+    float a = ray.a, b = ray.b, weight = ray.weight;
+    int k0 = ray.k0, k1 = ray.k1, x_major = ray.x_major;
     int n_minor = x_major ? ny : nx;
     long long n_pix = (long long)ny * nx;
     for (int ib = 0; ib < batch; ++ib) {
@@ -210,10 +226,9 @@ extern "C" __global__ void joseph_backward(int ny, int nx, long long n_rays, int
                                            float* img_t) {
     long long r = fedrecon_global_x();
     if (r >= n_rays) return;
-    float a = ray_f[FEDRECON_RAY_F * r], b = ray_f[FEDRECON_RAY_F * r + 1];
-    float weight = ray_f[FEDRECON_RAY_F * r + 2];
-    int k0 = ray_i[FEDRECON_RAY_I * r], k1 = ray_i[FEDRECON_RAY_I * r + 1];
-    int x_major = ray_i[FEDRECON_RAY_I * r + 2];
+    JosephRay ray = joseph_ray(ray_f, ray_i, r);
+    float a = ray.a, b = ray.b, weight = ray.weight;
+    int k0 = ray.k0, k1 = ray.k1, x_major = ray.x_major;
     if (k0 > k1) return;
     int n_minor = x_major ? ny : nx;
     long long n_pix = (long long)ny * nx;

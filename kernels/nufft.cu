@@ -43,6 +43,26 @@ static __device__ __forceinline__ int nufft_axis(double t, int w, float beta, fl
     return (int)l0;
 }
 
+// This thread's point p of the trajectory (kx, ky): its first fine-grid cells (lx, ly) and the
+// w kernel values along each axis.
+struct NufftPoint {
+    long long p;
+    int lx, ly;
+    float px[FEDRECON_NUFFT_MAX_WIDTH], py[FEDRECON_NUFFT_MAX_WIDTH];
+};
+
+// False for the threads past the last of the m points.
+static __device__ __forceinline__ bool nufft_point(const float* __restrict__ traj, long long m,
+                                                   int nfy, int nfx, int w, float beta,
+                                                   NufftPoint* pt) {
+    long long p = fedrecon_global_x();
+    if (p >= m) return false;
+    pt->p = p;
+    pt->lx = nufft_axis(nufft_fold((double)traj[2 * p] * (double)nfx, nfx), w, beta, pt->px);
+    pt->ly = nufft_axis(nufft_fold((double)traj[2 * p + 1] * (double)nfy, nfy), w, beta, pt->py);
+    return true;
+}
+
 static __device__ __forceinline__ int nufft_wrap(int l, int n) {
     l %= n;
     return l < 0 ? l + n : l;
@@ -53,20 +73,17 @@ static __device__ __forceinline__ int nufft_wrap(int l, int n) {
 extern "C" __global__ void nufft_spread(long long m, int nfy, int nfx, int w, float beta,
                                         int batch, const float* __restrict__ traj,
                                         const float* __restrict__ c, float* grid) {
-    long long p = fedrecon_global_x();
-    if (p >= m) return;
-    float px[FEDRECON_NUFFT_MAX_WIDTH], py[FEDRECON_NUFFT_MAX_WIDTH];
-    int lx = nufft_axis(nufft_fold((double)traj[2 * p] * (double)nfx, nfx), w, beta, px);
-    int ly = nufft_axis(nufft_fold((double)traj[2 * p + 1] * (double)nfy, nfy), w, beta, py);
-    long long n_grid = (long long)nfy * nfx;
+    NufftPoint pt;
+    if (!nufft_point(traj, m, nfy, nfx, w, beta, &pt)) return;
+    long long p = pt.p, n_grid = (long long)nfy * nfx;
     for (int ib = 0; ib < batch; ++ib) {
         float cr = c[2 * (ib * m + p)], ci = c[2 * (ib * m + p) + 1];
         float* g = grid + 2 * ib * n_grid;
         for (int iy = 0; iy < w; ++iy) {
-            long long row = (long long)nufft_wrap(ly + iy, nfy) * nfx;
+            long long row = (long long)nufft_wrap(pt.ly + iy, nfy) * nfx;
             for (int ix = 0; ix < w; ++ix) {
-                float k = py[iy] * px[ix];
-                long long q = 2 * (row + nufft_wrap(lx + ix, nfx));
+                float k = pt.py[iy] * pt.px[ix];
+                long long q = 2 * (row + nufft_wrap(pt.lx + ix, nfx));
                 atomicAdd(g + q, cr * k);
                 atomicAdd(g + q + 1, ci * k);
             }
@@ -78,29 +95,40 @@ extern "C" __global__ void nufft_spread(long long m, int nfy, int nfx, int w, fl
 extern "C" __global__ void nufft_interp(long long m, int nfy, int nfx, int w, float beta,
                                         int batch, const float* __restrict__ traj,
                                         const float* __restrict__ grid, float* __restrict__ y) {
-    long long p = fedrecon_global_x();
-    if (p >= m) return;
-    float px[FEDRECON_NUFFT_MAX_WIDTH], py[FEDRECON_NUFFT_MAX_WIDTH];
-    int lx = nufft_axis(nufft_fold((double)traj[2 * p] * (double)nfx, nfx), w, beta, px);
-    int ly = nufft_axis(nufft_fold((double)traj[2 * p + 1] * (double)nfy, nfy), w, beta, py);
-    long long n_grid = (long long)nfy * nfx;
+    NufftPoint pt;
+    if (!nufft_point(traj, m, nfy, nfx, w, beta, &pt)) return;
+    long long p = pt.p, n_grid = (long long)nfy * nfx;
     for (int ib = 0; ib < batch; ++ib) {
         const float* g = grid + 2 * ib * n_grid;
         float ar = 0.0f, ai = 0.0f;
         for (int iy = 0; iy < w; ++iy) {
-            long long row = (long long)nufft_wrap(ly + iy, nfy) * nfx;
+            long long row = (long long)nufft_wrap(pt.ly + iy, nfy) * nfx;
             float rr = 0.0f, ri = 0.0f;
             for (int ix = 0; ix < w; ++ix) {
-                long long q = 2 * (row + nufft_wrap(lx + ix, nfx));
-                rr += g[q] * px[ix];
-                ri += g[q + 1] * px[ix];
+                long long q = 2 * (row + nufft_wrap(pt.lx + ix, nfx));
+                rr += g[q] * pt.px[ix];
+                ri += g[q + 1] * pt.px[ix];
             }
-            ar += rr * py[iy];
-            ai += ri * py[iy];
+            ar += rr * pt.py[iy];
+            ai += ri * pt.py[iy];
         }
         y[2 * (ib * m + p)] = ar;
         y[2 * (ib * m + p) + 1] = ai;
     }
+}
+
+// For pixel p = (i, j) of image ib of a batch of (ny, nx) images: the interleaved index of its
+// fine-grid cell, row (i − ⌊ny/2⌋) mod nfy and column (j − ⌊nx/2⌋) mod nfx of grid ib, and in
+// `c` the deapodisation factor dy[i]·dx[j].
+static __device__ __forceinline__ long long nufft_fine_index(long long ib, long long p, int ny,
+                                                            int nx, int nfy, int nfx,
+                                                            const float* __restrict__ dy,
+                                                            const float* __restrict__ dx,
+                                                            float* c) {
+    int i = (int)(p / nx), j = (int)(p % nx);
+    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
+    *c = dy[i] * dx[j];
+    return 2 * ((ib * nfy + row) * (long long)nfx + col);
 }
 
 // Type 2's first step: grid[b] (zeroed by the caller) gets image b divided by the deapodisation,
@@ -110,14 +138,10 @@ extern "C" __global__ void nufft_deapod_pad(int ny, int nx, int nfy, int nfx, in
                                             const float* __restrict__ dy,
                                             const float* __restrict__ dx,
                                             const float* __restrict__ f, float* __restrict__ grid) {
-    long long t = fedrecon_global_x();
-    long long n_pix = (long long)ny * nx;
-    if (t >= n_pix * batch) return;
-    long long ib = t / n_pix, p = t % n_pix;
-    int i = (int)(p / nx), j = (int)(p % nx);
-    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
-    float c = dy[i] * dx[j];
-    long long g = 2 * ((ib * nfy + row) * (long long)nfx + col);
+    long long t, ib, p;
+    if (!fedrecon_batched((long long)ny * nx, batch, &t, &ib, &p)) return;
+    float c;
+    long long g = nufft_fine_index(ib, p, ny, nx, nfy, nfx, dy, dx, &c);
     grid[g] = f[2 * t] * c;
     grid[g + 1] = f[2 * t + 1] * c;
 }
@@ -129,14 +153,10 @@ extern "C" __global__ void nufft_crop_deapod(int ny, int nx, int nfy, int nfx, i
                                              const float* __restrict__ dx,
                                              const float* __restrict__ grid,
                                              float* __restrict__ f) {
-    long long t = fedrecon_global_x();
-    long long n_pix = (long long)ny * nx;
-    if (t >= n_pix * batch) return;
-    long long ib = t / n_pix, p = t % n_pix;
-    int i = (int)(p / nx), j = (int)(p % nx);
-    int row = (i + nfy - ny / 2) % nfy, col = (j + nfx - nx / 2) % nfx;
-    float c = dy[i] * dx[j];
-    long long g = 2 * ((ib * nfy + row) * (long long)nfx + col);
+    long long t, ib, p;
+    if (!fedrecon_batched((long long)ny * nx, batch, &t, &ib, &p)) return;
+    float c;
+    long long g = nufft_fine_index(ib, p, ny, nx, nfy, nfx, dy, dx, &c);
     f[2 * t] = grid[g] * c;
     f[2 * t + 1] = grid[g + 1] * c;
 }

@@ -19,9 +19,8 @@
 extern "C" __global__ void sense_expand(long long n_pix, int coils, int batch,
                                         const float* __restrict__ maps,
                                         const float* __restrict__ x, float* __restrict__ out) {
-    long long t = fedrecon_global_x();
-    if (t >= n_pix * batch) return;
-    long long ib = t / n_pix, p = t % n_pix;
+    long long t, ib, p;
+    if (!fedrecon_batched(n_pix, batch, &t, &ib, &p)) return;
     float xr = x[2 * t], xi = x[2 * t + 1];
     for (int c = 0; c < coils; ++c) {
         long long q = c * n_pix + p;
@@ -36,9 +35,8 @@ extern "C" __global__ void sense_expand(long long n_pix, int coils, int batch,
 extern "C" __global__ void sense_reduce(long long n_pix, int coils, int batch,
                                         const float* __restrict__ maps,
                                         const float* __restrict__ t_coils, float* __restrict__ x) {
-    long long t = fedrecon_global_x();
-    if (t >= n_pix * batch) return;
-    long long ib = t / n_pix, p = t % n_pix;
+    long long t, ib, p;
+    if (!fedrecon_batched(n_pix, batch, &t, &ib, &p)) return;
     float accr = 0.0f, acci = 0.0f;
     for (int c = 0; c < coils; ++c) {
         long long q = c * n_pix + p;
@@ -64,10 +62,8 @@ extern "C" __global__ void sense_roll_mask(int ny, int nx, int batch, int sy, in
                                            const float* __restrict__ mask,
                                            const float* __restrict__ src,
                                            float* __restrict__ dst) {
-    long long t = fedrecon_global_x();
-    long long n_pix = (long long)ny * nx;
-    if (t >= n_pix * batch) return;
-    long long ib = t / n_pix, p = t % n_pix;
+    long long n_pix = (long long)ny * nx, t, ib, p;
+    if (!fedrecon_batched(n_pix, batch, &t, &ib, &p)) return;
     int i = (int)(p / nx), j = (int)(p % nx);
     long long q = (long long)((i + sy) % ny) * nx + (j + sx) % nx;
     int keep = !use_mask || mask[mask_at_src ? p : q] != 0.0f;

@@ -44,6 +44,16 @@ pub enum CudaError {
         /// Why.
         reason: &'static str,
     },
+    /// A launch whose arguments break the kernel's contract (see `crate::launch`).
+    #[error("launch of `{kernel}`: `{what}` {detail}")]
+    Launch {
+        /// The kernel.
+        kernel: &'static str,
+        /// The argument or condition.
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
     /// A buffer of the wrong length or a bad argument.
     #[error(transparent)]
     Physics(#[from] PhysicsError),

@@ -64,25 +64,14 @@ impl KernelFile {
         }
     }
 
-    /// The `extern "C"` entry points the file defines.
-    pub fn entry_points(self) -> &'static [&'static str] {
-        match self {
-            Self::Joseph => &[
-                "joseph_prepare_rays",
-                "joseph_forward",
-                "joseph_backward",
-                "joseph_transpose",
-            ],
-            Self::Sense => &["sense_expand", "sense_reduce", "sense_roll_mask"],
-            Self::Nufft => &[
-                "nufft_spread",
-                "nufft_interp",
-                "nufft_deapod_pad",
-                "nufft_crop_deapod",
-            ],
-            Self::Fft => &["fft_stockham_pass"],
-            Self::Fbp => &["fbp_filter_rows", "fbp_backproject_pixel_driven"],
-        }
+    /// The `extern "C"` entry points the file defines (from the declarations of
+    /// [`crate::launch`]).
+    pub fn entry_points(self) -> Vec<&'static str> {
+        crate::launch::KERNELS
+            .iter()
+            .filter(|k| k.file == self)
+            .map(|k| k.name)
+            .collect()
     }
 
     /// Self-contained source for NVRTC: the header, then the file without its `#include`.
@@ -121,6 +110,42 @@ mod tests {
             }
             // the tuning constants are defined exactly once, in the header
             assert_eq!(src.matches("#define FEDRECON_JOSEPH_BLOCK").count(), 1);
+        }
+    }
+
+    /// The C parameter types of `name` as written in `src`, normalised (`const float*`, `int`, …).
+    fn c_params(src: &str, name: &str) -> Vec<String> {
+        let head = format!("extern \"C\" __global__ void {name}(");
+        let start = src
+            .find(&head)
+            .unwrap_or_else(|| panic!("`{name}` not defined"))
+            + head.len();
+        let body = &src[start..start + src[start..].find(')').unwrap()];
+        body.split(',')
+            .map(|p| {
+                let p = p.replace("__restrict__", "").replace('*', "* ");
+                let mut words: Vec<&str> = p.split_whitespace().collect();
+                words.pop(); // the parameter's name
+                words.join(" ").replace(" *", "*")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn declarations_match_the_kernel_sources() {
+        for k in crate::launch::KERNELS {
+            assert_eq!(
+                c_params(k.file.source(), k.name),
+                k.params,
+                "{}: the declaration in launch.rs differs from {}",
+                k.name,
+                k.file.name()
+            );
+        }
+        // and every entry point of the sources is declared
+        for f in KernelFile::ALL {
+            let defined = f.source().matches("extern \"C\" __global__ void ").count();
+            assert_eq!(defined, f.entry_points().len(), "{}", f.name());
         }
     }
 

@@ -21,13 +21,15 @@
 //! - `kernels/fbp.cu`: FBP row filtering (direct convolution with the taps of the CPU filter's
 //!   frequency response) and the pixel-driven FBP back-projector of `fedrecon_physics::ct::fbp`.
 //!
-//! Composite operators ([`FbpCuda`], [`NufftPlanCuda`], [`SenseOperatorCuda`],
-//! [`NufftSenseOperatorCuda`]) are launch sequences written once in [`pipeline`], generically over
-//! a [`pipeline::Backend`]: the device implements it with cudarc, the emulation tests with the
-//! host-C++ kernels, so the tests exercise the same sequences (passes, strides, shifts, batches).
-//! Each has device-resident methods (`*_device`) for iterative solvers, whose data then stay on
-//! the GPU; the `LinearOperator` methods copy host buffers (the normal map keeps its intermediate
-//! on the device).
+//! Every kernel is declared once, in [`launch`] (file, block size, parameters, launch contract);
+//! that table generates the checked launch functions that run on any [`backend::Backend`]. Every
+//! operator ([`JosephProjectorCuda`], [`FbpCuda`], [`NufftGriddingCuda`], [`NufftPlanCuda`],
+//! [`SenseMapsCuda`], [`SenseOperatorCuda`], [`NufftSenseOperatorCuda`]) is a launch sequence
+//! written once in [`pipeline`] over that trait: the device implements it with cudarc, the
+//! emulation tests with the host-C++ kernels, so the tests exercise the same sequences (passes,
+//! strides, shifts, batches, host copies). Each operator has device-resident methods (`*_device`)
+//! for iterative solvers, whose data then stay on the GPU; the `LinearOperator` methods copy host
+//! buffers (the normal map keeps its intermediate on the device).
 //!
 //! # Features
 //! Without the `cuda` feature (the default) the crate builds a stub with the same API whose
@@ -47,12 +49,20 @@
 //! found), and executed as host C++ by the test-only crate `fedrecon-cuda-emu`, whose results are
 //! compared with the CPU operators and run through the adjoint test.
 
+pub mod backend;
 mod error;
 pub mod kernels;
+pub mod launch;
+// without the feature the device type is uninhabited: its operators' constructors are unreachable
+#[cfg_attr(not(feature = "cuda"), allow(unreachable_code))]
 pub mod pipeline;
 mod tables;
 
 pub use error::CudaError;
+pub use pipeline::{
+    FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda, NufftSenseOperatorCuda,
+    SenseMapsCuda, SenseOperatorCuda,
+};
 pub use tables::{
     FBP_BLOCK, FFT_BLOCK, FFT_REG_RADIX, FbpTables, Fft2Tables, FftLaunch, FftPass, FftPlan1D,
     JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK, JosephGeometryTables, NUFFT_BLOCK, NufftTables,
@@ -62,20 +72,12 @@ pub use tables::{
 #[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
-pub use device::{
-    CudaDevice, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
-    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda, compile_ptx, nvrtc_arch_for,
-    nvrtc_available, nvrtc_supported_archs,
-};
+pub use device::{CudaDevice, compile_ptx, nvrtc_arch_for, nvrtc_available, nvrtc_supported_archs};
 
 #[cfg(not(feature = "cuda"))]
 mod stub;
 #[cfg(not(feature = "cuda"))]
-pub use stub::{
-    CudaDevice, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
-    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda, compile_ptx, nvrtc_arch_for,
-    nvrtc_available, nvrtc_supported_archs,
-};
+pub use stub::{CudaDevice, compile_ptx, nvrtc_arch_for, nvrtc_available, nvrtc_supported_archs};
 
 /// Whether this build has real CUDA support (the `cuda` feature).
 pub const fn built_with_cuda() -> bool {

@@ -1,17 +1,14 @@
-//! The API without the `cuda` feature: every constructor returns [`CudaError::NotBuilt`], so no
-//! value of these types can exist and their methods are unreachable (matched on [`Never`]).
+//! The device without the `cuda` feature: [`CudaDevice::new`] returns [`CudaError::NotBuilt`], so
+//! no device — and hence no operator on one — can exist; its methods are unreachable (matched on
+//! the uninhabited [`Never`]). The operators are the same types as with the feature.
 
 use crate::CudaError;
+use crate::backend::{Backend, Buffer, Elem, Launch};
 use crate::kernels::KernelFile;
-use fedrecon_physics::ct::fbp::FbpOptions;
-use fedrecon_physics::mri::nufft::EsKernel;
-use fedrecon_physics::mri::{NufftPlan, SamplingMask};
-use fedrecon_physics::{CtGeometry, LinearOperator};
-use num_complex::Complex32;
 
 /// Uninhabited: proves statically that stub values are never constructed.
 #[derive(Debug, Clone, Copy)]
-enum Never {}
+pub enum Never {}
 
 /// A GPU (stub: cannot be opened in a build without the `cuda` feature).
 #[derive(Debug, Clone)]
@@ -30,6 +27,31 @@ impl CudaDevice {
     }
     /// The NVRTC target.
     pub fn arch(&self) -> &str {
+        match self.never {}
+    }
+}
+
+impl Buffer for Never {
+    fn len(&self) -> usize {
+        match *self {}
+    }
+}
+
+impl Backend for CudaDevice {
+    type Buf<T: Elem> = Never;
+    fn upload<T: Elem>(&self, _: &str, _: &[T]) -> Result<Never, CudaError> {
+        match self.never {}
+    }
+    fn zeros<T: Elem>(&self, _: &str, _: usize) -> Result<Never, CudaError> {
+        match self.never {}
+    }
+    fn fill_zero<T: Elem>(&self, _: &str, _: &mut Never) -> Result<(), CudaError> {
+        match self.never {}
+    }
+    fn download<T: Elem>(&self, _: &str, _: &Never, _: &mut [T]) -> Result<(), CudaError> {
+        match self.never {}
+    }
+    unsafe fn launch(&self, _: Launch<'_, '_, Self>) -> Result<(), CudaError> {
         match self.never {}
     }
 }
@@ -53,247 +75,6 @@ pub fn nvrtc_arch_for(_major: i32, _minor: i32) -> Result<String, CudaError> {
 pub fn nvrtc_available() -> bool {
     false
 }
-
-/// Joseph projector on the GPU (stub).
-#[derive(Debug)]
-pub struct JosephProjectorCuda {
-    never: Never,
-}
-
-impl JosephProjectorCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(dev: &CudaDevice, _geom: impl Into<CtGeometry>) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-    /// The geometry.
-    pub fn geometry(&self) -> &CtGeometry {
-        match self.never {}
-    }
-    /// The device.
-    pub fn device(&self) -> &CudaDevice {
-        match self.never {}
-    }
-    /// Host-buffer forward projection of a batch.
-    pub fn try_forward(&self, _x: &[f32], _y: &mut [f32]) -> Result<usize, CudaError> {
-        match self.never {}
-    }
-    /// Host-buffer back-projection of a batch.
-    pub fn try_adjoint(&self, _y: &[f32], _x: &mut [f32]) -> Result<usize, CudaError> {
-        match self.never {}
-    }
-}
-
-impl LinearOperator<f32> for JosephProjectorCuda {
-    fn domain_shape(&self) -> &[usize] {
-        match self.never {}
-    }
-    fn range_shape(&self) -> &[usize] {
-        match self.never {}
-    }
-    fn apply_forward(&self, _x: &[f32], _y: &mut [f32]) {
-        match self.never {}
-    }
-    fn apply_adjoint(&self, _y: &[f32], _x: &mut [f32]) {
-        match self.never {}
-    }
-}
-
-/// Coil sensitivities on the GPU (stub).
-#[derive(Debug)]
-pub struct SenseMapsCuda {
-    never: Never,
-}
-
-impl SenseMapsCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(
-        dev: &CudaDevice,
-        _maps: &[Complex32],
-        _coils: usize,
-        _ny: usize,
-        _nx: usize,
-    ) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-    /// Host-buffer `S ⊙ x`.
-    pub fn expand(&self, _x: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
-        match self.never {}
-    }
-    /// Host-buffer `Σ_c conj(S_c) ⊙ t_c`.
-    pub fn reduce(&self, _t: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
-        match self.never {}
-    }
-}
-
-/// NUFFT gridding on the GPU (stub).
-#[derive(Debug)]
-pub struct NufftGriddingCuda {
-    never: Never,
-}
-
-impl NufftGriddingCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn from_plan(dev: &CudaDevice, _plan: &NufftPlan) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(
-        dev: &CudaDevice,
-        _traj: &[f32],
-        _fine_shape: (usize, usize),
-        _kernel: EsKernel,
-    ) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-    /// Number of points `M`.
-    pub fn n_points(&self) -> usize {
-        match self.never {}
-    }
-    /// Fine grid `(nfy, nfx)`.
-    pub fn fine_shape(&self) -> (usize, usize) {
-        match self.never {}
-    }
-    /// Host-buffer spreading.
-    pub fn spread(&self, _c: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
-        match self.never {}
-    }
-    /// Host-buffer interpolation.
-    pub fn interp(&self, _grid: &[Complex32]) -> Result<Vec<Complex32>, CudaError> {
-        match self.never {}
-    }
-}
-
-/// FBP on the GPU (stub).
-#[derive(Debug)]
-pub struct FbpCuda {
-    never: Never,
-}
-
-impl FbpCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(
-        dev: &CudaDevice,
-        _geom: impl Into<CtGeometry>,
-        _opts: &FbpOptions,
-    ) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-    /// The geometry.
-    pub fn geometry(&self) -> &CtGeometry {
-        match self.never {}
-    }
-    /// Host-buffer FBP of a batch of sinograms.
-    pub fn reconstruct(&self, _sino: &[f32]) -> Result<Vec<f32>, CudaError> {
-        match self.never {}
-    }
-}
-
-macro_rules! complex_stub {
-    ($t:ident) => {
-        impl $t {
-            /// The device.
-            pub fn device(&self) -> &CudaDevice {
-                match self.never {}
-            }
-            /// Host-buffer forward map of a batch.
-            pub fn try_forward(
-                &self,
-                _x: &[Complex32],
-                _y: &mut [Complex32],
-            ) -> Result<usize, CudaError> {
-                match self.never {}
-            }
-            /// Host-buffer adjoint of a batch.
-            pub fn try_adjoint(
-                &self,
-                _y: &[Complex32],
-                _x: &mut [Complex32],
-            ) -> Result<usize, CudaError> {
-                match self.never {}
-            }
-            /// Host-buffer normal map.
-            pub fn try_normal(
-                &self,
-                _x: &[Complex32],
-                _z: &mut [Complex32],
-            ) -> Result<usize, CudaError> {
-                match self.never {}
-            }
-        }
-
-        impl LinearOperator<Complex32> for $t {
-            fn domain_shape(&self) -> &[usize] {
-                match self.never {}
-            }
-            fn range_shape(&self) -> &[usize] {
-                match self.never {}
-            }
-            fn apply_forward(&self, _x: &[Complex32], _y: &mut [Complex32]) {
-                match self.never {}
-            }
-            fn apply_adjoint(&self, _y: &[Complex32], _x: &mut [Complex32]) {
-                match self.never {}
-            }
-        }
-    };
-}
-
-/// The full NUFFT on the GPU (stub).
-#[derive(Debug)]
-pub struct NufftPlanCuda {
-    never: Never,
-}
-
-impl NufftPlanCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(dev: &CudaDevice, _plan: &NufftPlan) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-}
-
-complex_stub!(NufftPlanCuda);
-
-/// Cartesian SENSE on the GPU (stub).
-#[derive(Debug)]
-pub struct SenseOperatorCuda {
-    never: Never,
-}
-
-impl SenseOperatorCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(
-        dev: &CudaDevice,
-        _maps: &[Complex32],
-        _coils: usize,
-        _ny: usize,
-        _nx: usize,
-        _mask: Option<&SamplingMask>,
-    ) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-}
-
-complex_stub!(SenseOperatorCuda);
-
-/// Non-Cartesian SENSE on the GPU (stub).
-#[derive(Debug)]
-pub struct NufftSenseOperatorCuda {
-    never: Never,
-}
-
-impl NufftSenseOperatorCuda {
-    /// Unreachable in this build: no [`CudaDevice`] can exist.
-    pub fn new(
-        dev: &CudaDevice,
-        _plan: &NufftPlan,
-        _maps: &[Complex32],
-        _coils: usize,
-    ) -> Result<Self, CudaError> {
-        match dev.never {}
-    }
-}
-
-complex_stub!(NufftSenseOperatorCuda);
 
 #[cfg(test)]
 mod tests {

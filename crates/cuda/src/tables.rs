@@ -72,7 +72,8 @@ pub struct JosephGeometryTables {
     pub det: Vec<f64>,
 }
 
-fn to_i32(field: &'static str, v: usize) -> Result<i32, CudaError> {
+/// `v` as the kernels' `int`, or an error naming `field`.
+pub(crate) fn to_i32(field: &'static str, v: usize) -> Result<i32, CudaError> {
     i32::try_from(v).map_err(|_| CudaError::TooLarge {
         field,
         value: v,

@@ -17,10 +17,10 @@
 //! - Adjointness of the emulated pair: `fedrecon_physics::linop::testing::assert_adjoint` ≤ 1e-5,
 //!   the threshold the CPU projector meets.
 
-use fedrecon_cuda::{
-    JOSEPH_BLOCK, JOSEPH_TRANSPOSE_BLOCK, JosephGeometryTables, SENSE_BLOCK, blocks_for,
-};
-use fedrecon_cuda_emu as emu;
+mod common;
+
+use common::{EMU, Emu, random_complex};
+use fedrecon_cuda::pipeline::{HostOp, JosephPipeline, SenseWeights};
 use fedrecon_physics::ct::JosephProjector;
 use fedrecon_physics::linop::testing::assert_adjoint;
 use fedrecon_physics::mri::Fft2Plan;
@@ -28,120 +28,14 @@ use fedrecon_physics::mri::sense::{coil_combine, sens_expand, sens_reduce};
 use fedrecon_physics::{
     CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, LinearOperator, ParallelBeam,
 };
-use num_complex::Complex32;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The emulated kernels as a [`LinearOperator`], launched like the device path does.
-struct EmulatedJoseph {
-    dom: [usize; 2],
-    ran: [usize; 2],
-    block: u32,
-    ray_f: Vec<f32>,
-    ray_i: Vec<i32>,
-}
+/// The device path's Joseph operator (launch sequence and host copies) on the emulated kernels.
+type EmulatedJoseph = HostOp<Emu, JosephPipeline<Emu>>;
 
-impl EmulatedJoseph {
-    fn new(geom: &CtGeometry, block: u32) -> Self {
-        let t = JosephGeometryTables::new(geom).unwrap();
-        let n = t.n_rays();
-        let (mut ray_f, mut ray_i) = (vec![0.0; 3 * n], vec![0; 3 * n]);
-        let grid = blocks_for("rays", n, block).unwrap();
-        emu::joseph_prepare_rays(
-            grid,
-            block,
-            t.kind,
-            t.dims(),
-            t.lengths(),
-            &t.trig,
-            &t.det,
-            &mut ray_f,
-            &mut ray_i,
-        )
-        .unwrap();
-        Self {
-            dom: geom.image_shape(),
-            ran: geom.sino_shape(),
-            block,
-            ray_f,
-            ray_i,
-        }
-    }
-    fn n_rays(&self) -> usize {
-        self.ran[0] * self.ran[1]
-    }
-    fn grid(&self) -> u32 {
-        blocks_for("rays", self.n_rays(), self.block).unwrap()
-    }
-    /// `dst = srcᵀ` (or `+=`) for `batch` arrays `(rows, cols)`, as the device path launches it.
-    fn transpose(
-        &self,
-        [rows, cols]: [usize; 2],
-        batch: i32,
-        acc: bool,
-        src: &[f32],
-        dst: &mut [f32],
-    ) {
-        emu::joseph_transpose(
-            blocks_for("pixels", src.len(), JOSEPH_TRANSPOSE_BLOCK).unwrap(),
-            JOSEPH_TRANSPOSE_BLOCK,
-            [rows as i32, cols as i32],
-            batch,
-            acc,
-            src,
-            dst,
-        )
-        .unwrap();
-    }
-    fn forward_batch_emu(&self, x: &[f32], y: &mut [f32], batch: i32) {
-        // x-major rays read the transposed copy (coalesced on the device)
-        let mut xt = vec![0.0f32; x.len()];
-        self.transpose(self.dom, batch, false, x, &mut xt);
-        emu::joseph_forward(
-            self.grid(),
-            self.block,
-            [self.dom[0] as i32, self.dom[1] as i32],
-            self.n_rays(),
-            batch,
-            &self.ray_f,
-            &self.ray_i,
-            x,
-            &xt,
-            y,
-        )
-        .unwrap();
-    }
-}
-
-impl LinearOperator<f32> for EmulatedJoseph {
-    fn domain_shape(&self) -> &[usize] {
-        &self.dom
-    }
-    fn range_shape(&self) -> &[usize] {
-        &self.ran
-    }
-    fn apply_forward(&self, x: &[f32], y: &mut [f32]) {
-        self.forward_batch_emu(x, y, 1);
-    }
-    fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
-        x.fill(0.0);
-        // x-major rays scatter into a transposed accumulator, added into x afterwards
-        let mut xt = vec![0.0f32; x.len()];
-        emu::joseph_backward(
-            self.grid(),
-            self.block,
-            [self.dom[0] as i32, self.dom[1] as i32],
-            self.n_rays(),
-            1,
-            &self.ray_f,
-            &self.ray_i,
-            y,
-            x,
-            &mut xt,
-        )
-        .unwrap();
-        self.transpose([self.dom[1], self.dom[0]], 1, true, &xt, x);
-    }
+fn emulated(geom: &CtGeometry, be: Emu) -> EmulatedJoseph {
+    HostOp::from_pipeline(be, JosephPipeline::new(&be, geom).unwrap())
 }
 
 /// Parallel, flat-fan and curved-fan geometries with odd and even sizes, non-square images,
@@ -194,9 +88,12 @@ fn random_vec(n: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
 }
 
-fn block_for(k: usize) -> u32 {
-    // the device block size, and odd ones: the result must not depend on the launch shape
-    [JOSEPH_BLOCK, 7, 1][k % 3]
+fn block_for(k: usize) -> Emu {
+    // the device block sizes, and odd ones: the result must not depend on the launch shape
+    Emu {
+        block: [None, Some(7), Some(1)][k % 3],
+        ..EMU
+    }
 }
 
 /// `2·γ_K·(1 + 2γ_K)` with `γ_K = K·u/(1 − K·u)`, `u = 2⁻²⁴`: Higham's bound on the difference of
@@ -225,7 +122,7 @@ fn joseph_forward_matches_cpu_within_summation_bound() {
     assert!(kinds(|g| matches!(g, CtGeometry::Fan(f) if f.shape == DetectorShape::Curved)) >= 5);
     for (k, g) in geoms.iter().enumerate() {
         let cpu = JosephProjector::new(g.clone());
-        let emu = EmulatedJoseph::new(g, block_for(k));
+        let emu = emulated(g, block_for(k));
         let x = random_vec(cpu.domain_len(), &mut rng);
         let a = cpu.forward_vec(&x).unwrap();
         let b = emu.forward_vec(&x).unwrap();
@@ -256,7 +153,7 @@ fn joseph_transpose_matches_cpu_within_summation_bound() {
     let u = f64::from(f32::EPSILON) / 2.0;
     for (k, g) in geometries(45).iter().enumerate() {
         let cpu = JosephProjector::new(g.clone());
-        let emu = EmulatedJoseph::new(g, block_for(k));
+        let emu = emulated(g, block_for(k));
         let y = random_vec(cpu.range_len(), &mut rng);
         let a = cpu.adjoint_vec(&y).unwrap();
         let b = emu.adjoint_vec(&y).unwrap();
@@ -281,7 +178,7 @@ fn joseph_transpose_matches_cpu_within_summation_bound() {
 #[test]
 fn emulated_pair_is_adjoint() {
     for (k, g) in geometries(30).iter().enumerate() {
-        assert_adjoint(&EmulatedJoseph::new(g, block_for(k)), 1e-5);
+        assert_adjoint(&emulated(g, block_for(k)), 1e-5);
     }
 }
 
@@ -299,18 +196,18 @@ fn joseph_batch_equals_single_images() {
     .unwrap()
     .into();
     let cpu = JosephProjector::new(g.clone());
-    let emu = EmulatedJoseph::new(&g, JOSEPH_BLOCK);
+    let emu = emulated(&g, EMU);
     let batch = 3;
     let x = random_vec(batch * cpu.domain_len(), &mut rng);
     let mut y = vec![0.0; batch * cpu.range_len()];
-    emu.forward_batch_emu(&x, &mut y, batch as i32);
+    assert_eq!(emu.try_forward(&x, &mut y).unwrap(), batch);
     // one batched launch equals single-image launches bit for bit …
     let mut singles = vec![0.0; y.len()];
     for (xi, yi) in x
         .chunks(cpu.domain_len())
         .zip(singles.chunks_mut(cpu.range_len()))
     {
-        emu.forward_batch_emu(xi, yi, 1);
+        emu.try_forward(xi, yi).unwrap();
     }
     assert_eq!(y, singles);
     // … and the CPU's batched forward within the summation bound
@@ -332,56 +229,14 @@ fn joseph_batch_equals_single_images() {
 }
 
 #[test]
-fn emulated_launch_rejects_bad_buffers() {
+fn bad_lengths_are_errors() {
     let g: CtGeometry = ParallelBeam::standard(5, 3, 7).unwrap().into();
-    let emu = EmulatedJoseph::new(&g, JOSEPH_BLOCK);
+    let emu = emulated(&g, EMU);
     let mut y = vec![0.0; 20];
-    let e = emu::joseph_forward(
-        1,
-        JOSEPH_BLOCK,
-        [5, 5],
-        21,
-        1,
-        &emu.ray_f,
-        &emu.ray_i,
-        &[0.0; 25],
-        &[0.0; 25],
-        &mut y,
-    )
-    .unwrap_err();
-    assert_eq!(e.what, "sino");
-    // a grid that does not cover every ray
-    let mut y = vec![0.0; 21];
-    let e = emu::joseph_forward(
-        2,
-        7,
-        [5, 5],
-        21,
-        1,
-        &emu.ray_f,
-        &emu.ray_i,
-        &[0.0; 25],
-        &[0.0; 25],
-        &mut y,
-    )
-    .unwrap_err();
-    assert_eq!(e.what, "grid·block");
-}
-
-fn random_complex(n: usize, rng: &mut StdRng) -> Vec<Complex32> {
-    (0..n)
-        .map(|_| Complex32::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
-        .collect()
-}
-
-fn interleave(z: &[Complex32]) -> Vec<f32> {
-    z.iter().flat_map(|c| [c.re, c.im]).collect()
-}
-
-fn deinterleave(f: &[f32]) -> Vec<Complex32> {
-    f.chunks_exact(2)
-        .map(|p| Complex32::new(p[0], p[1]))
-        .collect()
+    let e = emu.try_forward(&[0.0; 25], &mut y).unwrap_err();
+    assert!(e.to_string().contains("sinogram"), "{e}");
+    let e = emu.try_adjoint(&[0.0; 21], &mut [0.0; 24]).unwrap_err();
+    assert!(e.to_string().contains("image"), "{e}");
 }
 
 #[test]
@@ -393,21 +248,10 @@ fn sense_kernels_are_bit_exact_against_cpu() {
         let plan = Fft2Plan::new(ny, nx).unwrap();
         for batch in [1usize, 2] {
             let x = random_complex(batch * n, &mut rng);
-            let grid = blocks_for("pixels", batch * n, SENSE_BLOCK).unwrap();
+            let weights = SenseWeights::new(&EMU, &maps, coils, (ny, nx)).unwrap();
+            let op = HostOp::from_pipeline(EMU, weights);
             // expand: S ⊙ x per coil, then the CPU FFT, against fastMRI-style sens_expand
-            let mut out = vec![0.0f32; 2 * batch * coils * n];
-            emu::sense_expand(
-                grid,
-                SENSE_BLOCK,
-                n,
-                coils as i32,
-                batch as i32,
-                &interleave(&maps),
-                &interleave(&x),
-                &mut out,
-            )
-            .unwrap();
-            let mut k = deinterleave(&out);
+            let mut k = op.try_forward_vec(&x).unwrap();
             plan.fft2c(&mut k).unwrap();
             for b in 0..batch {
                 let want = sens_expand(&x[b * n..(b + 1) * n], &maps, coils, ny, nx).unwrap();
@@ -416,19 +260,7 @@ fn sense_kernels_are_bit_exact_against_cpu() {
             // reduce: CPU inverse FFT, then Σ conj(S_c) t_c, against sens_reduce and coil_combine
             let mut t = k.clone();
             plan.ifft2c(&mut t).unwrap();
-            let mut xr = vec![0.0f32; 2 * batch * n];
-            emu::sense_reduce(
-                grid,
-                SENSE_BLOCK,
-                n,
-                coils as i32,
-                batch as i32,
-                &interleave(&maps),
-                &interleave(&t),
-                &mut xr,
-            )
-            .unwrap();
-            let xr = deinterleave(&xr);
+            let xr = op.try_adjoint_vec(&t).unwrap();
             for b in 0..batch {
                 let kb = &k[b * coils * n..(b + 1) * coils * n];
                 let want = sens_reduce(kb, &maps, coils, ny, nx).unwrap();

@@ -8,19 +8,17 @@
 //! - filtering (`fbp_filter_rows`, a direct float convolution with taps from the CPU's frequency
 //!   response) vs `Fbp::filter_sinogram` (f64 FFT), per sample: |ΔQ_j| ≤ 4·n_det·u·Σ_d
 //!   |g(j − d)·pre_d·p_d| (u = 2⁻²⁴: Higham's bound for a float sum of n_det products, with
-//!   margin for the taps' and pre-weights' own rounding). Measured: ≤ 0.04 of that bound,
-//!   relative L2 1.2e-7 – 2.3e-7;
-//! - whole FBP (filter then back-project) vs `Fbp::reconstruct`: relative L2 ≤ 1e-5
-//!   (measured 2e-7 – 7.4e-7).
+//!   margin for the taps' and pre-weights' own rounding);
+//! - whole FBP (filter then back-project) vs `Fbp::reconstruct`: relative L2 ≤ 1e-5.
 
 mod common;
 
-use common::Emu;
+use common::{EMU, Emu};
+use fedrecon_cuda::FbpTables;
 use fedrecon_cuda::pipeline::FbpPipeline;
-use fedrecon_cuda::{FBP_BLOCK, FbpTables, blocks_for};
-use fedrecon_cuda_emu as emu;
 use fedrecon_physics::ct::fbp::{Fbp, FbpFilter, FbpOptions};
 use fedrecon_physics::geometry::equispaced_angles;
+use fedrecon_physics::metrics::nmse;
 use fedrecon_physics::phantom::Phantom;
 use fedrecon_physics::{
     CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, LinearOperator, ParallelBeam,
@@ -90,50 +88,20 @@ fn sinogram(geom: &CtGeometry) -> Vec<f32> {
         .sinogram(geom)
 }
 
-fn emu_filter(t: &FbpTables, sino: &[f32], batch: usize) -> Vec<f32> {
+fn emu_filter(p: &FbpPipeline<Emu>, sino: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; sino.len()];
-    emu::fbp_filter_rows(
-        blocks_for("rays", t.n_rays(), FBP_BLOCK).unwrap(),
-        FBP_BLOCK,
-        [t.dims[2], t.dims[3]],
-        batch as i32,
-        &t.preweight,
-        &t.taps,
-        sino,
-        &mut out,
-    )
-    .unwrap();
+    p.filter(&EMU, &sino.to_vec(), &mut out).unwrap();
     out
 }
 
-fn emu_backproject(t: &FbpTables, q: &[f32], batch: usize) -> Vec<f32> {
-    let mut img = vec![0.0f32; batch * t.n_pixels()];
-    emu::fbp_backproject_pixel_driven(
-        blocks_for("pixels", t.n_pixels(), FBP_BLOCK).unwrap(),
-        FBP_BLOCK,
-        t.kind,
-        t.dims,
-        batch as i32,
-        t.lengths,
-        t.k0,
-        true,
-        &t.views,
-        &t.view_weights,
-        q,
-        &mut img,
-    )
-    .unwrap();
+fn emu_backproject(p: &FbpPipeline<Emu>, q: &[f32]) -> Vec<f32> {
+    let mut img = vec![0.0f32; q.len() / p.tables().n_rays() * p.tables().n_pixels()];
+    p.backproject(&EMU, &q.to_vec(), &mut img).unwrap();
     img
 }
 
 fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (num / den).sqrt()
+    nmse(a, b).unwrap().sqrt()
 }
 
 fn filters() -> Vec<FbpOptions> {
@@ -153,11 +121,12 @@ fn filtering_matches_the_cpu_fft_filter() {
     for (name, geom) in geometries() {
         for opts in filters() {
             let cpu = Fbp::new(geom.clone(), &opts).unwrap();
-            let t = FbpTables::new(&geom, &opts).unwrap();
+            let p = FbpPipeline::new(&EMU, &geom, &opts).unwrap();
+            let t = p.tables();
             assert_eq!(t.padded_len, cpu.padded_len());
             let sino = sinogram(&geom);
             let want = cpu.filter_sinogram(&sino).unwrap();
-            let got = emu_filter(&t, &sino, 1);
+            let got = emu_filter(&p, &sino);
             let nd = t.dims[3] as usize;
             let mut worst = 0.0f64;
             for (a, (row_g, row_w)) in got.chunks(nd).zip(want.chunks(nd)).enumerate() {
@@ -198,10 +167,10 @@ fn pixel_driven_backprojection_is_bit_exact() {
     for (name, geom) in geometries() {
         let opts = FbpOptions::default();
         let cpu = Fbp::new(geom.clone(), &opts).unwrap();
-        let t = FbpTables::new(&geom, &opts).unwrap();
+        let p = FbpPipeline::new(&EMU, &geom, &opts).unwrap();
         let q = cpu.filter_sinogram(&sinogram(&geom)).unwrap();
         let want = cpu.backprojector().forward_vec(&q).unwrap();
-        let got = emu_backproject(&t, &q, 1);
+        let got = emu_backproject(&p, &q);
         for (k, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_eq!(
                 g.to_bits(),
@@ -219,7 +188,7 @@ fn whole_fbp_matches_the_cpu_and_batches() {
         let opts = FbpOptions::with_filter(FbpFilter::SheppLogan);
         let cpu = Fbp::new(geom.clone(), &opts).unwrap();
         // the device path's launch sequence, on the emulated kernels
-        let pipe = FbpPipeline::new(&Emu, &geom, &opts).unwrap();
+        let pipe = FbpPipeline::new(&EMU, &geom, &opts).unwrap();
         let sino = sinogram(&geom);
         let want = cpu.reconstruct(&sino).unwrap();
         // a batch of two: the sinogram and its double
@@ -230,7 +199,7 @@ fn whole_fbp_matches_the_cpu_and_batches() {
             .collect();
         let n = pipe.tables().n_pixels();
         let mut got = vec![0.0f32; 2 * n];
-        assert_eq!(pipe.reconstruct(&Emu, &two, &mut got).unwrap(), 2);
+        assert_eq!(pipe.reconstruct(&EMU, &two, &mut got).unwrap(), 2);
         let e = rel_l2(&got[..n], &want);
         eprintln!("{name}: FBP rel L2 vs CPU {e:.2e}");
         assert!(e <= 1e-5, "{name}: FBP vs CPU {e:.2e}");

@@ -1,239 +1,70 @@
-//! The host-C++ kernels (`fedrecon-cuda-emu`) as a [`Backend`] for the generic pipelines: buffers
-//! are `Vec`s and every launch runs serially, with the block sizes of the device path.
+//! Shared by the emulation tests: the host-C++ kernels (`fedrecon-cuda-emu`) as a [`Backend`] for
+//! the pipelines — buffers are `Vec`s and every launch runs serially — and common helpers.
+#![allow(dead_code)] // every test binary uses a part
 
-use fedrecon_cuda::pipeline::Backend;
-use fedrecon_cuda::{CudaError, FBP_BLOCK, FFT_BLOCK, FftLaunch, NUFFT_BLOCK, SENSE_BLOCK};
-use fedrecon_cuda_emu as emu;
+use fedrecon_cuda::CudaError;
+use fedrecon_cuda::pipeline::{HostBackend, HostCall, HostLaunch};
+use num_complex::{Complex32, Complex64};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-/// Serial host emulation of the device.
-pub struct Emu;
+/// The host-C++ kernels, run serially.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmuKernels;
 
-fn launch(r: Result<(), emu::LaunchError>) -> Result<(), CudaError> {
-    r.map_err(|e| CudaError::Driver {
-        during: "an emulated launch".into(),
-        message: e.to_string(),
-    })
+impl HostLaunch for EmuKernels {
+    unsafe fn launch(&self, call: HostCall<'_>) -> Result<(), CudaError> {
+        let k = call.kernel;
+        // SAFETY: the caller's contract (`HostLaunch::launch`) is `fedrecon_cuda_emu::launch`'s.
+        unsafe { fedrecon_cuda_emu::launch(k.name, k.params, call.grid, call.block, call.args) }
+            .map_err(|e| CudaError::Driver {
+                during: "an emulated launch".into(),
+                message: e.to_string(),
+            })
+    }
 }
 
-impl Backend for Emu {
-    type Buf = Vec<f32>;
-    type BufF64 = Vec<f64>;
-    fn upload(&self, _: &str, data: &[f32]) -> Result<Vec<f32>, CudaError> {
-        Ok(data.to_vec())
-    }
-    fn upload_f64(&self, _: &str, data: &[f64]) -> Result<Vec<f64>, CudaError> {
-        Ok(data.to_vec())
-    }
-    fn zeros(&self, _: &str, n: usize) -> Result<Vec<f32>, CudaError> {
-        Ok(vec![0.0; n])
-    }
-    fn fill_zero(&self, _: &str, buf: &mut Vec<f32>) -> Result<(), CudaError> {
-        buf.fill(0.0);
-        Ok(())
-    }
-    fn download(&self, _: &str, buf: &Vec<f32>, out: &mut [f32]) -> Result<(), CudaError> {
-        out.copy_from_slice(buf);
-        Ok(())
-    }
-    fn len(&self, buf: &Vec<f32>) -> usize {
-        buf.len()
-    }
-    fn fft_pass(
-        &self,
-        l: &FftLaunch,
-        inverse: bool,
-        tw: &Vec<f32>,
-        src: &Vec<f32>,
-        dst: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        let layout = emu::FftLayout {
-            n_inner: l.n_inner as usize,
-            inner_stride: l.inner_stride as usize,
-            n_outer: l.n_outer as usize,
-            outer_stride: l.outer_stride as usize,
-            elem_stride: l.elem_stride as usize,
-            inner_fastest: l.inner_fastest != 0,
-        };
-        launch(emu::fft_stockham_pass(
-            l.grid,
-            FFT_BLOCK,
-            [l.n, l.radix, l.ns],
-            layout,
-            inverse,
-            tw,
-            src,
-            dst,
-        ))
-    }
-    fn roll_mask(
-        &self,
-        grid: u32,
-        ny_nx: [i32; 2],
-        batch: i32,
-        shift: [i32; 2],
-        scale: f32,
-        mask: Option<(&Vec<f32>, bool)>,
-        src: &Vec<f32>,
-        dst: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::sense_roll_mask(
-            grid,
-            FFT_BLOCK,
-            ny_nx,
-            batch,
-            shift,
-            scale,
-            mask.map(|(m, at)| (&m[..], at)),
-            src,
-            dst,
-        ))
-    }
-    fn sense_expand(
-        &self,
-        grid: u32,
-        n_pix: i64,
-        coils: i32,
-        batch: i32,
-        maps: &Vec<f32>,
-        x: &Vec<f32>,
-        out: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::sense_expand(
-            grid,
-            SENSE_BLOCK,
-            n_pix as usize,
-            coils,
-            batch,
-            maps,
-            x,
-            out,
-        ))
-    }
-    fn sense_reduce(
-        &self,
-        grid: u32,
-        n_pix: i64,
-        coils: i32,
-        batch: i32,
-        maps: &Vec<f32>,
-        t: &Vec<f32>,
-        x: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::sense_reduce(
-            grid,
-            SENSE_BLOCK,
-            n_pix as usize,
-            coils,
-            batch,
-            maps,
-            t,
-            x,
-        ))
-    }
-    fn deapod_pad(
-        &self,
-        grid: u32,
-        dims: [i32; 4],
-        batch: i32,
-        dy: &Vec<f32>,
-        dx: &Vec<f32>,
-        f: &Vec<f32>,
-        g: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::nufft_deapod_pad(
-            grid, FFT_BLOCK, dims, batch, dy, dx, f, g,
-        ))
-    }
-    fn crop_deapod(
-        &self,
-        grid: u32,
-        dims: [i32; 4],
-        batch: i32,
-        dy: &Vec<f32>,
-        dx: &Vec<f32>,
-        g: &Vec<f32>,
-        f: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::nufft_crop_deapod(
-            grid, FFT_BLOCK, dims, batch, dy, dx, g, f,
-        ))
-    }
-    fn nufft_spread(
-        &self,
-        grid: u32,
-        _m: i64,
-        nf: [i32; 2],
-        (w, beta): (i32, f32),
-        batch: i32,
-        traj: &Vec<f32>,
-        c: &Vec<f32>,
-        g: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::nufft_spread(
-            grid,
-            NUFFT_BLOCK,
-            nf,
-            w,
-            beta,
-            batch,
-            traj,
-            c,
-            g,
-        ))
-    }
-    fn nufft_interp(
-        &self,
-        grid: u32,
-        _m: i64,
-        nf: [i32; 2],
-        (w, beta): (i32, f32),
-        batch: i32,
-        traj: &Vec<f32>,
-        g: &Vec<f32>,
-        y: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::nufft_interp(
-            grid,
-            NUFFT_BLOCK,
-            nf,
-            w,
-            beta,
-            batch,
-            traj,
-            g,
-            y,
-        ))
-    }
-    fn fbp_filter(
-        &self,
-        grid: u32,
-        na_nd: [i32; 2],
-        batch: i32,
-        pre: &Vec<f32>,
-        taps: &Vec<f32>,
-        sino: &Vec<f32>,
-        out: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::fbp_filter_rows(
-            grid, FBP_BLOCK, na_nd, batch, pre, taps, sino, out,
-        ))
-    }
-    fn fbp_backproject(
-        &self,
-        grid: u32,
-        kind: i32,
-        dims: [i32; 4],
-        batch: i32,
-        lengths: [f64; 4],
-        k0: f32,
-        fbp_weight: bool,
-        views: &Vec<f64>,
-        view_w: &Vec<f32>,
-        q: &Vec<f32>,
-        img: &mut Vec<f32>,
-    ) -> Result<(), CudaError> {
-        launch(emu::fbp_backproject_pixel_driven(
-            grid, FBP_BLOCK, kind, dims, batch, lengths, k0, fbp_weight, views, view_w, q, img,
-        ))
-    }
+/// Serial host emulation of the device (`Vec` buffers).
+pub type Emu = HostBackend<EmuKernels>;
+
+/// The emulator with the device's block sizes.
+pub const EMU: Emu = HostBackend {
+    launcher: EmuKernels,
+    block: None,
+};
+
+/// Relative L2 distance `‖a − b‖ / ‖b‖` of `a` from the reference `b`.
+pub fn rel_l2(a: &[Complex32], b: &[Complex64]) -> f64 {
+    let sq = |v: &[Complex64]| v.iter().map(|z| z.norm_sqr()).sum::<f64>();
+    let diff: Vec<Complex64> = to64(a).iter().zip(b).map(|(x, y)| x - y).collect();
+    (sq(&diff) / sq(b)).sqrt()
+}
+
+/// `a` in double precision.
+pub fn to64(a: &[Complex32]) -> Vec<Complex64> {
+    a.iter()
+        .map(|z| Complex64::new(z.re as f64, z.im as f64))
+        .collect()
+}
+
+/// `m` random points `(kx, ky)` in the valid range, the periodic edges included.
+pub fn random_traj(m: usize, seed: u64) -> Vec<f32> {
+    random_traj_from(m, &mut StdRng::seed_from_u64(seed))
+}
+
+/// [`random_traj`] drawing from `rng`.
+pub fn random_traj_from(m: usize, rng: &mut StdRng) -> Vec<f32> {
+    let mut t: Vec<f32> = (0..2 * m)
+        .map(|_| rng.random_range(-0.5f32..=0.5))
+        .collect();
+    t[0] = -0.5;
+    t[3] = 0.5;
+    t
+}
+
+/// `n` complex values with parts uniform in `[−1, 1)`.
+pub fn random_complex(n: usize, rng: &mut StdRng) -> Vec<Complex32> {
+    (0..n)
+        .map(|_| Complex32::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+        .collect()
 }
