@@ -1,6 +1,6 @@
 //! On a machine with an NVIDIA GPU (feature `cuda`): the device kernels against the CPU
 //! operators, with the same tolerances as the emulation tests (see `tests/emulation.rs`). Without
-//! a device every test prints "skipped: …" and returns — this project's CI has no GPU, so these
+//! a device every test prints "skipped: …" and returns (fails with `FEDRECON_REQUIRE_GPU=1`) — this project's CI has no GPU, so these
 //! have not been run on hardware yet.
 #![cfg(feature = "cuda")]
 
@@ -9,6 +9,7 @@ use fedrecon_physics::ct::JosephProjector;
 use fedrecon_physics::linop::testing::assert_adjoint;
 use fedrecon_physics::mri::sense::coil_combine;
 use fedrecon_physics::mri::{NufftOptions, NufftPlan};
+use fedrecon_physics::test_env::{Requirement, skip};
 use fedrecon_physics::{
     CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, LinearOperator, ParallelBeam,
 };
@@ -20,7 +21,7 @@ fn device_or_skip() -> Option<CudaDevice> {
     match CudaDevice::new(0) {
         Ok(d) => Some(d),
         Err(e) => {
-            println!("skipped: no CUDA device ({e})");
+            skip(Requirement::Gpu, format!("no CUDA device ({e})"));
             None
         }
     }

@@ -1,21 +1,23 @@
 //! NVRTC compiles every kernel file to PTX for sm_80 and sm_90 (feature `cuda`; needs only
 //! libnvrtc, no GPU). Point `FEDRECON_NVRTC_LIB` at the output of `.ci/install-nvrtc` (or put
-//! libnvrtc on `LD_LIBRARY_PATH`); without it the tests print "skipped: libnvrtc not found".
+//! libnvrtc on `LD_LIBRARY_PATH`); without it the tests print "skipped: libnvrtc not found" (and fail with
+//! `FEDRECON_REQUIRE_NVRTC=1`, as in CI).
 #![cfg(feature = "cuda")]
 
 use fedrecon_cuda::kernels::KernelFile;
 use fedrecon_cuda::{CudaDevice, CudaError, compile_ptx, nvrtc_available};
+use fedrecon_physics::test_env::{Requirement, skip};
 
 fn nvrtc_or_skip() -> bool {
-    if nvrtc_available() {
-        true
-    } else {
-        println!(
-            "skipped: libnvrtc not found (set FEDRECON_NVRTC_LIB to the directory printed by \
-             .ci/install-nvrtc)"
+    let found = nvrtc_available();
+    if !found {
+        skip(
+            Requirement::Nvrtc,
+            "libnvrtc not found (set FEDRECON_NVRTC_LIB to the directory printed by \
+             .ci/install-nvrtc)",
         );
-        false
     }
+    found
 }
 
 #[test]
