@@ -3,16 +3,11 @@
 use std::path::Path;
 
 mod common;
-use common::{Tmp, fails, fedrecon};
+use common::{Tmp, fails, fedrecon, read_f32};
 
 /// Run, require success, return stderr.
 fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&common::succeed(args).stderr).to_string()
-}
-
-fn read_npy_f32(path: &str) -> (Vec<usize>, Vec<f32>) {
-    let a = fedrecon_io::read_npy_as_f32(Path::new(path)).unwrap();
-    (a.shape, a.data)
 }
 
 #[test]
@@ -28,7 +23,7 @@ fn phantom_project_backproject_chain() {
         "-o",
         &img,
     ]);
-    let (shape, data) = read_npy_f32(&img);
+    let (shape, data) = read_f32(&img);
     assert_eq!(shape, vec![32, 32]);
     assert!(data.iter().any(|&v| v > 0.9));
     assert!(
@@ -50,7 +45,7 @@ fn phantom_project_backproject_chain() {
         "3",
     ]);
     assert!(stderr.contains("time_ms: "), "{stderr}");
-    let (shape, s) = read_npy_f32(&sino);
+    let (shape, s) = read_f32(&sino);
     assert_eq!(shape, vec![20, 47]);
     // the same projection through the library
     let g = fedrecon_physics::geometry::ParallelBeam::standard(32, 20, 47).unwrap();
@@ -67,7 +62,7 @@ fn phantom_project_backproject_chain() {
         "--size",
         "32",
     ]);
-    let (shape, b) = read_npy_f32(&bp);
+    let (shape, b) = read_f32(&bp);
     assert_eq!(shape, vec![32, 32]);
     // ⟨P x, y⟩ = ⟨x, Pᵀ y⟩ through the files
     let lhs: f64 = s.iter().map(|v| (*v as f64).powi(2)).sum();
@@ -103,7 +98,7 @@ fn analytic_fan_projection() {
         "-o",
         &sino,
     ]);
-    let (shape, s) = read_npy_f32(&sino);
+    let (shape, s) = read_f32(&sino);
     assert_eq!(shape, vec![30, 90]);
     assert!(s.iter().cloned().fold(0.0f32, f32::max) > 10.0);
 }
@@ -325,7 +320,7 @@ fn dicom_slice_projects_with_its_pixel_spacing() {
         "--detectors",
         "91",
     ]);
-    let (_, s) = read_npy_f32(&sino);
+    let (_, s) = read_f32(&sino);
     // the central ray crosses 40 pixels × 0.5 mm = 20 mm of water: μ·L = 0.01937 · 20
     let centre = s[45];
     assert!(

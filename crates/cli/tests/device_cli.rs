@@ -38,11 +38,11 @@ fn on_cuda(args: &[&str]) -> bool {
 }
 
 fn read_f32(p: &str) -> Vec<f32> {
-    fedrecon_io::read_npy_as_f32(Path::new(p)).unwrap().data
+    common::read_f32(p).1
 }
 
 fn read_c32(p: &str) -> Vec<Complex32> {
-    fedrecon_io::read_npy_as_c32(Path::new(p)).unwrap().data
+    common::read_c32(p).1
 }
 
 fn rel(a: &[f32], b: &[f32]) -> f64 {

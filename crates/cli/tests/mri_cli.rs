@@ -10,7 +10,7 @@ use num_complex::{Complex32, Complex64};
 use std::path::Path;
 
 mod common;
-use common::{Tmp, fails, fedrecon};
+use common::{Tmp, fails, fedrecon, read_c32, read_f32};
 
 /// Run, require success, return stdout.
 fn ok(args: &[&str]) -> String {
@@ -44,11 +44,6 @@ fn rel_err(a: &[Complex32], b: &[Complex64]) -> f64 {
         .sum();
     let den: f64 = b.iter().map(|y| y.norm_sqr()).sum();
     (num / den).sqrt()
-}
-
-fn read_c32(path: &str) -> (Vec<usize>, Vec<Complex32>) {
-    let a = fedrecon_io::read_npy_as_c32(Path::new(path)).unwrap();
-    (a.shape, a.data)
 }
 
 #[test]
@@ -532,11 +527,6 @@ fn eval_matches_evaluate_py_definitions() {
         &["mri", "eval", "--target-dir", &td, "--predictions-dir", &pd],
         "b.h5",
     );
-}
-
-fn read_f32(path: &str) -> (Vec<usize>, Vec<f32>) {
-    let a = fedrecon_io::read_npy_as_f32(Path::new(path)).unwrap();
-    (a.shape, a.data)
 }
 
 /// The fully sampled RSS target of slice 0 of a simulated fastMRI file.

@@ -41,6 +41,18 @@ pub fn fails(args: &[&str], needle: &str) {
     );
 }
 
+/// Shape and data of a float `.npy` written by the binary.
+pub fn read_f32(path: &str) -> (Vec<usize>, Vec<f32>) {
+    let a = fedrecon_io::read_npy_as_f32(std::path::Path::new(path)).unwrap();
+    (a.shape, a.data)
+}
+
+/// Shape and data of a complex `.npy` written by the binary.
+pub fn read_c32(path: &str) -> (Vec<usize>, Vec<num_complex::Complex32>) {
+    let a = fedrecon_io::read_npy_as_c32(std::path::Path::new(path)).unwrap();
+    (a.shape, a.data)
+}
+
 /// A temporary directory removed on drop.
 pub struct Tmp(pub PathBuf);
 

@@ -663,8 +663,9 @@ mod tests {
             ..Default::default()
         });
         let fdd = fedrecon_fed::preset("fedfdd").unwrap();
-        let dir = std::env::temp_dir().join(format!("fedrecon-nn-fdd-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        // a fresh directory of its own: a stale checkpoint from another run must not be resumed
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let mut c = cfg(2);
         c.local.proximal_mu = 0.0;
         let full = run(&fdd, &mut sites(arch), &c);
@@ -692,7 +693,6 @@ mod tests {
             assert_eq!(x.max_abs_diff(y).unwrap(), 0.0);
         }
         assert_eq!(resumed.state.history, full.state.history);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
