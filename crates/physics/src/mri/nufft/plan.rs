@@ -43,6 +43,32 @@ pub fn next_smooth_even(m: usize) -> usize {
 
 /// A 2-D NUFFT plan for one image shape and one trajectory, used for both types and any number of
 /// coils. Also a [`LinearOperator`] `(ny, nx) → (M)`: forward is type 2, adjoint type 1.
+///
+/// # Example
+/// Type 2 against the direct NUDFT that ships in the library
+/// ([`nudft2_type2`](super::nudft2_type2)):
+/// ```
+/// use fedrecon_physics::linop::testing::random_vec;
+/// use fedrecon_physics::mri::nufft::{NufftOptions, NufftPlan, nudft2_type2};
+/// use fedrecon_physics::mri::traj::{RadialOrdering, radial};
+/// use num_complex::{Complex32, Complex64};
+///
+/// // 24 × 20 image, 13 golden-angle spokes of 24 samples: M = 312 points
+/// let (ny, nx) = (24, 20);
+/// let traj = radial(13, 24, RadialOrdering::GoldenAngle)?;
+/// let m = traj.len() / 2;
+/// let opts = NufftOptions { eps: 1e-4, ..Default::default() };
+/// let plan = NufftPlan::new(ny, nx, &traj, opts)?;
+/// let f: Vec<Complex32> = random_vec(ny * nx, 1);
+/// let mut y = vec![Complex32::default(); m];
+/// plan.type2(&f, &mut y)?;
+/// let exact = nudft2_type2(&f, ny, nx, &traj)?;
+/// let to64 = |v: &Complex32| Complex64::new(v.re as f64, v.im as f64);
+/// let err: f64 = y.iter().zip(&exact).map(|(a, b)| (to64(a) - b).norm_sqr()).sum();
+/// let rel = (err / exact.iter().map(|b| b.norm_sqr()).sum::<f64>()).sqrt();
+/// assert!(rel <= opts.eps, "relative error {rel:e}");
+/// # Ok::<(), fedrecon_physics::PhysicsError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct NufftPlan {
     ny: usize,
