@@ -23,6 +23,52 @@ use std::marker::PhantomData;
 /// Implementors provide the unchecked `apply_*` methods; users call the checked
 /// [`forward`](Self::forward), [`adjoint`](Self::adjoint), [`normal`](Self::normal) and their
 /// `_batch` versions, which return a [`PhysicsError::ShapeMismatch`] instead of panicking.
+///
+/// # Example
+/// Forward differences `(D x)_i = x_{i+1} − x_i` with their transpose, checked by the shared
+/// dot-product test [`testing::assert_adjoint`] that every operator in the crate passes:
+/// ```
+/// use fedrecon_physics::linop::LinearOperator;
+/// use fedrecon_physics::linop::testing::{adjoint_mismatch, assert_adjoint};
+///
+/// struct Diff {
+///     dom: [usize; 1],
+///     ran: [usize; 1],
+///     /// Make the adjoint wrong on purpose.
+///     broken: bool,
+/// }
+///
+/// impl LinearOperator<f64> for Diff {
+///     fn domain_shape(&self) -> &[usize] {
+///         &self.dom
+///     }
+///     fn range_shape(&self) -> &[usize] {
+///         &self.ran
+///     }
+///     fn apply_forward(&self, x: &[f64], y: &mut [f64]) {
+///         for (i, v) in y.iter_mut().enumerate() {
+///             *v = x[i + 1] - x[i];
+///         }
+///     }
+///     fn apply_adjoint(&self, y: &[f64], x: &mut [f64]) {
+///         // (Dᵀ y)_i = y_{i−1} − y_i, with y_{−1} = y_{n−1} = 0
+///         let n = y.len();
+///         for (i, v) in x.iter_mut().enumerate() {
+///             let prev = if i > 0 { y[i - 1] } else { 0.0 };
+///             let this = if i < n { y[i] } else { 0.0 };
+///             *v = if self.broken { this - prev } else { prev - this };
+///         }
+///     }
+/// }
+///
+/// let d = Diff { dom: [6], ran: [5], broken: false };
+/// assert_eq!(d.forward_vec(&[0.0, 1.0, 4.0, 9.0, 16.0, 25.0])?, [1.0, 3.0, 5.0, 7.0, 9.0]);
+/// assert_adjoint(&d, 1e-12); // ⟨D x, y⟩ = ⟨x, Dᵀ y⟩ for seeded random x, y
+/// // a wrong adjoint does not pass, and wrong lengths are errors, not panics
+/// assert!(adjoint_mismatch(&Diff { broken: true, ..d }, 1) > 0.1);
+/// assert!(d.forward_vec(&[0.0; 5]).is_err());
+/// # Ok::<(), fedrecon_physics::PhysicsError>(())
+/// ```
 pub trait LinearOperator<T: Scalar>: Send + Sync {
     /// Shape of the input space `X` (row-major).
     fn domain_shape(&self) -> &[usize];

@@ -40,9 +40,8 @@
 //! phase-correlation method of TomoPy's `find_center_pc` (Gürsoy et al. 2014, "TomoPy: a framework
 //! for the analysis of synchrotron tomographic data", J. Synchrotron Rad. 21), written here as a
 //! direct least-squares fit over all available pairs. Linear interpolation of one side blurs it
-//! by a phase-dependent amount, which biases the sub-cell estimate slightly: on simulated data
-//! averaged over each cell's width the error was ≤ 0.02 cells with 120 pairs and ≤ 0.1 cells with a
-//! single pair (point samples of sharp-edged phantoms alias and do about twice as badly).
+//! by a phase-dependent amount, which biases the sub-cell estimate slightly (measured in
+//! `benches/README.md`).
 //!
 //! # (b) Image entropy ([`find_center_entropy`])
 //! For scans without opposite views (e.g. `0..179°`). Donath, Marone, Stampanoni, Ruffino,

@@ -31,8 +31,8 @@
 //! (≈ 1 inside the object, smaller outside). On simulated birdcage data both methods correlate
 //! better than 0.999 with the truth inside the object (tests); ESPIRiT also delineates the object
 //! by its eigenvalue, while Walsh needs an RSS threshold. ESPIRiT costs an `O((coils·k²)³)`
-//! eigen-decomposition (288² for 8 coils, k = 6: about a second in a debug build) plus one
-//! `(coils, ny, nx)` FFT per kept kernel.
+//! eigen-decomposition (a 288² Gram matrix for 8 coils, k = 6) plus one `(coils, ny, nx)` FFT per
+//! kept kernel.
 
 use crate::error::{PhysicsError, Result, check_len};
 use crate::mri::fft::Fft2Plan;
