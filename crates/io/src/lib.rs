@@ -13,7 +13,8 @@
 //! - [`dicom_ct`]: single-frame uncompressed CT DICOM images in Hounsfield units.
 //! - [`fastmri`]: fastMRI k-space volumes (HDF5) and challenge submission files.
 //! - [`ismrmrd`]: the encoding part of the ISMRMRD XML header used by fastMRI.
-//! - [`plot`]: line and bar charts as RGB PNG (embedded font, nice ticks, legends, panels).
+//! - [`plot`]: line and bar charts as RGB PNG, drawn with `plotters` (embedded DejaVu Sans, nice
+//!   ticks, legends, panels).
 //! - [`cfl`]: BART `.cfl` / `.hdr` complex arrays (column-major).
 
 pub mod atomic;

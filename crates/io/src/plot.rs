@@ -1,17 +1,22 @@
-//! Raster line and bar plots written as RGB PNG (training and federation curves).
+//! Line and bar charts written as RGB PNG (training and federation curves), drawn with
+//! [`plotters`] on its bitmap backend.
 //!
-//! A small self-contained plotter: an embedded 5×9 bitmap font (ASCII 32–126, drawn at an integer
-//! scale), antialiased lines, markers, axes with "nice" ticks, an optional log-y axis, legends and
-//! several panels on a grid. It exists so that `fedrecon train` and `fedrecon fed …` can write
-//! readable `curves.png` / `compare.png` files without a plotting dependency.
+//! A [`Figure`] is a grid of panels — [`LinePlot`]s over a numeric x axis (optionally log y) and
+//! grouped [`BarChart`]s — with an optional figure title and either one legend inside each panel
+//! or one shared legend under all panels. Each panel has a title, axis labels, a frame with grid
+//! lines, tick marks and tick labels; line series may be dashed, thicker, and carry markers.
+//! Font: DejaVu Sans (`fonts/`, Bitstream Vera licence) embedded and registered with plotters'
+//! `ab_glyph` support, so no system font is needed. The image is rendered into a memory buffer
+//! and written through [`write_atomic`].
 //!
-//! - **Ticks.** Linear axes use the 1-2-5 rule (Heckbert, "Nice numbers for graph labels",
-//!   Graphics Gems, 1990): the step is the smallest of `{1, 2, 5}·10^k` that is at least
-//!   `range / target` and the ticks are its multiples inside the range. An axis whose data are
-//!   all integers (rounds, steps) never gets a step below 1. Log axes tick at the decades, or at
-//!   `{1, 2, 5}·10^k` when the range spans less than two decades, or at `{1, …, 9}·10^k` when
-//!   those give fewer than three ticks (and no more than the target + 1), else at linear nice
-//!   ticks.
+//! - **Ticks.** Our own, not plotters' (whose log axis has no tick at all inside a decade, and
+//!   whose linear axis ticks between integer rounds): linear axes use the 1-2-5 rule
+//!   (Heckbert, "Nice numbers for graph labels", Graphics Gems, 1990): the step is the smallest
+//!   of `{1, 2, 5}·10^k` that is at least `range / target` and the ticks are its multiples inside
+//!   the range. An axis whose data are all integers (rounds, steps) never gets a step below 1.
+//!   Log axes tick at the decades, or at `{1, 2, 5}·10^k` when the range spans less than two
+//!   decades, or at `{1, …, 9}·10^k` when those give fewer than three ticks (and no more than the
+//!   target + 1), else at linear nice ticks.
 //! - **Ranges.** Line plots pad the data range by 5 % on each side (as matplotlib's default
 //!   margins). Bar charts start at 0 unless every value is positive and the spread
 //!   `max − min` is under half of `max`: then a zero baseline would hide the differences (PSNR
@@ -21,14 +26,13 @@
 //!   [`PALETTE`] (Okabe & Ito's colour-blind-safe set, then two of Paul Tol's) in order of first
 //!   appearance, unless [`Figure::colors`] or the series' own style fixes the colour; markers
 //!   cycle through five shapes so that series stay distinguishable in grayscale.
+//! - **Legends.** A panel's own legend (two or more series) goes into the corner of the plot
+//!   area that covers the fewest data; a shared legend flows in rows under the panels.
 //! - **Non-finite data.** NaN and infinite points (and non-positive ones on a log axis) are
 //!   skipped; a panel left without any drawable point shows "no finite data" (a diverged run
-//!   still gets its figure). Structural mistakes are errors ([`IoError::Plot`]): a zero-size or
-//!   too small figure, no panels, a panel with no series / no points / no groups, a bar series
-//!   whose length differs from the number of groups.
-//!
-//! Hand-written for now: `plotters` (bitmap backend, `ab_glyph` + a registered TTF) can draw all
-//! of this, but the port was not done yet; the public API here is what a port must keep.
+//!   still gets its figure). Structural mistakes are errors ([`IoError::Plot`]), never panics: a
+//!   zero-size or too small figure, no panels, a panel with no series / no points / no groups, a
+//!   bar series whose length differs from the number of groups, data whose range overflows `f64`.
 
 use crate::atomic::write_atomic;
 use crate::error::{IoError, Result};
@@ -56,14 +60,9 @@ const WHITE: Rgb = [255, 255, 255];
 const AXIS: Rgb = [0x33, 0x33, 0x33];
 const GRID: Rgb = [0xE4, 0xE4, 0xE4];
 
-mod canvas;
-mod draw;
+mod render;
 mod ticks;
 
-use canvas::*;
-pub use canvas::{Canvas, Marker, read_png_rgb, text_height, text_width};
-use draw::*;
-use ticks::*;
 pub use ticks::{format_tick, nice_ticks};
 
 fn plot_err(what: &str, reason: impl Into<String>) -> IoError {
@@ -81,7 +80,7 @@ fn plot_err(what: &str, reason: impl Into<String>) -> IoError {
 pub struct LineStyle {
     /// Fixed colour (default: by name, see the module docs).
     pub color: Option<Rgb>,
-    /// Width relative to the default (1.5 px per text-scale unit).
+    /// Width relative to the default (1.5 px per text-scale unit, rounded to whole pixels).
     pub width: f64,
     pub dashed: bool,
     /// Markers at the points (default: when a series has at most 40 points).
@@ -183,7 +182,8 @@ pub struct Figure {
     pub shared_legend: bool,
     /// Colours fixed by series name.
     pub colors: Vec<(String, Rgb)>,
-    /// Text scale: each font pixel is `text_scale × text_scale` image pixels (default 2).
+    /// Text scale: tick labels, axis labels and legends are set at `8 × text_scale` pixels,
+    /// panel titles at 9× and the figure title at 10× (default 2).
     pub text_scale: usize,
 }
 
@@ -206,9 +206,8 @@ impl Figure {
         write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
     }
 
-    /// Render onto a `width × height` canvas.
+    /// Render into a `width × height` RGB image.
     pub fn render(&self, width: usize, height: usize) -> Result<Canvas> {
-        let s = self.text_scale.max(1);
         if width == 0 || height == 0 || width > 1 << 14 || height > 1 << 14 {
             return Err(plot_err(
                 "figure",
@@ -221,70 +220,11 @@ impl Figure {
         for p in &self.panels {
             validate(p)?;
         }
-        let styles = self.styles();
-        let cols = if self.columns == 0 {
-            self.panels.len()
-        } else {
-            self.columns.min(self.panels.len())
-        };
-        let rows = self.panels.len().div_ceil(cols);
-        let lh = (LINE_H * s) as i64;
-        let pad = (4 * s) as i64;
-        let mut c = Canvas::new(width, height, WHITE);
-        let mut top = 0;
-        if let Some(t) = &self.title {
-            let x = (width as i64 - text_width(t, s) as i64) / 2;
-            bold(&mut c, t, x, pad + s as i64, s, AXIS);
-            top = lh + 2 * pad;
-        }
-        let legend = if self.shared_legend {
-            let mut entries = vec![];
-            for p in &self.panels {
-                for e in legend_entries(p, &styles) {
-                    if !entries.iter().any(|x: &Entry| x.name == e.name) {
-                        entries.push(e);
-                    }
-                }
-            }
-            entries
-        } else {
-            vec![]
-        };
-        let legend_rows = flow_rows(&legend, width as i64 - 2 * pad, s);
-        let legend_h = if legend.is_empty() {
-            0
-        } else {
-            legend_rows.len() as i64 * lh + 2 * pad
-        };
-        let cw = width as i64 / cols as i64;
-        let ch = (height as i64 - top - legend_h) / rows as i64;
-        if cw < 60 * s as i64 || ch < 50 * s as i64 {
-            return Err(plot_err(
-                "figure",
-                format!(
-                    "size {width}×{height} is too small for {} panels at text scale {s}",
-                    self.panels.len()
-                ),
-            ));
-        }
-        for (k, p) in self.panels.iter().enumerate() {
-            let rect = [(k % cols) as i64 * cw, top + (k / cols) as i64 * ch, cw, ch];
-            draw_panel(&mut c, p, rect, s, &styles, !self.shared_legend);
-        }
-        let mut y = height as i64 - legend_h + pad;
-        for row in legend_rows {
-            let w: i64 = row.iter().map(|&i| entry_width(&legend[i], s)).sum();
-            let mut x = (width as i64 - w) / 2;
-            for i in row {
-                draw_entry(&mut c, &legend[i], x, y, s);
-                x += entry_width(&legend[i], s);
-            }
-            y += lh;
-        }
-        Ok(c)
+        let rgb = render::figure(self, width, height)?;
+        Ok(Canvas { width, height, rgb })
     }
 
-    /// Colour, marker of every series name.
+    /// Colour and marker of every series name.
     fn styles(&self) -> Vec<(String, Rgb, Marker)> {
         let mut out: Vec<(String, Rgb, Marker)> = vec![];
         let mut next = 0;
@@ -332,6 +272,101 @@ fn validate(p: &Panel) -> Result<()> {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+/// Marker shapes (filled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Square,
+    Diamond,
+    TriangleUp,
+    TriangleDown,
+}
+
+const MARKERS: [Marker; 5] = [
+    Marker::Circle,
+    Marker::Square,
+    Marker::TriangleUp,
+    Marker::Diamond,
+    Marker::TriangleDown,
+];
+
+/// An RGB image, row-major, 3 bytes per pixel: a rendered figure or a decoded PNG.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canvas {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+impl Canvas {
+    /// A `width × height` image filled with `background`.
+    pub fn new(width: usize, height: usize, background: Rgb) -> Self {
+        Self {
+            width,
+            height,
+            rgb: background.repeat(width * height),
+        }
+    }
+
+    /// The colour of pixel `(x, y)` (which must be inside).
+    pub fn pixel(&self, x: usize, y: usize) -> Rgb {
+        let k = 3 * (y * self.width + x);
+        [self.rgb[k], self.rgb[k + 1], self.rgb[k + 2]]
+    }
+
+    /// Encode as an 8-bit RGB PNG.
+    pub fn encode_png(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut encode = || -> std::result::Result<(), png::EncodingError> {
+            let mut enc = png::Encoder::new(&mut out, self.width as u32, self.height as u32);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut w = enc.write_header()?;
+            w.write_image_data(&self.rgb)?;
+            w.finish()
+        };
+        encode().map_err(|e| plot_err("figure", format!("PNG encoder: {e}")))?;
+        Ok(out)
+    }
+}
+
+/// Read an 8-bit RGB, RGBA, gray or gray-alpha PNG into a [`Canvas`] (alpha is dropped).
+pub fn read_png_rgb(path: impl AsRef<Path>) -> Result<Canvas> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| IoError::io("open", path, e))?;
+    let bad = |e: &dyn std::fmt::Display| IoError::format(path, "PNG stream", e.to_string());
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .map_err(|e| bad(&e))?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| bad(&"image too large"))?;
+    let mut buf = vec![0; size];
+    let info = reader.next_frame(&mut buf).map_err(|e| bad(&e))?;
+    if info.bit_depth != png::BitDepth::Eight {
+        return Err(IoError::unsupported(
+            path,
+            "bit depth",
+            format!("{:?} (only 8-bit is read)", info.bit_depth),
+        ));
+    }
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let mut c = Canvas::new(w, h, WHITE);
+    for (k, px) in buf[..w * h * channels].chunks_exact(channels).enumerate() {
+        let rgb = if channels >= 3 {
+            [px[0], px[1], px[2]]
+        } else {
+            [px[0]; 3]
+        };
+        c.rgb[3 * k..3 * k + 3].copy_from_slice(&rgb);
+    }
+    Ok(c)
 }
 
 #[cfg(test)]

@@ -1,4 +1,9 @@
-//! Axis ticks: 1-2-5 linear steps, log-axis decades and their labels.
+//! Axis ticks (1-2-5 linear steps, log-axis decades and their labels) and [`Axis`], the plotters
+//! coordinate that maps a linear or log axis and uses these ticks as its key points.
+
+use super::{Result, plot_err};
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use std::ops::Range;
 
 /// The 1-2-5 step for about `target` intervals over `[lo, hi]` and its multiples inside.
 pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
@@ -84,4 +89,115 @@ pub(super) fn log_ticks(lo: f64, hi: f64, target: usize, min_gap: f64) -> Vec<(f
             .collect();
     }
     out
+}
+
+/// A numeric axis: value range `[lo, hi]` (log10 of the values on a log axis) and its ticks
+/// `(value, label)`, which plotters draws as the grid lines, tick marks and labels (no minor
+/// lines).
+#[derive(Debug, Clone)]
+pub(super) struct Axis {
+    pub(super) lo: f64,
+    pub(super) hi: f64,
+    pub(super) log: bool,
+    pub(super) ticks: Vec<(f64, String)>,
+}
+
+impl Axis {
+    /// `[lo, hi]` (in log10 units on a log axis) without ticks; an error unless it is a finite,
+    /// non-empty interval (data near `±f64::MAX` overflow the padded range).
+    pub(super) fn new(lo: f64, hi: f64, log: bool, what: &str) -> Result<Self> {
+        if !(lo.is_finite() && hi.is_finite() && (hi - lo).is_finite() && hi > lo) {
+            return Err(plot_err(what, "the data range is too large to draw"));
+        }
+        Ok(Self {
+            lo,
+            hi,
+            log,
+            ticks: vec![],
+        })
+    }
+
+    /// Data range padded by 5 % (a degenerate range gets a width).
+    pub(super) fn padded(lo: f64, hi: f64, log: bool, what: &str) -> Result<Self> {
+        let (lo, hi) = if log {
+            (lo.log10(), hi.log10())
+        } else {
+            (lo, hi)
+        };
+        let span = if hi > lo {
+            hi - lo
+        } else if log {
+            0.2
+        } else {
+            (lo.abs() * 0.1).max(1.0)
+        };
+        let m = if hi > lo { 0.05 * span } else { 0.5 * span };
+        Self::new(lo - m, hi + m, log, what)
+    }
+
+    /// Where `v` lies on the axis: 0 at `lo`, 1 at `hi`.
+    pub(super) fn frac(&self, v: f64) -> f64 {
+        let v = if self.log { v.log10() } else { v };
+        (v - self.lo) / (self.hi - self.lo)
+    }
+
+    /// About `target` ticks; on a log axis none closer than `min_gap` decades.
+    pub(super) fn ticks(&self, target: usize, integer: bool, min_gap: f64) -> Vec<(f64, String)> {
+        let mut t = if self.log {
+            log_ticks(self.lo, self.hi, target, min_gap)
+        } else {
+            let (mut t, mut step) = nice_ticks(self.lo, self.hi, target);
+            if integer && step < 1.0 {
+                step = 1.0;
+                t = multiples(self.lo, self.hi, 1.0);
+            }
+            t.into_iter().map(|v| (v, format_tick(v, step))).collect()
+        };
+        // a range at the limit of f64 precision repeats values
+        t.dedup_by(|a, b| a.0 == b.0);
+        t
+    }
+
+    /// This axis with `ticks`.
+    pub(super) fn with_ticks(mut self, ticks: Vec<(f64, String)>) -> Self {
+        self.ticks = ticks;
+        self
+    }
+}
+
+impl Ranged for Axis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let p = limit.0 as f64 + self.frac(*v) * (limit.1 - limit.0) as f64;
+        // only values on the axis are drawn; anything else must not overflow pixel arithmetic
+        // (a NaN casts to 0)
+        p.clamp(-1e6, 1e6).round() as i32
+    }
+
+    /// The ticks for plotters' major ("bold") grid lines; no minor ("light") lines.
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            return vec![];
+        }
+        self.ticks.iter().map(|t| t.0).collect()
+    }
+
+    fn range(&self) -> Range<f64> {
+        if self.log {
+            10f64.powf(self.lo)..10f64.powf(self.hi)
+        } else {
+            self.lo..self.hi
+        }
+    }
+}
+
+impl ValueFormatter<f64> for Axis {
+    fn format_ext(&self, v: &f64) -> String {
+        self.ticks
+            .iter()
+            .find(|t| t.0 == *v)
+            .map_or_else(|| format_tick(*v, *v), |t| t.1.clone())
+    }
 }
