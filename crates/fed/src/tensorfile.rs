@@ -82,7 +82,34 @@ pub fn to_bytes(set: &ParamSet, metadata: &BTreeMap<String, String>) -> Result<V
             },
         )
     });
-    safetensors::serialize(views, Some(meta)).map_err(|e| bad(e.to_string()))
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| bad(e.to_string()))?;
+    canonical_header(bytes)
+}
+
+/// Rewrite the JSON header with its keys sorted (safetensors writes the metadata map in hash
+/// order, which differs between processes), so that the same tensors and metadata always give
+/// the same bytes. The header keeps its length (same keys and values, same padding), so the data
+/// offsets are unchanged.
+fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    type Sorted = BTreeMap<String, serde_json::Value>;
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length prefix")) as usize;
+    let header = &bytes[8..8 + n];
+    let text = std::str::from_utf8(header).map_err(|e| bad(e.to_string()))?;
+    let json = text.trim_end();
+    let mut top: Sorted = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    if let Some(serde_json::Value::Object(m)) = top.get("__metadata__") {
+        let sorted: Sorted = m.clone().into_iter().collect();
+        top.insert(
+            "__metadata__".into(),
+            serde_json::to_value(sorted).expect("map serialises"),
+        );
+    }
+    let canonical = serde_json::to_string(&top).expect("header serialises");
+    if canonical.len() != json.len() {
+        return Err(bad("canonical safetensors header changed length"));
+    }
+    bytes[8..8 + canonical.len()].copy_from_slice(canonical.as_bytes());
+    Ok(bytes)
 }
 
 /// Parse safetensors bytes: the tensors in their stored order and the other metadata.
@@ -218,6 +245,22 @@ mod tests {
         save(&path, &s, &meta).unwrap();
         assert_eq!(load(&path).unwrap(), (s, meta));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The same tensors and metadata give the same bytes every time (safetensors writes its
+    /// metadata map in hash order; a resumed run must produce a byte-identical checkpoint).
+    #[test]
+    fn the_same_set_always_gives_the_same_bytes() {
+        let s = set();
+        let meta: BTreeMap<String, String> = (0..8)
+            .map(|i| (format!("key{i}"), format!("value {i}")))
+            .collect();
+        let first = to_bytes(&s, &meta).unwrap();
+        for _ in 0..20 {
+            assert_eq!(to_bytes(&s, &meta).unwrap(), first);
+        }
+        let (back, m) = from_bytes(&first).unwrap();
+        assert_eq!((back, m), (s, meta));
     }
 
     #[test]
