@@ -16,6 +16,7 @@ pub mod phantom;
 pub mod scalar;
 pub mod solvers;
 pub mod test_env;
+pub mod wavelet;
 
 pub use error::{PhysicsError, Result};
 pub use geometry::{CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, ParallelBeam};

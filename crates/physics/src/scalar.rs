@@ -20,8 +20,23 @@ pub trait Scalar:
     + AddAssign
     + 'static
 {
+    /// The real type of the same precision (`f32` for `f32` and `Complex32`): solver step sizes
+    /// and thresholds are in it, so a generic solver computes exactly what a hand-specialised one
+    /// would.
+    type Real: Copy + Send + Sync + Debug + PartialOrd + 'static;
     /// Whether the type is complex (adjoint tests then use complex random vectors).
     const IS_COMPLEX: bool;
+    /// Multiply by a real number of the same precision.
+    fn mul_real(self, r: Self::Real) -> Self;
+    /// The modulus `|x|` in the same precision.
+    fn modulus(self) -> Self::Real;
+    /// A real number of the same precision from `f64`.
+    fn real_from_f64(v: f64) -> Self::Real;
+    /// Whether every component is finite.
+    fn is_finite(self) -> bool {
+        let c = self.to_c64();
+        c.re.is_finite() && c.im.is_finite()
+    }
     /// Complex conjugate (identity for reals).
     fn conj(self) -> Self;
     /// Widen to `Complex64`.
@@ -46,7 +61,17 @@ fn gauss<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 }
 
 impl Scalar for f32 {
+    type Real = f32;
     const IS_COMPLEX: bool = false;
+    fn mul_real(self, r: f32) -> Self {
+        self * r
+    }
+    fn modulus(self) -> f32 {
+        self.abs()
+    }
+    fn real_from_f64(v: f64) -> f32 {
+        v as f32
+    }
     fn conj(self) -> Self {
         self
     }
@@ -65,7 +90,17 @@ impl Scalar for f32 {
 }
 
 impl Scalar for f64 {
+    type Real = f64;
     const IS_COMPLEX: bool = false;
+    fn mul_real(self, r: f64) -> Self {
+        self * r
+    }
+    fn modulus(self) -> f64 {
+        self.abs()
+    }
+    fn real_from_f64(v: f64) -> f64 {
+        v
+    }
     fn conj(self) -> Self {
         self
     }
@@ -84,7 +119,17 @@ impl Scalar for f64 {
 }
 
 impl Scalar for Complex32 {
+    type Real = f32;
     const IS_COMPLEX: bool = true;
+    fn mul_real(self, r: f32) -> Self {
+        self * r
+    }
+    fn modulus(self) -> f32 {
+        self.norm()
+    }
+    fn real_from_f64(v: f64) -> f32 {
+        v as f32
+    }
     fn conj(self) -> Self {
         Complex32::conj(&self)
     }
@@ -103,7 +148,17 @@ impl Scalar for Complex32 {
 }
 
 impl Scalar for Complex64 {
+    type Real = f64;
     const IS_COMPLEX: bool = true;
+    fn mul_real(self, r: f64) -> Self {
+        self * r
+    }
+    fn modulus(self) -> f64 {
+        self.norm()
+    }
+    fn real_from_f64(v: f64) -> f64 {
+        v
+    }
     fn conj(self) -> Self {
         Complex64::conj(&self)
     }

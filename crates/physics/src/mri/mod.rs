@@ -22,7 +22,7 @@ pub use sense::{
 pub mod coils;
 pub mod poisson_disc;
 pub mod recon;
-pub mod wavelet;
+pub use crate::wavelet;
 
 pub use coils::{EspiritOptions, WalshOptions, birdcage_maps, espirit_maps, walsh_maps};
 pub use poisson_disc::{PoissonDiscOptions, poisson_disc_mask};

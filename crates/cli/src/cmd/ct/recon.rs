@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, ValueEnum};
 use fedrecon_physics::ct::fbp::{Fbp, FbpFilter, FbpOptions};
 use fedrecon_physics::error::check_finite;
-use fedrecon_physics::solvers::{self, Iteration, SirtOptions, TvOptions};
+use fedrecon_physics::solvers::{self, Iteration, L1WaveletOptions, SirtOptions, TvOptions};
 use fedrecon_physics::{CtGeometry, LinearOperator, metrics};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub enum Method {
     Cgls,
     /// ½‖Ax − y‖² + λ TV(x) by Chambolle–Pock PDHG.
     Tv,
+    /// ½‖Ax − y‖² + λ‖Wx‖₁ (db4 wavelet, 4 levels) by FISTA.
+    L1,
     /// A network trained by `fedrecon train` (--model DIR).
     Model,
 }
@@ -43,10 +45,10 @@ pub struct ReconArgs {
     /// FBP zero-padded FFT length (default: next power of two ≥ 2·detectors).
     #[arg(long)]
     pub padding: Option<usize>,
-    /// Iterations (SIRT, CGLS, TV).
+    /// Iterations (SIRT, CGLS, TV, L1).
     #[arg(long, default_value_t = 100)]
     pub iters: usize,
-    /// TV weight λ.
+    /// Regularisation weight λ (TV, L1).
     #[arg(long, default_value_t = 0.01)]
     pub lambda: f64,
     /// Constrain the image to be ≥ 0 (SIRT, TV).
@@ -149,6 +151,17 @@ impl ReconArgs {
                     }
                     Method::Cgls => {
                         solvers::cgls(op.as_ref(), sino, None, self.iters, Some(&mut tick))?
+                    }
+                    Method::L1 => {
+                        if self.nonneg {
+                            bail!("--nonneg applies to --method sirt or tv, not l1");
+                        }
+                        let opts = L1WaveletOptions {
+                            iterations: self.iters,
+                            lambda: self.lambda,
+                            ..L1WaveletOptions::default()
+                        };
+                        solvers::l1_wavelet(op.as_ref(), sino, None, &opts, Some(&mut tick))?
                     }
                     _ => {
                         let opts = TvOptions {

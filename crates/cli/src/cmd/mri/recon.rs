@@ -58,6 +58,8 @@ pub enum Method {
     Zf,
     /// CG-SENSE (Tikhonov λ, default 0; 20 iterations).
     Cgsense,
+    /// Least squares by CGLS through the forward and adjoint operators (20 iterations).
+    Cgls,
     /// L1-wavelet by FISTA (λ default 2e-3; 100 iterations).
     L1,
     /// Total variation by PDHG (λ default 2e-3; 150 iterations).
@@ -343,7 +345,7 @@ fn coil_maps(
 fn iterations(a: &Args) -> usize {
     a.iters.unwrap_or(match a.method {
         Method::Zf | Method::Model => 0,
-        Method::Cgsense => 20,
+        Method::Cgsense | Method::Cgls => 20,
         Method::L1 => 100,
         Method::Tv => 150,
     })
@@ -351,7 +353,7 @@ fn iterations(a: &Args) -> usize {
 
 fn lambda(a: &Args) -> f64 {
     a.lambda.unwrap_or(match a.method {
-        Method::Zf | Method::Cgsense | Method::Model => 0.0,
+        Method::Zf | Method::Cgsense | Method::Cgls | Method::Model => 0.0,
         Method::L1 | Method::Tv => 2e-3,
     })
 }
@@ -376,6 +378,12 @@ fn solve<O: LinearOperator<Complex32>>(
             },
             None,
         )?,
+        Method::Cgls => {
+            if lambda != 0.0 {
+                bail!("--lambda {lambda} does not apply to --method cgls (unregularised)");
+            }
+            fedrecon_physics::solvers::cgls(op, y, None, iterations, None)?
+        }
         Method::L1 => l1_wavelet(
             op,
             y,

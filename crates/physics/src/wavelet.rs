@@ -1,5 +1,5 @@
 //! Orthonormal 2-D Daubechies wavelet transforms with periodic boundaries, as a unitary
-//! [`LinearOperator<Complex32>`].
+//! [`LinearOperator`] on real (`f32`) and complex (`Complex32`) images.
 //!
 //! Daubechies (1988), "Orthonormal bases of compactly supported wavelets", Comm. Pure Appl. Math.
 //! 41(7); Mallat (1989), "A theory for multiresolution signal decomposition", IEEE TPAMI 11(7).
@@ -25,7 +25,7 @@
 
 use crate::error::{PhysicsError, Result};
 use crate::linop::LinearOperator;
-use num_complex::Complex32;
+use crate::scalar::Scalar;
 use rayon::prelude::*;
 
 /// The scaling filter family.
@@ -75,15 +75,15 @@ impl WaveletKind {
 
 /// One forward level of the periodic 1-D transform of `x` (even length), written to `out`
 /// as `[a | d]`.
-fn analysis_1d(h: &[f32], g: &[f32], x: &[Complex32], out: &mut [Complex32]) {
+fn analysis_1d<T: Scalar<Real = f32>>(h: &[f32], g: &[f32], x: &[T], out: &mut [T]) {
     let n = x.len();
     let half = n / 2;
     for k in 0..half {
-        let (mut a, mut d) = (Complex32::default(), Complex32::default());
+        let (mut a, mut d) = (T::default(), T::default());
         for (i, (hi, gi)) in h.iter().zip(g).enumerate() {
             let v = x[(2 * k + i) % n];
-            a += v * *hi;
-            d += v * *gi;
+            a += v.mul_real(*hi);
+            d += v.mul_real(*gi);
         }
         out[k] = a;
         out[half + k] = d;
@@ -91,19 +91,19 @@ fn analysis_1d(h: &[f32], g: &[f32], x: &[Complex32], out: &mut [Complex32]) {
 }
 
 /// The transpose (inverse) of [`analysis_1d`].
-fn synthesis_1d(h: &[f32], g: &[f32], c: &[Complex32], out: &mut [Complex32]) {
+fn synthesis_1d<T: Scalar<Real = f32>>(h: &[f32], g: &[f32], c: &[T], out: &mut [T]) {
     let n = c.len();
     let half = n / 2;
-    out.fill(Complex32::default());
+    out.fill(T::default());
     for k in 0..half {
         let (a, d) = (c[k], c[half + k]);
         for (i, (hi, gi)) in h.iter().zip(g).enumerate() {
-            out[(2 * k + i) % n] += a * *hi + d * *gi;
+            out[(2 * k + i) % n] += a.mul_real(*hi) + d.mul_real(*gi);
         }
     }
 }
 
-/// The multi-level orthonormal 2-D DWT on `(ny, nx)` complex images (see the module docs).
+/// The multi-level orthonormal 2-D DWT on `(ny, nx)` real or complex images (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Wavelet2 {
     kind: WaveletKind,
@@ -164,13 +164,18 @@ impl Wavelet2 {
         self.levels
     }
 
+    /// The image (and coefficient) shape `(ny, nx)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.shape[0], self.shape[1])
+    }
+
     /// The coarsest approximation block `(h, w)` (top-left corner of the coefficients).
     pub fn approximation_shape(&self) -> (usize, usize) {
         let &(h, w, sy, sx) = self.plan.last().expect("levels ≥ 1");
         (if sy { h / 2 } else { h }, if sx { w / 2 } else { w })
     }
 
-    fn rows(&self, data: &mut [Complex32], hb: usize, wb: usize, forward: bool) {
+    fn rows<T: Scalar<Real = f32>>(&self, data: &mut [T], hb: usize, wb: usize, forward: bool) {
         let nx = self.shape[1];
         data.par_chunks_mut(nx).take(hb).for_each(|row| {
             let line = row[..wb].to_vec();
@@ -182,13 +187,13 @@ impl Wavelet2 {
         });
     }
 
-    fn cols(&self, data: &mut [Complex32], hb: usize, wb: usize, forward: bool) {
+    fn cols<T: Scalar<Real = f32>>(&self, data: &mut [T], hb: usize, wb: usize, forward: bool) {
         let nx = self.shape[1];
-        let lines: Vec<Vec<Complex32>> = (0..wb)
+        let lines: Vec<Vec<T>> = (0..wb)
             .into_par_iter()
             .map(|j| {
-                let line: Vec<Complex32> = (0..hb).map(|i| data[i * nx + j]).collect();
-                let mut out = vec![Complex32::default(); hb];
+                let line: Vec<T> = (0..hb).map(|i| data[i * nx + j]).collect();
+                let mut out = vec![T::default(); hb];
                 if forward {
                     analysis_1d(&self.h, &self.g, &line, &mut out);
                 } else {
@@ -205,14 +210,14 @@ impl Wavelet2 {
     }
 }
 
-impl LinearOperator<Complex32> for Wavelet2 {
+impl<T: Scalar<Real = f32>> LinearOperator<T> for Wavelet2 {
     fn domain_shape(&self) -> &[usize] {
         &self.shape
     }
     fn range_shape(&self) -> &[usize] {
         &self.shape
     }
-    fn apply_forward(&self, x: &[Complex32], y: &mut [Complex32]) {
+    fn apply_forward(&self, x: &[T], y: &mut [T]) {
         y.copy_from_slice(x);
         for &(hb, wb, sy, sx) in &self.plan {
             if sx {
@@ -223,7 +228,7 @@ impl LinearOperator<Complex32> for Wavelet2 {
             }
         }
     }
-    fn apply_adjoint(&self, y: &[Complex32], x: &mut [Complex32]) {
+    fn apply_adjoint(&self, y: &[T], x: &mut [T]) {
         x.copy_from_slice(y);
         for &(hb, wb, sy, sx) in self.plan.iter().rev() {
             if sy {
@@ -234,26 +239,27 @@ impl LinearOperator<Complex32> for Wavelet2 {
             }
         }
     }
-    fn apply_normal(&self, x: &[Complex32], z: &mut [Complex32]) {
+    fn apply_normal(&self, x: &[T], z: &mut [T]) {
         z.copy_from_slice(x);
     }
 }
 
-/// Complex soft-thresholding `v ← max(|v| − t, 0) · v/|v|`, the proximal map of `t‖·‖₁`.
-pub fn soft_threshold(v: &mut [Complex32], t: f32) {
+/// Soft-thresholding `v ← max(|v| − t, 0) · v/|v|` (real or complex), the proximal map of
+/// `t‖·‖₁`.
+pub fn soft_threshold<T: Scalar<Real = f32>>(v: &mut [T], t: f32) {
     v.par_iter_mut().for_each(|c| {
-        let m = c.norm();
+        let m = c.modulus();
         *c = if m > t {
-            *c * ((m - t) / m)
+            c.mul_real((m - t) / m)
         } else {
-            Complex32::new(0.0, 0.0)
+            T::default()
         };
     });
 }
 
 /// `Σ |v_i|`, accumulated in `f64`.
-pub fn l1_norm(v: &[Complex32]) -> f64 {
-    v.iter().map(|c| c.norm() as f64).sum()
+pub fn l1_norm<T: Scalar<Real = f32>>(v: &[T]) -> f64 {
+    v.iter().map(|c| c.modulus() as f64).sum()
 }
 
 #[cfg(test)]
@@ -261,6 +267,7 @@ mod tests {
     use super::*;
     use crate::linop::testing::{assert_adjoint, random_vec};
     use crate::scalar::norm;
+    use num_complex::Complex32;
 
     #[test]
     fn filters_are_orthonormal_with_vanishing_moments() {
@@ -338,7 +345,13 @@ mod tests {
                 (1, 8, 3),
             ] {
                 let w = Wavelet2::new(ny, nx, kind, levels).unwrap();
-                assert_adjoint(&w, 1e-5);
+                assert_adjoint::<Complex32, _>(&w, 1e-5);
+                assert_adjoint::<f32, _>(&w, 1e-5);
+                // real images transform exactly as the real part of complex ones
+                let r: Vec<f32> = random_vec(ny * nx, 6);
+                let rc: Vec<Complex32> = r.iter().map(|&v| Complex32::new(v, 0.0)).collect();
+                let (wr, wc) = (w.forward_vec(&r).unwrap(), w.forward_vec(&rc).unwrap());
+                assert!(wr.iter().zip(&wc).all(|(a, b)| *a == b.re && b.im == 0.0));
                 let x: Vec<Complex32> = random_vec(ny * nx, 5);
                 let y = w.forward_vec(&x).unwrap();
                 assert!(
