@@ -592,6 +592,27 @@ fn cg_sense_with_estimated_or_given_maps_beats_zero_filled_at_4x() {
     let maps_p = t.path("maps.npy");
     fedrecon_io::write_npy(Path::new(&maps_p), &[8, n, n], &maps).unwrap();
     let truth = recon("true.npy", &["--method", "cgsense", "--maps", &maps_p]);
+    // CGLS builds the same Krylov iterates as CG on the normal equations (λ = 0)
+    let cgls = recon("cgls.npy", &["--method", "cgls", "--maps", &maps_p]);
+    assert!(
+        (cgls - truth).abs() < 0.5,
+        "CGLS {cgls:.2} vs CG-SENSE {truth:.2}"
+    );
+    fails(
+        &[
+            "mri",
+            "recon",
+            "--method",
+            "cgls",
+            "--input",
+            &ksp,
+            "--lambda",
+            "0.1",
+            "-o",
+            &t.path("x.npy"),
+        ],
+        "--lambda",
+    );
     println!(
         "4x random, 96², 8 coils: zero-filled {zf:.2} dB; CG-SENSE ESPIRiT {espirit:.2} dB, Walsh {walsh:.2} dB, true maps {truth:.2} dB"
     );

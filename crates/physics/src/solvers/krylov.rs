@@ -19,7 +19,14 @@ use crate::linop::testing::random_vec;
 use crate::scalar::Scalar;
 use rayon::prelude::*;
 
-fn need_power_iterations(iterations: usize) -> Result<()> {
+/// `iterations` power-iteration steps from a seeded random start: normalise `x`, then
+/// `step(x)` returns the estimate and leaves the next iterate in `x`.
+fn power_iteration<T: Scalar>(
+    n: usize,
+    iterations: usize,
+    seed: u64,
+    mut step: impl FnMut(&mut Vec<T>) -> f64,
+) -> Result<f64> {
     if iterations == 0 {
         return Err(PhysicsError::argument(
             "power_iterations",
@@ -27,7 +34,17 @@ fn need_power_iterations(iterations: usize) -> Result<()> {
             "need at least one power iteration",
         ));
     }
-    Ok(())
+    let mut x: Vec<T> = random_vec(n, seed);
+    let mut est = 0.0;
+    for _ in 0..iterations {
+        let norm = norm2(&x);
+        if norm == 0.0 {
+            return Ok(0.0);
+        }
+        x.par_iter_mut().for_each(|v| *v = v.scale(1.0 / norm));
+        est = step(&mut x);
+    }
+    Ok(est)
 }
 
 /// Estimate `‖A‖₂` (largest singular value) by `iterations` steps of power iteration on `AᴴA`
@@ -38,21 +55,12 @@ pub fn power_iteration_norm<T: Scalar, O: LinearOperator<T> + ?Sized>(
     iterations: usize,
     seed: u64,
 ) -> Result<f64> {
-    need_power_iterations(iterations)?;
-    let mut x: Vec<T> = random_vec(a.domain_len(), seed);
     let mut ax = vec![T::default(); a.range_len()];
-    let mut est = 0.0;
-    for _ in 0..iterations {
-        let n = norm2(&x);
-        if n == 0.0 {
-            return Ok(0.0);
-        }
-        x.par_iter_mut().for_each(|v| *v = v.scale(1.0 / n));
-        a.apply_forward(&x, &mut ax);
-        est = norm2(&ax);
-        a.apply_adjoint(&ax, &mut x);
-    }
-    Ok(est)
+    power_iteration(a.domain_len(), iterations, seed, |x: &mut Vec<T>| {
+        a.apply_forward(x, &mut ax);
+        a.apply_adjoint(&ax, x);
+        norm2(&ax)
+    })
 }
 
 /// `λ_max(AᴴA) = ‖A‖²` estimated by `iterations` power-iteration steps on the operator's normal
@@ -63,21 +71,13 @@ pub fn normal_max_eigenvalue<T: Scalar, O: LinearOperator<T> + ?Sized>(
     iterations: usize,
     seed: u64,
 ) -> Result<f64> {
-    need_power_iterations(iterations)?;
-    let mut x: Vec<T> = random_vec(a.domain_len(), seed);
-    let mut z = vec![T::default(); x.len()];
-    let mut est = 0.0;
-    for _ in 0..iterations {
-        let n = norm2(&x);
-        if n == 0.0 {
-            return Ok(0.0);
-        }
-        x.par_iter_mut().for_each(|v| *v = v.scale(1.0 / n));
-        a.apply_normal(&x, &mut z);
-        est = re_dot(&x, &z);
-        std::mem::swap(&mut x, &mut z);
-    }
-    Ok(est)
+    let mut z = vec![T::default(); a.domain_len()];
+    power_iteration(a.domain_len(), iterations, seed, |x: &mut Vec<T>| {
+        a.apply_normal(x, &mut z);
+        let est = re_dot(x, &z);
+        std::mem::swap(x, &mut z);
+        est
+    })
 }
 
 /// CGLS (see the module docs): `iterations` steps of conjugate gradients on `AᴴA x = Aᴴy`,

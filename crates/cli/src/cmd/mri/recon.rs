@@ -128,7 +128,7 @@ pub struct Args {
     /// Run the reconstruction N times and print its median time (`time_ms:`) on stderr.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
-    /// Device of the SENSE operator inside cgsense, l1 and tv (cuda: coil weighting, FFT or full
+    /// Device of the SENSE operator inside cgsense, cgls, l1 and tv (cuda: coil weighting, FFT or full
     /// NUFFT and mask on GPU 0; coil-map estimation, gridding and the solver's vector updates stay
     /// on the CPU).
     #[arg(long, value_enum, default_value = "cpu")]
@@ -378,12 +378,7 @@ fn solve<O: LinearOperator<Complex32>>(
             },
             None,
         )?,
-        Method::Cgls => {
-            if lambda != 0.0 {
-                bail!("--lambda {lambda} does not apply to --method cgls (unregularised)");
-            }
-            fedrecon_physics::solvers::cgls(op, y, None, iterations, None)?
-        }
+        Method::Cgls => fedrecon_physics::solvers::cgls(op, y, None, iterations, None)?,
         Method::L1 => l1_wavelet(
             op,
             y,
@@ -593,8 +588,11 @@ pub fn run(a: Args) -> Result<()> {
             || a.lambda.is_some())
     {
         bail!(
-            "--maps, --estimate-maps, --iters and --lambda apply to --method cgsense, l1 or tv, not zf"
+            "--maps, --estimate-maps, --iters and --lambda apply to --method cgsense, cgls, l1 or tv, not zf"
         );
+    }
+    if let (Method::Cgls, Some(l)) = (a.method, a.lambda) {
+        bail!("--lambda {l} does not apply to --method cgls (unregularised least squares)");
     }
     if a.model.is_some() != (a.method == Method::Model) {
         bail!("--method model needs --model DIR, and --model applies to --method model only");
