@@ -49,6 +49,20 @@ pub fn fista<T: Scalar, O: LinearOperator<T> + ?Sized>(
     x0: Option<&[T]>,
     iterations: usize,
     lipschitz: f64,
+    prox: impl FnMut(&mut [T]),
+    callback: Callback<'_, T>,
+) -> Result<Vec<T>> {
+    let x = start_image(a, y, x0)?;
+    fista_from(a, y, x, iterations, lipschitz, prox, callback)
+}
+
+/// [`fista`] from a start image `x` already checked against `a` (and `y` checked too).
+fn fista_from<T: Scalar, O: LinearOperator<T> + ?Sized>(
+    a: &O,
+    y: &[T],
+    mut x: Vec<T>,
+    iterations: usize,
+    lipschitz: f64,
     mut prox: impl FnMut(&mut [T]),
     mut callback: Callback<'_, T>,
 ) -> Result<Vec<T>> {
@@ -59,7 +73,6 @@ pub fn fista<T: Scalar, O: LinearOperator<T> + ?Sized>(
             "must be finite and > 0",
         ));
     }
-    let mut x = start_image(a, y, x0)?;
     let step = T::real_from_f64(1.0 / lipschitz);
     let n = x.len();
     let mut aty = vec![T::default(); n];
@@ -161,7 +174,8 @@ pub fn l1_wavelet<T: Scalar<Real = f32>, O: LinearOperator<T> + ?Sized>(
     callback: Callback<'_, T>,
 ) -> Result<Vec<T>> {
     check_weight("lambda", opts.lambda)?;
-    start_image(a, y, x0)?;
+    // checked before the power iteration, so bad data fail fast
+    let x = start_image(a, y, x0)?;
     let (ny, nx) = image_domain(a, "L1-wavelet")?;
     let w = Wavelet2::new(ny, nx, opts.wavelet, opts.levels)?;
     let approx = w.approximation_shape();
@@ -173,5 +187,5 @@ pub fn l1_wavelet<T: Scalar<Real = f32>, O: LinearOperator<T> + ?Sized>(
         threshold_details(&mut coef, nx, approx, thr);
         w.apply_adjoint(&coef, v);
     };
-    fista(a, y, x0, opts.iterations, lip, prox, callback)
+    fista_from(a, y, x, opts.iterations, lip, prox, callback)
 }

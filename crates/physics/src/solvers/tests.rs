@@ -164,6 +164,22 @@ fn check_krylov<T: Scalar, O: LinearOperator<T> + ?Sized>(what: &str, a: &O, y: 
     }
 }
 
+/// `x` plus seeded Gaussian noise of 1 % and 0.1 % of its RMS value, named.
+fn perturbations<T: Scalar>(x: &[T], seed: u64) -> Vec<(String, Vec<T>)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rms = norm2(x) / (x.len() as f64).sqrt();
+    [1e-2, 1e-3]
+        .into_iter()
+        .map(|eps| {
+            let z = x
+                .iter()
+                .map(|v| *v + T::randn(&mut rng).scale(rms * eps))
+                .collect();
+            (format!("perturbation {eps}"), z)
+        })
+        .collect()
+}
+
 /// FISTA's L1-wavelet result is a fixed point of the proximal-gradient map and its objective is
 /// below those of the least-squares solution, of zero and of random perturbations of itself.
 fn check_fista<T: Scalar<Real = f32>, O: LinearOperator<T> + ?Sized>(
@@ -199,19 +215,11 @@ fn check_fista<T: Scalar<Real = f32>, O: LinearOperator<T> + ?Sized>(
     let f = |z: &[T]| l1_wavelet_objective(a, y, z, &w, lambda).unwrap();
     let best = f(&x);
     let ls = cgls(a, y, None, 50, None).unwrap();
-    let mut rng = StdRng::seed_from_u64(4);
     let mut others = vec![
         ("least squares".to_string(), ls),
         ("zero".to_string(), vec![T::default(); x.len()]),
     ];
-    for eps in [1e-2, 1e-3] {
-        let scale = norm2(&x) / (x.len() as f64).sqrt() * eps;
-        let z: Vec<T> = x
-            .iter()
-            .map(|v| *v + T::randn(&mut rng).scale(scale))
-            .collect();
-        others.push((format!("perturbation {eps}"), z));
-    }
+    others.extend(perturbations(&x, 4));
     eprintln!("{what}: FISTA fixed-point residual {fp:.2e}, objective {best:.6}");
     assert!(fp < 1e-3, "{what}: FISTA fixed-point residual {fp:.2e}");
     for (name, z) in &others {
@@ -273,16 +281,10 @@ fn check_pdhg<T: Scalar, O: LinearOperator<T> + ?Sized>(
     }
     let f = |z: &[T]| tv_objective(a, y, z, lambda).unwrap();
     let best = f(x);
-    let mut rng = StdRng::seed_from_u64(8);
-    let mut worst_gap = f64::INFINITY;
-    for eps in [1e-2, 1e-3] {
-        let scale = norm2(x) / (x.len() as f64).sqrt() * eps;
-        let z: Vec<T> = x
-            .iter()
-            .map(|v| *v + T::randn(&mut rng).scale(scale))
-            .collect();
-        worst_gap = worst_gap.min(f(&z) - best);
-    }
+    let worst_gap = perturbations(x, 8)
+        .iter()
+        .map(|(_, z)| f(z) - best)
+        .fold(f64::INFINITY, f64::min);
     eprintln!(
         "{what}: PDHG KKT data {e_p:.2e}, stationarity {e_s:.2e}, |q|max/λ {:.6}, direction {e_dir:.2e}; objective {best:.6}, perturbation gap {worst_gap:.2e}",
         q_max / lambda

@@ -107,6 +107,9 @@ impl ReconArgs {
         if self.model.is_some() && !matches!(self.method, Method::Model) {
             bail!("--model applies to --method model only");
         }
+        if self.nonneg && matches!(self.method, Method::L1) {
+            bail!("--nonneg applies to --method sirt or tv, not l1");
+        }
         Ok(match self.method {
             Method::Model => {
                 common::require_cpu(device, "--method model (burn's CPU backend)")?;
@@ -153,9 +156,6 @@ impl ReconArgs {
                         solvers::cgls(op.as_ref(), sino, None, self.iters, Some(&mut tick))?
                     }
                     Method::L1 => {
-                        if self.nonneg {
-                            bail!("--nonneg applies to --method sirt or tv, not l1");
-                        }
                         let opts = L1WaveletOptions {
                             iterations: self.iters,
                             lambda: self.lambda,

@@ -211,19 +211,7 @@ impl NufftPlan {
         let mut sorted = vec![Complex32::default(); m];
         for (fi, yi) in f.chunks_exact(n).zip(y.chunks_exact_mut(m)) {
             let grid = self.image_to_fine(fi);
-            interp_points(
-                self.kernel.width,
-                &self.horner,
-                &self.points,
-                as_floats(&grid),
-                self.nfx,
-                self.nfy,
-                &mut sorted,
-            );
-            let inv = &self.points.inv;
-            yi.par_iter_mut()
-                .enumerate()
-                .for_each(|(k, v)| *v = sorted[inv[k]]);
+            self.interp_to_input_order(&grid, &mut sorted, yi);
         }
         Ok(b)
     }
@@ -323,20 +311,31 @@ impl NufftPlan {
             as_floats_mut(&mut grid),
         );
         let mut sorted = vec![Complex32::default(); m];
+        self.interp_to_input_order(&grid, &mut sorted, out);
+        Ok(())
+    }
+
+    /// Interpolate the fine `grid` at the points (in the plan's sorted order, into `sorted`) and
+    /// write the values to `out` in the caller's point order.
+    fn interp_to_input_order(
+        &self,
+        grid: &[Complex32],
+        sorted: &mut [Complex32],
+        out: &mut [Complex32],
+    ) {
         interp_points(
             self.kernel.width,
             &self.horner,
             &self.points,
-            as_floats(&grid),
+            as_floats(grid),
             self.nfx,
             self.nfy,
-            &mut sorted,
+            sorted,
         );
         let inv = &self.points.inv;
         out.par_iter_mut()
             .enumerate()
             .for_each(|(k, o)| *o = sorted[inv[k]]);
-        Ok(())
     }
 
     /// The slow reference for [`Self::grid_convolve`]: the double sum over point pairs with the
