@@ -166,22 +166,25 @@ pub fn write_sidecar(
     crate::files::write_text(Path::new(&name), &serde_json::to_string_pretty(&config)?)
 }
 
-/// Compute device of the operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize)]
-pub enum Device {
-    /// Rayon-parallel CPU code (the reference).
-    #[default]
-    Cpu,
-    /// NVIDIA GPU 0 through the CUDA kernels (needs a build with `--features cuda`).
-    Cuda,
-}
+/// Compute device: `cpu` (the reference), `cuda` or `cuda:N` (GPU `N`, needs a build with
+/// `--features cuda`); parsed and checked by `fedrecon_nn::device`.
+pub use fedrecon_nn::DeviceSpec as Device;
 
 /// Reject `--device cuda` for a step that has no GPU path, naming the step.
 pub fn require_cpu(device: Device, what: &str) -> Result<()> {
-    if device == Device::Cuda {
-        bail!("--device cuda: {what} has no CUDA path; run it with --device cpu");
+    if device != Device::Cpu {
+        bail!("--device {device}: {what} has no CUDA path; run it with --device cpu");
     }
     Ok(())
+}
+
+/// The CUDA kernels' device for `--device cuda[:N]` (the classical operators), or `None` on the
+/// CPU.
+pub fn cuda_kernels(device: Device) -> Result<Option<fedrecon_cuda::CudaDevice>> {
+    Ok(match device {
+        Device::Cpu => None,
+        Device::Cuda(n) => Some(fedrecon_cuda::CudaDevice::new(n)?),
+    })
 }
 
 /// A progress bar for `n` iterations (hidden when stderr is not a terminal).

@@ -3,39 +3,11 @@
 //! "libcuda not found" error; never a panic. On a machine with a GPU (feature on) the commands
 //! succeed and their outputs are compared with the CPU's.
 
-use fedrecon_physics::test_env::{Requirement, skip};
 use num_complex::Complex32;
 use std::path::Path;
 
 mod common;
-use common::{Tmp, fails, fedrecon, succeed};
-
-/// Run `args` with `--device cuda`: the expected error without a usable GPU, else success (and
-/// `true`, so the caller compares the output with the CPU's).
-fn on_cuda(args: &[&str]) -> bool {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--device", "cuda"]);
-    if !cfg!(feature = "cuda") {
-        fails(&all, "built without the `cuda` feature");
-        skip(
-            Requirement::Gpu,
-            "the GPU comparison: built without the `cuda` feature",
-        );
-        return false;
-    }
-    let out = fedrecon(&all);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "panic on {all:?}: {stderr}");
-    if out.status.success() {
-        return true;
-    }
-    assert!(
-        stderr.contains("CUDA") || stderr.contains("libcuda") || stderr.contains("libnvrtc"),
-        "{all:?}: unclear error {stderr:?}"
-    );
-    skip(Requirement::Gpu, format!("the GPU comparison: {stderr}"));
-    false
-}
+use common::{Tmp, fails, on_cuda, succeed};
 
 fn read_f32(p: &str) -> Vec<f32> {
     common::read_f32(p).1

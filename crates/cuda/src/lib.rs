@@ -60,8 +60,8 @@ mod tables;
 
 pub use error::CudaError;
 pub use pipeline::{
-    FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda, NufftSenseOperatorCuda,
-    SenseMapsCuda, SenseOperatorCuda,
+    CentredFft2Cuda, FbpCuda, JosephProjectorCuda, NufftGriddingCuda, NufftPlanCuda,
+    NufftSenseOperatorCuda, SenseMapsCuda, SenseOperatorCuda,
 };
 pub use tables::{
     FBP_BLOCK, FFT_BLOCK, FFT_REG_RADIX, FbpTables, Fft2Tables, FftLaunch, FftPass, FftPlan1D,
@@ -72,7 +72,10 @@ pub use tables::{
 #[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
-pub use device::{CudaDevice, compile_ptx, nvrtc_arch_for, nvrtc_available, nvrtc_supported_archs};
+pub use device::{
+    BorrowedSlice, CudaDevice, DeviceMap, compile_ptx, nvrtc_arch_for, nvrtc_available,
+    nvrtc_supported_archs,
+};
 
 #[cfg(not(feature = "cuda"))]
 mod stub;

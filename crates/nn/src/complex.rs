@@ -10,8 +10,8 @@
 use crate::error::{NnError, Result};
 use crate::ops::{LinOp, apply_adjoint_nd, apply_nd};
 use burn::tensor::Tensor;
-use fedrecon_physics::mri::CenteredFft2;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Real and imaginary parts, each with a trailing axis of length 1.
 pub fn split<const D: usize>(x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
@@ -64,6 +64,22 @@ pub fn rss(x: Tensor<5>) -> Tensor<4> {
     s.reshape([b, 1, h, w])
 }
 
+/// The centred FFT op of `(ny, nx)`, planned once per shape for the process (models build an
+/// [`Fft2c`] per forward call; the plan and, under `cuda`, its GPU twiddles are kept).
+fn centred_fft_op(ny: usize, nx: usize) -> Result<LinOp> {
+    static PLANS: OnceLock<Mutex<HashMap<(usize, usize), LinOp>>> = OnceLock::new();
+    let mut plans = PLANS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(op) = plans.get(&(ny, nx)) {
+        return Ok(op.clone());
+    }
+    let op = LinOp::centred_fft(ny, nx)?;
+    plans.insert((ny, nx), op.clone());
+    Ok(op)
+}
+
 /// The centred orthonormal 2-D FFT of `(ny, nx)` images as an autodiff op.
 #[derive(Clone, Debug)]
 pub struct Fft2c {
@@ -75,7 +91,7 @@ impl Fft2c {
     /// Plans the FFT for `(ny, nx)`.
     pub fn new(ny: usize, nx: usize) -> Result<Self> {
         Ok(Self {
-            op: LinOp::complex(Arc::new(CenteredFft2::new(ny, nx)?)),
+            op: centred_fft_op(ny, nx)?,
             shape: [ny, nx],
         })
     }

@@ -42,6 +42,14 @@ pub enum NnError {
         /// What was given.
         got: &'static str,
     },
+    /// The compute device cannot be used (see `crate::device`).
+    #[error("device `{device}` is not available: {reason}")]
+    Device {
+        /// The device as named (`cuda:0`).
+        device: String,
+        /// Why (no `cuda` feature, no driver, no NVRTC, no such GPU).
+        reason: String,
+    },
     /// FiLM conditioning does not match the model's hooks.
     #[error("FiLM: {0}")]
     Film(String),

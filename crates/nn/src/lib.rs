@@ -2,8 +2,10 @@
 //!
 //! Models never name a backend: burn 0.22's `Tensor<D>` dispatches at run time on the tensor's
 //! [`burn::tensor::Device`]. The CPU backend is burn-flex (`Device::flex()`, wrapped with
-//! `.autodiff()` for training); a GPU backend is a burn feature plus another `Device`.
+//! `.autodiff()` for training); with the `cuda` feature, burn's CUDA backend (`Device::cuda(n)`),
+//! whose physics ops run fedrecon's own CUDA kernels on burn's buffers ([`ops`]).
 //!
+//! - [`device`]: `--device cpu|cuda[:N]`, checked before use.
 //! - [`physics`]: the physics a model is called with ([`physics::Physics`]) and its input
 //!   ([`physics::ModelInput`]).
 //! - [`film`]: FiLM conditioning hooks.
@@ -19,6 +21,7 @@
 pub mod complex;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod fed;
 pub mod film;
@@ -29,6 +32,7 @@ pub mod physics;
 pub mod train;
 pub mod unet;
 
+pub use device::DeviceSpec;
 pub use error::{NnError, Result};
 pub use film::{Film, Hypernetwork, HypernetworkConfig};
 pub use models::{AnyModel, ModelConfig, ReconNet};

@@ -6,7 +6,7 @@
 
 use crate::error::{NnError, Result};
 use crate::ops::LinOp;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use fedrecon_physics::CtGeometry;
 use fedrecon_physics::LinearOperator;
 use fedrecon_physics::ct::fbp::{Fbp, FbpOptions};
@@ -28,6 +28,10 @@ pub struct CtPhysics {
     /// `‖A‖₂` estimated by power iteration on `AᵀA` (the unrolled models use `A / ‖A‖`, as
     /// Adler & Öktem normalise the operator).
     pub op_norm: f32,
+    /// `A` as an autodiff op (with its GPU form under `cuda`, built once per device).
+    linop: LinOp,
+    /// The FBP as an op on `[B, n_angles·n_det]` tensors.
+    fbp_op: LinOp,
 }
 
 impl CtPhysics {
@@ -44,9 +48,12 @@ impl CtPhysics {
         let image_shape = [projector.domain_shape()[0], projector.domain_shape()[1]];
         let sino_shape = [projector.range_shape()[0], projector.range_shape()[1]];
         let op_norm = operator_norm(&projector, POWER_ITERATIONS)?;
+        let (projector, fbp) = (Arc::new(projector), Arc::new(fbp));
         Ok(Self {
-            projector: Arc::new(projector),
-            fbp: Arc::new(fbp),
+            linop: LinOp::joseph(projector.clone()),
+            fbp_op: LinOp::fbp(fbp.clone(), *opts),
+            projector,
+            fbp,
             image_shape,
             sino_shape,
             op_norm,
@@ -55,7 +62,7 @@ impl CtPhysics {
 
     /// The projector `A` as an autodiff op on `[B, ny·nx]` tensors.
     pub fn linop(&self) -> LinOp {
-        LinOp::real(self.projector.clone())
+        self.linop.clone()
     }
 
     /// The normalised projector `K = A/‖A‖` of a batch (autodiff).
@@ -87,21 +94,9 @@ impl CtPhysics {
     /// `sinogram`: `[B, 1, n_angles, n_det]` → `[B, 1, ny, nx]`, on the sinogram's device.
     pub fn fbp_batch(&self, sinogram: &Tensor<4>) -> Result<Tensor<4>> {
         let [b, _, _, _] = sinogram.dims();
-        let host = sinogram
-            .to_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| NnError::argument("sinogram", format!("{e:?}"), "not readable as f32"))?;
-        let m: usize = self.sino_shape.iter().product();
-        let mut out = Vec::with_capacity(b * self.image_shape[0] * self.image_shape[1]);
-        for s in host.chunks_exact(m) {
-            out.extend(self.fbp.reconstruct(s)?);
-        }
         let [ny, nx] = self.image_shape;
-        Ok(Tensor::from_data(
-            TensorData::new(out, [b, 1, ny, nx]),
-            &sinogram.device(),
-        ))
+        // [B, 1, n_angles, n_det] → [B, 1, ny, nx]; detached: the measurement is data
+        crate::ops::apply_nd(sinogram.clone().detach(), &self.fbp_op, [b, 1, ny, nx])
     }
 }
 

@@ -29,8 +29,9 @@ pub struct Args {
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Compute device (training runs on burn's CPU backend).
-    #[arg(long, value_enum, default_value = "cpu")]
+    /// Compute device: `cpu` (burn-flex) or `cuda[:N]` (burn's CUDA backend on GPU N with
+    /// fedrecon's CUDA kernels as the physics ops; needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub device: Device,
     /// Stop after this many steps (with a checkpoint), as an interruption would.
     #[arg(long, hide = true)]
@@ -39,11 +40,7 @@ pub struct Args {
 
 /// Run `fedrecon train`.
 pub fn run(a: Args) -> Result<()> {
-    if a.device == Device::Cuda {
-        bail!(
-            "--device cuda: training is not supported on CUDA in this build (burn's CUDA backend is not compiled in); use --device cpu"
-        );
-    }
+    let device = a.device.open()?;
     let ckpt = a.out.join("checkpoint.safetensors");
     let config = match (&a.config, a.resume) {
         (Some(path), _) => {
@@ -69,7 +66,7 @@ pub fn run(a: Args) -> Result<()> {
         config,
         out: a.out.clone(),
         resume: a.resume,
-        device: fedrecon_nn::burn::tensor::Device::flex(),
+        device,
         stop_after: a.stop_after,
     };
     let mut pb = None;

@@ -10,8 +10,14 @@ use std::process::{Command, Output};
 /// HDF5 file locking is off in the child: the tests write HDF5 files in-process while other test
 /// threads spawn binaries, and libhdf5 opens files without `O_CLOEXEC`, so a sibling child can
 /// inherit a writer's descriptor and hold its `flock` while this child tries to read the file.
+///
+/// `FEDRECON_BIN` replaces the binary cargo built (the GPU bundle runs these tests against the
+/// release binary it ships: `benches/gpu/check.sh`).
 pub fn fedrecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fedrecon"))
+    let bin = std::env::var_os("FEDRECON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fedrecon")));
+    Command::new(bin)
         .env("HDF5_USE_FILE_LOCKING", "FALSE")
         .args(args)
         .output()
@@ -71,4 +77,46 @@ impl Drop for Tmp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Run `args` with `--device cuda`: the expected error without a usable GPU, else success (and
+/// `true`, so the caller compares the output with the CPU's).
+pub fn on_cuda(args: &[&str]) -> bool {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--device", "cuda"]);
+    if !cfg!(feature = "cuda") {
+        let out = fedrecon(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{all:?}: the error should be one line: {stderr:?}"
+        );
+        fails(&all, "built without the `cuda` feature");
+        fedrecon_physics::test_env::skip(
+            fedrecon_physics::test_env::Requirement::Gpu,
+            "the GPU comparison: built without the `cuda` feature",
+        );
+        return false;
+    }
+    let out = fedrecon(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "panic on {all:?}: {stderr}");
+    if out.status.success() {
+        return true;
+    }
+    assert!(
+        stderr.contains("CUDA") || stderr.contains("libcuda") || stderr.contains("libnvrtc"),
+        "{all:?}: unclear error {stderr:?}"
+    );
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "{all:?}: the error should be one line: {stderr:?}"
+    );
+    fedrecon_physics::test_env::skip(
+        fedrecon_physics::test_env::Requirement::Gpu,
+        format!("the GPU comparison: {stderr}"),
+    );
+    false
 }

@@ -4,8 +4,11 @@
 //! (buffers and launches). The operators themselves are written once over that trait
 //! ([`crate::pipeline`]).
 
+mod external;
 mod memory;
 mod nvrtc;
+
+pub use external::{BorrowedSlice, DeviceMap};
 
 use nvrtc::{compile, ensure_driver, ensure_nvrtc};
 pub use nvrtc::{compile_ptx, nvrtc_arch_for, nvrtc_available, nvrtc_supported_archs};

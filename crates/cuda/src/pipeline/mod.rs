@@ -33,8 +33,8 @@ pub use fft::Fft2Pipeline;
 pub use joseph::{JosephPipeline, JosephProjectorCuda};
 pub use nufft::{GriddingPipeline, NufftGriddingCuda, NufftPipeline, NufftPlanCuda};
 pub use sense::{
-    CoilPipeline, CoilTransform, MaskedFft, NufftSenseOperatorCuda, NufftSensePipeline,
-    SenseMapsCuda, SenseOperatorCuda, SensePipeline, SenseWeights,
+    CentredFft2Cuda, CoilPipeline, CoilTransform, MaskedFft, NufftSenseOperatorCuda,
+    NufftSensePipeline, SenseMapsCuda, SenseOperatorCuda, SensePipeline, SenseWeights,
 };
 
 use crate::CudaError;

@@ -334,6 +334,24 @@ impl SenseMapsCuda {
     }
 }
 
+/// fastMRI's centred orthonormal 2-D FFT `y = M ⊙ fft2c(x)` (optional mask `M`) on the GPU
+/// (`fedrecon_physics::mri::CenteredFft2`), `(ny, nx) → (ny, nx)` complex, batched over a leading
+/// axis; its adjoint is `ifft2c(M ⊙ y)`.
+pub type CentredFft2Cuda = HostOp<CudaDevice, MaskedFft<CudaDevice>>;
+
+impl CentredFft2Cuda {
+    /// The FFT of `(ny, nx)` images with an optional sampling mask, on `dev`.
+    pub fn new(
+        dev: &CudaDevice,
+        ny: usize,
+        nx: usize,
+        mask: Option<&SamplingMask>,
+    ) -> Result<Self, CudaError> {
+        let pipe = MaskedFft::new(dev, (ny, nx), mask)?;
+        Ok(Self::from_pipeline(dev.clone(), pipe))
+    }
+}
+
 /// Cartesian multi-coil SENSE `y_c = M ⊙ fft2c(S_c ⊙ x)` on the GPU (`SenseOperator`): the coil
 /// weighting, the centred orthonormal FFT (exact shifts around the Stockham kernel) and the mask,
 /// `(ny, nx) → (coils, ny, nx)`, batched over a leading axis.

@@ -26,7 +26,7 @@ pub struct Args {
     #[command(flatten)]
     pub recon: ReconArgs,
     /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub device: common::Device,
     /// Output reconstruction `.npy` (362 × 362, normalised μ like the ground truth).
     #[arg(short, long)]

@@ -60,12 +60,14 @@ impl Projector {
             (Projector::Siddon, Device::Cpu) => {
                 Box::new(fedrecon_physics::ct::SiddonProjector::new(g))
             }
-            (Projector::Joseph, Device::Cuda) => {
-                let dev = fedrecon_cuda::CudaDevice::new(0)?;
+            (Projector::Joseph, Device::Cuda(n)) => {
+                let dev = fedrecon_cuda::CudaDevice::new(n)?;
                 Box::new(fedrecon_cuda::JosephProjectorCuda::new(&dev, g)?)
             }
-            (Projector::Siddon, Device::Cuda) => {
-                anyhow::bail!("--device cuda: the Siddon reference projector runs on the CPU only")
+            (Projector::Siddon, Device::Cuda(_)) => {
+                anyhow::bail!(
+                    "--device {device}: the Siddon reference projector runs on the CPU only"
+                )
             }
         })
     }

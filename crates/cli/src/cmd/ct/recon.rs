@@ -68,13 +68,16 @@ pub struct ReconArgs {
 
 impl ReconArgs {
     /// The trained model of `--method model`.
-    pub fn trained_model(&self) -> Result<fedrecon_nn::train::TrainedModel> {
+    pub fn trained_model(
+        &self,
+        device: common::Device,
+    ) -> Result<fedrecon_nn::train::TrainedModel> {
         let Some(dir) = &self.model else {
             bail!(
                 "--method model needs --model DIR (runs/<name>/model written by `fedrecon train`)"
             );
         };
-        fedrecon_nn::train::TrainedModel::load(dir, &fedrecon_nn::burn::tensor::Device::flex())
+        fedrecon_nn::train::TrainedModel::load(dir, &device.open()?)
             .with_context(|| format!("loading the model in {}", dir.display()))
     }
 }
@@ -111,21 +114,18 @@ impl ReconArgs {
             bail!("--nonneg applies to --method sirt or tv, not l1");
         }
         Ok(match self.method {
-            Method::Model => {
-                common::require_cpu(device, "--method model (burn's CPU backend)")?;
-                self.trained_model()?.reconstruct_ct(g, sino)?
-            }
+            // the network on burn's backend for `device` (CUDA: our kernels inside)
+            Method::Model => self.trained_model(device)?.reconstruct_ct(g, sino)?,
             Method::Fbp => {
                 let opts = FbpOptions {
                     filter: self.filter.parse::<FbpFilter>()?,
                     frequency_scaling: self.frequency_scaling,
                     padded_len: self.padding,
                 };
-                match device {
-                    common::Device::Cpu => Fbp::new(g.clone(), &opts)?.reconstruct(sino)?,
+                match common::cuda_kernels(device)? {
+                    None => Fbp::new(g.clone(), &opts)?.reconstruct(sino)?,
                     // filter and pixel-driven back-projection both on the GPU
-                    common::Device::Cuda => {
-                        let dev = fedrecon_cuda::CudaDevice::new(0)?;
+                    Some(dev) => {
                         fedrecon_cuda::FbpCuda::new(&dev, g.clone(), &opts)?.reconstruct(sino)?
                     }
                 }
@@ -208,7 +208,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub device: common::Device,
 }
 
@@ -257,7 +257,11 @@ pub fn run(a: Args) -> Result<()> {
     check_finite("input sinogram", &sino.data)?;
     let dims = sino.dims2(&a.input)?;
     let g = if matches!(a.recon.method, Method::Model) && geometry_unset(&a.geometry) {
-        let g = a.recon.trained_model()?.ct_geometry()?.clone();
+        let g = a
+            .recon
+            .trained_model(common::Device::Cpu)?
+            .ct_geometry()?
+            .clone();
         if g.sino_shape() != dims {
             bail!(
                 "{}: sinogram shape {dims:?} differs from the model's training geometry (angles, detectors) = {:?}; give the geometry flags of this scan",

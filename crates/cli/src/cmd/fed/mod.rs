@@ -60,6 +60,11 @@ pub struct CompareArgs {
     /// Override a config key (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Compute device of every site's training: `cpu` (burn-flex) or `cuda[:N]` (burn's CUDA
+    /// backend on GPU N, fedrecon's kernels as the physics ops; a `--features cuda` build). The
+    /// in-process sites share it.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: crate::common::Device,
 }
 
 /// `fed simulate` arguments.
@@ -80,6 +85,11 @@ pub struct SimulateArgs {
     /// Override a config key: `--set local.steps=2` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Compute device of every site's training: `cpu` (burn-flex) or `cuda[:N]` (burn's CUDA
+    /// backend on GPU N, fedrecon's kernels as the physics ops; a `--features cuda` build). The
+    /// in-process sites share it.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: crate::common::Device,
 }
 
 struct Progress {
@@ -135,7 +145,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     let cfg = load_config(a.config.as_deref(), &a.set, a.rounds)?;
     let method = build_method(&cfg.method).context("invalid [method]")?;
     write_resolved(&a.out, &cfg)?;
-    let dev = fedrecon_nn::burn::tensor::Device::flex();
+    let dev = a.device.open()?;
     let (mut train, mut eval) = cfg.site_trainers(cfg.arch, &dev)?;
     if train.is_empty() {
         bail!("[sites]: no site has train_samples > 0");
@@ -241,7 +251,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         cfg.method(m).context("--methods")?;
     }
     write_resolved(&a.out, &cfg)?;
-    let dev = fedrecon_nn::burn::tensor::Device::flex();
+    let dev = a.device.open()?;
     let sim = cfg.simulation(None, false);
     let mut rows = Vec::new();
     let mut histories = Vec::new();

@@ -45,9 +45,9 @@ pub struct Args {
     /// Run the transform N times and print its median time (`time_ms:`) on stderr.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
-    /// Compute device (cuda: deapodisation, oversampled FFT and gridding on GPU 0; the timing
+    /// Compute device (cuda: deapodisation, oversampled FFT and gridding on the GPU; the timing
     /// then includes the host↔device copies).
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub device: common::Device,
 }
 
@@ -82,12 +82,9 @@ pub fn run(a: Args) -> Result<()> {
     // the oversampled grid (σ ≤ 2, so ≤ 4n²) and the image, complex64, with scratch
     common::ensure_fits("--size", n, &[n, n, 8], 8)?;
     let plan = NufftPlan::new(n, n, &traj.kxy, options)?;
-    let gpu = match a.device {
-        common::Device::Cpu => None,
-        common::Device::Cuda => {
-            let dev = fedrecon_cuda::CudaDevice::new(0)?;
-            Some(fedrecon_cuda::NufftPlanCuda::new(&dev, &plan)?)
-        }
+    let gpu = match common::cuda_kernels(a.device)? {
+        None => None,
+        Some(dev) => Some(fedrecon_cuda::NufftPlanCuda::new(&dev, &plan)?),
     };
     let m = traj.len();
     let (out_shape, out, batch) = if a.kind == 2 {

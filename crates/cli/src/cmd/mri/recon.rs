@@ -129,9 +129,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Device of the SENSE operator inside cgsense, cgls, l1 and tv (cuda: coil weighting, FFT or full
-    /// NUFFT and mask on GPU 0; coil-map estimation, gridding and the solver's vector updates stay
+    /// NUFFT and mask on the GPU; coil-map estimation, gridding and the solver's vector updates stay
     /// on the CPU).
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub device: common::Device,
 }
 
@@ -435,9 +435,8 @@ fn reconstruct(
                 "--method model needs --model DIR (runs/<name>/model written by `fedrecon train`)"
             );
         };
-        let tm =
-            fedrecon_nn::train::TrainedModel::load(dir, &fedrecon_nn::burn::tensor::Device::flex())
-                .with_context(|| format!("loading the model in {}", dir.display()))?;
+        let tm = fedrecon_nn::train::TrainedModel::load(dir, &a.device.open()?)
+            .with_context(|| format!("loading the model in {}", dir.display()))?;
         let maps = match &a.maps {
             Some(_) => Some(coil_maps(a, &k.data, coils, ny, nx, &mask, false)?.0),
             None => None,
@@ -607,20 +606,13 @@ pub fn run(a: Args) -> Result<()> {
             "--estimate-maps, --iters, --lambda and --traj do not apply to --method model (Cartesian k-space; --maps is passed to models that take coil maps)"
         );
     }
-    let dev = match a.device {
-        common::Device::Cpu => None,
-        common::Device::Cuda => {
-            if a.method == Method::Zf {
-                common::require_cpu(a.device, "--method zf (no operator to run)")?;
-            }
-            if a.method == Method::Model {
-                common::require_cpu(
-                    a.device,
-                    "--method model (the network runs on the CPU backend)",
-                )?;
-            }
-            Some(fedrecon_cuda::CudaDevice::new(0)?)
-        }
+    if a.method == Method::Zf {
+        common::require_cpu(a.device, "--method zf (no operator to run)")?;
+    }
+    // the classical operators' kernels; a model runs on burn's backend for --device instead
+    let dev = match a.method {
+        Method::Model => None,
+        _ => common::cuda_kernels(a.device)?,
     };
     let (mut data, mut shape, crop, resolved) = if let Some(tp) = &a.traj {
         let is_h5 = a

@@ -248,13 +248,22 @@ impl Fbp {
     pub fn filter_sinogram(&self, sino: &[f32]) -> Result<Vec<f32>> {
         check_len("sinogram", &self.geom.sino_shape(), sino.len())?;
         check_finite("sinogram", sino)?;
+        let mut out = vec![0.0f32; sino.len()];
+        self.filter_rows(sino, &mut out, true);
+        Ok(out)
+    }
+
+    /// Filter every row of `sino` into `out`, pre-weighting the input (`preweight_input`) or
+    /// the output. The filter `F = crop · circ(h) · pad` has a real even kernel `h` (the
+    /// response is real and symmetric), so `Fᵀ = F` and the transpose of pre-weight-then-filter
+    /// is filter-then-weight: [`LinearOperator::apply_adjoint`] uses that.
+    fn filter_rows(&self, sino: &[f32], out: &mut [f32], preweight_input: bool) {
         let n_det = self.geom.detector().n;
         let n_pad = self.n_pad;
         let scratch_len = self
             .fft
             .get_inplace_scratch_len()
             .max(self.ifft.get_inplace_scratch_len());
-        let mut out = vec![0.0f32; sino.len()];
         out.par_chunks_mut(n_det)
             .zip(sino.par_chunks(n_det))
             .enumerate()
@@ -266,15 +275,17 @@ impl Fbp {
                     )
                 },
                 |(buf, scratch), (a, (o, p))| {
+                    let w = self
+                        .preweight
+                        .as_ref()
+                        .map(|w| &w[a * n_det..(a + 1) * n_det]);
                     buf.fill(Complex64::default());
-                    match &self.preweight {
+                    match w.filter(|_| preweight_input) {
                         None => buf.iter_mut().zip(p).for_each(|(b, &v)| b.re = v as f64),
-                        Some(w) => {
-                            let w = &w[a * n_det..(a + 1) * n_det];
-                            buf.iter_mut()
-                                .zip(p.iter().zip(w))
-                                .for_each(|(b, (&v, &wt))| b.re = v as f64 * wt as f64);
-                        }
+                        Some(w) => buf
+                            .iter_mut()
+                            .zip(p.iter().zip(w))
+                            .for_each(|(b, (&v, &wt))| b.re = v as f64 * wt as f64),
                     }
                     self.fft.process_with_scratch(buf, scratch);
                     buf.iter_mut()
@@ -282,18 +293,47 @@ impl Fbp {
                         .for_each(|(b, &r)| *b *= r);
                     self.ifft.process_with_scratch(buf, scratch);
                     let norm = 1.0 / n_pad as f64;
-                    o.iter_mut()
-                        .zip(buf.iter())
-                        .for_each(|(o, b)| *o = (b.re * norm) as f32);
+                    match w.filter(|_| !preweight_input) {
+                        None => o
+                            .iter_mut()
+                            .zip(buf.iter())
+                            .for_each(|(o, b)| *o = (b.re * norm) as f32),
+                        Some(w) => o
+                            .iter_mut()
+                            .zip(buf.iter().zip(w))
+                            .for_each(|(o, (b, &wt))| *o = (b.re * norm * wt as f64) as f32),
+                    }
                 },
             );
-        Ok(out)
     }
 
     /// Reconstruct an image `(ny, nx)` from a sinogram `(n_angles, n_det)` of line integrals.
     pub fn reconstruct(&self, sino: &[f32]) -> Result<Vec<f32>> {
         let q = self.filter_sinogram(sino)?;
         self.backprojector.forward_vec(&q)
+    }
+}
+
+/// FBP as the linear map `f = B F D p` (pre-weights `D`, row filter `F`, back-projector `B`),
+/// with its exact transpose `Dᵀ Fᵀ Bᵀ = D F Bᵀ` (see [`Fbp::filter_rows`]): unrolled networks
+/// apply it to measured data, and the adjoint makes it a valid autodiff op. The forward map does
+/// not check for NaNs (the [`Fbp::reconstruct`] entry point does).
+impl LinearOperator<f32> for Fbp {
+    fn domain_shape(&self) -> &[usize] {
+        self.backprojector.domain_shape()
+    }
+    fn range_shape(&self) -> &[usize] {
+        self.backprojector.range_shape()
+    }
+    fn apply_forward(&self, sino: &[f32], img: &mut [f32]) {
+        let mut q = vec![0.0f32; sino.len()];
+        self.filter_rows(sino, &mut q, true);
+        self.backprojector.apply_forward(&q, img);
+    }
+    fn apply_adjoint(&self, img: &[f32], sino: &mut [f32]) {
+        let mut t = vec![0.0f32; sino.len()];
+        self.backprojector.apply_adjoint(img, &mut t);
+        self.filter_rows(&t, sino, false);
     }
 }
 

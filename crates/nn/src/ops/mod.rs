@@ -21,8 +21,10 @@
 //!
 //! The op is a burn `#[backend_extension]`: a default body runs the CPU operator on host data
 //! (`float_into_data` → operator → `float_from_data`), implemented for burn-flex; the
-//! `Autodiff<B, C>` implementation records a [`Backward`] step. A GPU backend is added by listing
-//! it in the attribute and implementing the trait (the default body works for any backend).
+//! `Autodiff<B, C>` implementation records a [`Backward`] step. With the `cuda` feature, burn's
+//! CUDA backend implements it by running fedrecon's CUDA kernels on burn's device buffers
+//! (`ops/cuda.rs`): the operators built with [`LinOp::joseph`], [`LinOp::fbp`],
+//! [`LinOp::centred_fft`], [`LinOp::sense`] and [`LinOp::nufft`] carry their GPU form.
 
 use crate::error::{NnError, Result};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -35,10 +37,16 @@ use burn::backend::{
 };
 use burn::tensor::{Tensor, TensorData};
 use fedrecon_physics::LinearOperator;
+use fedrecon_physics::ct::fbp::{Fbp, FbpOptions};
+use fedrecon_physics::ct::joseph::JosephProjector;
+use fedrecon_physics::mri::{CenteredFft2, NufftPlan, SenseOperator};
 use num_complex::Complex32;
 use rayon::prelude::*;
 use std::fmt;
 use std::sync::Arc;
+
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 /// A real linear map `ℝⁿ → ℝᵐ` with its exact transpose, on flat `f32` buffers.
 pub trait RealLinearMap: Send + Sync {
@@ -128,6 +136,9 @@ pub struct LinOp {
     maps: Arc<[Arc<dyn RealLinearMap>]>,
     n: usize,
     m: usize,
+    /// The GPU form (shared operators only).
+    #[cfg(feature = "cuda")]
+    gpu: Option<cuda::DeviceMaps>,
 }
 
 impl fmt::Debug for LinOp {
@@ -149,6 +160,8 @@ impl LinOp {
             maps: vec![map].into(),
             n,
             m,
+            #[cfg(feature = "cuda")]
+            gpu: None,
         }
     }
 
@@ -182,7 +195,109 @@ impl LinOp {
             maps: maps.into(),
             n,
             m,
+            #[cfg(feature = "cuda")]
+            gpu: None,
         })
+    }
+
+    /// The Joseph projector `A` (image → sinogram), with its GPU form under `cuda`.
+    pub fn joseph(op: Arc<JosephProjector>) -> Self {
+        let lin = Self::real(op.clone());
+        #[cfg(feature = "cuda")]
+        let lin = lin.with_device_maps(move |dev| {
+            Ok(Arc::new(fedrecon_cuda::JosephProjectorCuda::new(
+                dev,
+                op.geometry().clone(),
+            )?))
+        });
+        lin
+    }
+
+    /// The FBP `f = B F D p` (sinogram → image; `fedrecon_physics::ct::fbp::Fbp`), planned with
+    /// `opts`; under `cuda` its forward map runs on the GPU (its adjoint stays on the host:
+    /// networks apply FBP to measured data only).
+    pub fn fbp(fbp: Arc<Fbp>, opts: FbpOptions) -> Self {
+        #[cfg(feature = "cuda")]
+        let geom = fbp.geometry().clone();
+        let lin = Self::real(fbp);
+        #[cfg(feature = "cuda")]
+        let lin = lin.with_device_maps(move |dev| {
+            Ok(Arc::new(fedrecon_cuda::FbpCuda::new(
+                dev,
+                geom.clone(),
+                &opts,
+            )?))
+        });
+        #[cfg(not(feature = "cuda"))]
+        let _ = opts;
+        lin
+    }
+
+    /// fastMRI's centred orthonormal FFT of `(ny, nx)` complex images (interleaved).
+    pub fn centred_fft(ny: usize, nx: usize) -> Result<Self> {
+        let lin = Self::complex(Arc::new(CenteredFft2::new(ny, nx)?));
+        #[cfg(feature = "cuda")]
+        let lin = lin.with_device_maps(move |dev| {
+            Ok(Arc::new(fedrecon_cuda::CentredFft2Cuda::new(
+                dev, ny, nx, None,
+            )?))
+        });
+        Ok(lin)
+    }
+
+    /// Cartesian multi-coil SENSE `y_c = M ⊙ fft2c(S_c ⊙ x)` (interleaved complex).
+    pub fn sense(op: Arc<SenseOperator>) -> Self {
+        let lin = Self::complex(op.clone());
+        #[cfg(feature = "cuda")]
+        let lin = lin.with_device_maps(move |dev| {
+            let [coils, ny, nx] = [
+                op.range_shape()[0],
+                op.range_shape()[1],
+                op.range_shape()[2],
+            ];
+            Ok(Arc::new(fedrecon_cuda::SenseOperatorCuda::new(
+                dev,
+                op.maps(),
+                coils,
+                ny,
+                nx,
+                op.mask(),
+            )?))
+        });
+        lin
+    }
+
+    /// The type-2 NUFFT `y = A x` of `plan` (image → non-uniform samples; adjoint = type 1).
+    pub fn nufft(plan: Arc<NufftPlan>) -> Self {
+        let lin = Self::complex(plan.clone());
+        #[cfg(feature = "cuda")]
+        let lin = lin.with_device_maps(move |dev| {
+            Ok(Arc::new(fedrecon_cuda::NufftPlanCuda::new(dev, &plan)?))
+        });
+        lin
+    }
+
+    /// This operator with a GPU form made by `build` (on first use on each device).
+    #[cfg(feature = "cuda")]
+    pub fn with_device_maps(
+        mut self,
+        build: impl Fn(
+            &fedrecon_cuda::CudaDevice,
+        ) -> std::result::Result<
+            Arc<dyn fedrecon_cuda::DeviceMap>,
+            fedrecon_cuda::CudaError,
+        > + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.gpu = Some(cuda::DeviceMaps::new(Arc::new(build)));
+        self
+    }
+
+    /// The GPU form, for a shared operator that has one.
+    #[cfg(feature = "cuda")]
+    pub fn device_maps(&self) -> Option<&cuda::DeviceMaps> {
+        self.gpu.as_ref().filter(|_| self.maps.len() == 1)
     }
 
     /// Real domain length `n`.
@@ -246,7 +361,11 @@ impl LinOp {
 }
 
 /// Runs the CPU operator on any backend's host data: `[B, n] → [B, m]` (or the adjoint).
-fn host_apply<B: Backend>(x: FloatTensor<B>, op: &LinOp, adjoint: bool) -> FloatTensor<B> {
+pub(crate) fn host_apply<B: Backend>(
+    x: FloatTensor<B>,
+    op: &LinOp,
+    adjoint: bool,
+) -> FloatTensor<B> {
     let device = x.device();
     let b = x.shape().as_slice()[0];
     let data = try_read_sync(B::float_into_data(x))
@@ -262,7 +381,7 @@ fn host_apply<B: Backend>(x: FloatTensor<B>, op: &LinOp, adjoint: bool) -> Float
 }
 
 /// Backend extension: a [`LinOp`] (or its adjoint) on `[B, n]` tensors.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(feature = "cuda"), Autodiff)]
 pub trait LinOpBackend: Backend {
     /// `[B, n] → [B, m]` (`adjoint = false`) or `[B, m] → [B, n]` (`adjoint = true`).
     fn linop_apply(x: FloatTensor<Self>, op: LinOp, adjoint: bool) -> FloatTensor<Self> {
