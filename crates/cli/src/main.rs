@@ -34,6 +34,9 @@ enum Command {
     /// Federated training on simulated sites (`fed simulate`).
     #[command(subcommand)]
     Fed(cmd::fed::Command),
+    /// Check a compute device against the CPU reference, or measure its throughput.
+    #[command(subcommand)]
+    Device(cmd::device::Command),
 }
 
 fn main() {
@@ -45,6 +48,7 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Fed(c) => cmd::fed::run(c),
+        Command::Device(c) => cmd::device::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -16,6 +16,7 @@
 //!   [`models::ReconNet`] trait.
 //! - [`params`]: named parameters (export/import, safetensors files).
 //! - [`data`]: slice datasets (phantom simulation, LoDoPaB, fastMRI) and batching.
+//! - [`selfcheck`]: `fedrecon device check` (a device against the CPU reference).
 //! - [`config`], [`train`]: run configs, the training loop, checkpoints, trained-model loading.
 
 pub mod complex;
@@ -29,6 +30,7 @@ pub mod models;
 pub mod ops;
 pub mod params;
 pub mod physics;
+pub mod selfcheck;
 pub mod train;
 pub mod unet;
 

@@ -2,6 +2,7 @@
 
 pub mod ct;
 pub mod demo;
+pub mod device;
 pub mod fed;
 pub mod mri;
 pub mod phantom;
