@@ -29,11 +29,13 @@
 //! `compare_classical` the same figures for FBP (CT) or zero-filled RSS and CG-SENSE (MRI).
 
 mod checkpoint;
+mod device_optim;
 mod model;
 mod optim;
 mod report;
 
 pub use checkpoint::Checkpoint;
+pub use device_optim::{DeviceAdam, DeviceGrads, device_grads, device_params};
 pub use model::{BuildModel, ModelManifest, TrainedModel, model_config, save_model_dir};
 pub use optim::{Adam, AdamStep, collect_grads};
 pub use report::{
