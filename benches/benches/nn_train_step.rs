@@ -1,6 +1,6 @@
 //! Criterion bench of one Learned Primal-Dual training step (forward, backward through the
-//! Joseph projector ops, Adam update of the named parameters) at 128², batch 4, on burn's CPU
-//! backend (burn-flex). Geometry: parallel beam, 60 views over `[0, π)`, 183 unit detector cells
+//! Joseph projector ops, Adam update of the named parameters on the device: `DeviceAdam`) at
+//! 128², batch 4, on burn's CPU backend (burn-flex). Geometry: parallel beam, 60 views over `[0, π)`, 183 unit detector cells
 //! (⌈√2·128⌉ + 1); LPD as in Adler & Öktem 2018 (10 iterations, 5 primal / 5 dual channels,
 //! 32 hidden, PReLU). The PyTorch peer `peers/nn_step.py` runs the same step
 //! (`peers/nn_step_run.sh` prints both times and the ratio).
@@ -12,8 +12,7 @@ use fedrecon_nn::ReconNet;
 use fedrecon_nn::burn;
 use fedrecon_nn::config::RunConfig;
 use fedrecon_nn::data::{Dataset, Split};
-use fedrecon_nn::params::{export_params, load_params};
-use fedrecon_nn::train::{Adam, AdamStep, collect_grads, model_config};
+use fedrecon_nn::train::{AdamStep, DeviceAdam, device_grads, model_config};
 use std::time::Duration;
 
 /// The benchmark's run config (also used by `src/bin/nn_step_timing.rs`).
@@ -44,8 +43,7 @@ fn step(c: &mut Criterion) {
     dev.seed(0);
     let mc = model_config(&cfg.model).expect("model config");
     let mut model = mc.init(&data.physics, &dev).expect("model");
-    let mut params = export_params(&model).expect("params");
-    let mut adam = Adam::new(&params);
+    let mut adam = DeviceAdam::new(&model, &dev);
     let batch = data.train_batch(4, 0, 0, &dev).expect("batch");
     let h = AdamStep {
         lr: 1e-4,
@@ -66,9 +64,8 @@ fn step(c: &mut Criterion) {
             let d = out - batch.target.clone();
             let loss = (d.clone() * d).mean();
             let grads = loss.backward();
-            let gr = collect_grads(&model, &grads).expect("grads");
-            adam.step(&mut params, &gr, &h).expect("adam");
-            model = load_params(model.clone(), &params).expect("load");
+            let gr = device_grads(&model, &grads);
+            (model, _) = adam.step(model.clone(), gr, &h).expect("adam");
         })
     });
     g.finish();

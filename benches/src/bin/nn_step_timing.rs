@@ -14,9 +14,8 @@ use fedrecon_nn::ReconNet;
 use fedrecon_nn::burn::tensor::Device;
 use fedrecon_nn::config::RunConfig;
 use fedrecon_nn::data::{Dataset, Split};
-use fedrecon_nn::params::{export_params, load_params};
 use fedrecon_nn::physics::Physics;
-use fedrecon_nn::train::{Adam, AdamStep, collect_grads, model_config};
+use fedrecon_nn::train::{AdamStep, DeviceAdam, device_grads, model_config};
 use fedrecon_physics::LinearOperator;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -121,8 +120,7 @@ fn run(
     dev.seed(0);
     let mc = model_config(&cfg.model)?;
     let mut model = mc.init(&data.physics, &dev)?;
-    let mut params = export_params(&model)?;
-    let mut adam = Adam::new(&params);
+    let mut adam = DeviceAdam::new(&model, &dev);
     let batch = data.train_batch(4, 0, 0, &dev)?;
     let h = AdamStep {
         lr: 1e-4,
@@ -137,9 +135,8 @@ fn run(
         let d = out - batch.target.clone();
         let loss = (d.clone() * d).mean();
         let grads = loss.backward();
-        let g = collect_grads(&model, &grads)?;
-        adam.step(&mut params, &g, &h)?;
-        model = load_params(model, &params)?;
+        let g = device_grads(&model, &grads);
+        (model, _) = adam.step(model, g, &h)?;
         if k >= warmup {
             println!("time_ms: {:.3}", t.elapsed().as_secs_f64() * 1e3);
         }

@@ -1,5 +1,5 @@
-//! Timing of one LPD training step (printed, not asserted). Run with an optimised build of our
-//! crates, e.g.
+//! Timing of one LPD training step and of its optimiser update (printed, not asserted). Run with
+//! an optimised build of our crates, e.g.
 //!
 //! `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo test -p fedrecon-nn --test timing -- --ignored --nocapture`
 //!
@@ -109,4 +109,64 @@ fn conv_32_to_32_forward_backward_128_batch4() {
             t.elapsed().as_secs_f64()
         );
     }
+}
+
+/// The optimiser part of an LPD training step: the host reference (gradients copied to the host,
+/// `Adam::step` there, parameters written back) against `DeviceAdam` (device tensors only).
+#[test]
+#[ignore = "timing figure; run in an optimised build"]
+fn adam_update_host_vs_device_lpd() {
+    use fedrecon_nn::params::{export_params, load_params};
+    use fedrecon_nn::train::{Adam, AdamStep, DeviceAdam, collect_grads, device_grads};
+    let dev = Device::flex().autodiff();
+    dev.seed(3);
+    let geom = ParallelBeam::new(
+        ImageGrid::square(32).unwrap(),
+        equispaced_angles(30, std::f64::consts::PI),
+        Detector::new(47, 1.0, 0.0).unwrap(),
+    )
+    .unwrap();
+    let physics = Physics::Ct(CtPhysics::new(geom).unwrap());
+    let mut model = ModelConfig::Lpd(LpdConfig::default())
+        .init(&physics, &dev)
+        .unwrap();
+    println!("LPD parameters: {}", model.num_params());
+    let h = AdamStep {
+        lr: 1e-4,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.0,
+        clip_norm: 1.0,
+    };
+    let mut params = export_params(&model).unwrap();
+    let mut host = Adam::new(&params);
+    let mut device = DeviceAdam::new(&model, &dev);
+    let input = ModelInput::Ct {
+        sinogram: Tensor::ones([1, 1, 30, 47], &dev),
+    };
+    let (mut t_host, mut t_dev) = (0.0, 0.0);
+    let reps = 5;
+    for rep in 0..=reps {
+        let out = model.reconstruct(&input, &physics, None).unwrap();
+        let grads = out.square().mean().backward();
+        let t = Instant::now();
+        let g = collect_grads(&model, &grads).unwrap();
+        host.step(&mut params, &g, &h).unwrap();
+        let _m = load_params(model.clone(), &params).unwrap();
+        dev.sync().unwrap();
+        let th = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let g = device_grads(&model, &grads);
+        (model, _) = device.step(model, g, &h).unwrap();
+        dev.sync().unwrap();
+        let td = t.elapsed().as_secs_f64();
+        if rep > 0 {
+            (t_host, t_dev) = (t_host + th, t_dev + td);
+        }
+    }
+    println!(
+        "Adam update of the LPD parameters (mean of {reps}): host round trip {:.2} ms, device {:.2} ms",
+        t_host * 1e3 / reps as f64,
+        t_dev * 1e3 / reps as f64
+    );
 }

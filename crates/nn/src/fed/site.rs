@@ -8,12 +8,14 @@
 //!   the backbone's blocks, `net.reconstruct(y, A, H(p))` (HyperFed, Yang et al. 2023);
 //! - `Fdd`: FedFDD's two branches on the FBP image ([`super::fdd`]).
 //!
-//! **Local training** (one round): `S` Adam steps ([`crate::train::Adam`], moments reset every
-//! round) on the mean squared error `‖f_θ(y) − x‖²/N` of mini-batches drawn by
-//! [`Dataset::train_batch`] with the seed `round_seed(seed, round, ·)`, at the constant rate `η`
-//! of the round's [`LocalTrainConfig`]; `S = steps`, or `epochs · ⌈n / batch⌉`. FedProx (Li et al.
-//! 2020) adds `μ(θ − θ_g)` ([`fedrecon_fed::proximal_gradient`]) to the gradient of the
-//! downloaded tensors. A trainer over several sites' data (the central baseline) cycles through
+//! **Local training** (one round): `S` Adam steps ([`crate::train::DeviceAdam`] on the site's
+//! device, moments reset every round) on the mean squared error `‖f_θ(y) − x‖²/N` of
+//! mini-batches drawn by [`Dataset::train_batch`] with the seed `round_seed(seed, round, ·)`, at
+//! the constant rate `η` of the round's [`LocalTrainConfig`]; `S = steps`, or
+//! `epochs · ⌈n / batch⌉`. FedProx (Li et al. 2020) adds `μ(θ − θ_g)`
+//! ([`fedrecon_fed::proximal_gradient`], here computed on the device) to the gradient of the
+//! downloaded tensors. The parameters stay on the device during the round and come back to the
+//! host once at its end. A trainer over several sites' data (the central baseline) cycles through
 //! them step by step, each batch with its own physics and protocol vector. Training is therefore a
 //! function of the parameters, the data, the round and the config only — the runtime's resume
 //! contract.
@@ -30,7 +32,7 @@ use crate::film::{Hypernetwork, HypernetworkConfig};
 use crate::models::{AnyModel, ModelConfig, ReconNet};
 use crate::params::{export_params, load_params};
 use crate::physics::{ModelInput, Physics};
-use crate::train::{Adam, AdamStep, collect_grads};
+use crate::train::{AdamStep, DeviceAdam, device_grads, device_params};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use fedrecon_fed::dct::FreqSplit;
@@ -388,13 +390,33 @@ impl NnSiteTrainer {
             .expect("trainable")
             .physics;
         let mut net = load_params(self.spec.build(physics, &ad)?, &self.params)?;
-        let mut adam = Adam::new(&self.params);
+        let mut adam = DeviceAdam::new(&net, &self.device);
         let h = AdamStep {
             lr: cfg.learning_rate,
             betas: [0.9, 0.999],
             eps: 1e-8,
             weight_decay: 0.0,
             clip_norm: self.settings.clip_norm,
+        };
+        // FedProx: the downloaded tensors θ_g on the device, by their index in the local model
+        let prox: Vec<(usize, Tensor<1>)> = if cfg.proximal_mu > 0.0 && !global.is_empty() {
+            // checks μ and that the local model has every global name
+            fedrecon_fed::proximal_gradient(&self.params, global, cfg.proximal_mu)
+                .map_err(|e| NnError::argument("proximal term", "", e.to_string()))?;
+            let dev = self.device.clone();
+            global
+                .iter()
+                .map(|(name, p)| {
+                    let i = self
+                        .params
+                        .index_of(name)
+                        .expect("local has every global name");
+                    let t = TensorData::new(p.data.clone(), vec![p.data.len()]);
+                    (i, Tensor::from_data(t, &dev))
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         let mut loss_sum = 0.0;
         for s in 0..steps {
@@ -422,25 +444,22 @@ impl NnSiteTrainer {
             }
             loss_sum += lv;
             let grads = loss.backward();
-            let mut g = collect_grads(&net, &grads)?;
+            let mut g = device_grads(&net, &grads);
             drop(grads);
-            if cfg.proximal_mu > 0.0 && !global.is_empty() {
-                let prox = fedrecon_fed::proximal_gradient(&self.params, global, cfg.proximal_mu)
-                    .map_err(|e| NnError::argument("proximal term", "", e.to_string()))?;
-                for (name, p) in prox.iter() {
-                    let i = self
-                        .params
-                        .index_of(name)
-                        .expect("local has every global name");
-                    match &mut g[i] {
-                        Some(gi) => gi.iter_mut().zip(&p.data).for_each(|(a, b)| *a += b),
-                        None => g[i] = Some(p.data.clone()),
-                    }
+            if !prox.is_empty() {
+                // g ← g + μ(θ − θ_g) on the downloaded tensors
+                let theta = device_params(&net);
+                for (i, theta_g) in &prox {
+                    let p = (theta[*i].clone() - theta_g.clone()) * cfg.proximal_mu;
+                    g[*i] = Some(match g[*i].take() {
+                        Some(gi) => gi + p,
+                        None => p,
+                    });
                 }
             }
-            adam.step(&mut self.params, &g, &h)?;
-            net = load_params(net, &self.params)?;
+            (net, _) = adam.step(net, g, &h)?;
         }
+        self.params = export_params(&net)?;
         Ok((n, loss_sum / steps as f64))
     }
 }

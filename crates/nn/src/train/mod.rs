@@ -5,12 +5,19 @@
 //! with bias correction, optional decoupled weight decay (Loshchilov & Hutter 2019, AdamW) and
 //! clipping of the global gradient norm `‖g‖₂ ≤ c` (`g ← g · c/‖g‖`, Pascanu et al. 2013):
 //! `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − η_t (m̂/(√v̂ + ε) + λθ)`, `m̂ = m/(1−β₁ᵗ)`,
-//! `v̂ = v/(1−β₂ᵗ)`. It runs on the host over the [`ParamSet`] (arithmetic in `f64`, state in
-//! `f32`) rather than through burn-optim, because then the optimiser state is keyed by the
-//! stable parameter names (burn-optim keys it by `ParamId`s that are regenerated when a model is
-//! rebuilt), a checkpoint holds exactly the numbers the next step uses, and the federation's
-//! server optimisers act on the same named sets. The host copy of the parameters is the source
-//! of truth; after each step it is written into the model ([`crate::params::load_params`]).
+//! `v̂ = v/(1−β₂ᵗ)`. [`DeviceAdam`] runs it on the model's device: the moments are tensors
+//! there, the update is `f32` tensor arithmetic with the bias corrections and the clipping
+//! factor computed on the host in `f64`, and the updated values are mapped straight into the
+//! model's parameters, so a step moves one number to the host (the global gradient norm, for the
+//! non-finite check, clipping and the metrics) instead of every gradient and parameter. It is
+//! written here rather than taken from burn-optim because its state is keyed by the stable
+//! parameter names (burn-optim keys it by `ParamId`s that are regenerated when a model is
+//! rebuilt): [`DeviceAdam::to_host`] gives exactly the host [`Adam`] a checkpoint stores and
+//! [`DeviceAdam::from_host`] puts it back, so a checkpoint holds exactly the numbers the next step
+//! uses, and the federation's server optimisers act on the same named sets. [`Adam`] over host
+//! [`ParamSet`]s (arithmetic in `f64`) stays as the slow, obviously correct reference the device
+//! optimiser is tested against. The parameters come to the host ([`export_params`]) only when a
+//! checkpoint or the model directory is written or for validation.
 //!
 //! **Resume.** A checkpoint (`checkpoint.safetensors`, one file written atomically) holds the
 //! parameters, Adam's moments, the completed step count, the resolved config and the metrics
@@ -29,11 +36,13 @@
 //! `compare_classical` the same figures for FBP (CT) or zero-filled RSS and CG-SENSE (MRI).
 
 mod checkpoint;
+mod device_optim;
 mod model;
 mod optim;
 mod report;
 
 pub use checkpoint::Checkpoint;
+pub use device_optim::{DeviceAdam, DeviceGrads, device_grads, device_params};
 pub use model::{BuildModel, ModelManifest, TrainedModel, model_config, save_model_dir};
 pub use optim::{Adam, AdamStep, collect_grads};
 pub use report::{
@@ -45,7 +54,7 @@ use crate::config::{Loss, RunConfig};
 use crate::data::{Dataset, Split, center_crop};
 use crate::error::{NnError, Result};
 use crate::models::ReconNet;
-use crate::params::{export_params, load_params};
+use crate::params::{ParamSet, export_params, load_params, param_shapes};
 use burn::tensor::{Device, Tensor};
 use model::MODEL_FORMAT;
 use report::{predict, write_outputs};
@@ -166,7 +175,8 @@ pub fn train_with<B: BuildModel>(
     let total = cfg.train.total_steps(train_set.len())?;
     let ad = opts.device.clone().autodiff();
     let mut model = crate::seeded_init(&ad, cfg.train.seed, || mc.build(&train_set.physics, &ad))?;
-    let (mut params, mut adam, mut history, start) = if opts.resume {
+    let plain = opts.device.clone();
+    let (mut adam, mut history, start) = if opts.resume {
         if !ckpt_path.exists() {
             return Err(io_err(
                 &ckpt_path,
@@ -175,18 +185,19 @@ pub fn train_with<B: BuildModel>(
         }
         let c = Checkpoint::load(&ckpt_path)?;
         check_resume_config(&c.config, cfg)?;
-        (c.params, c.adam, c.history, c.step)
+        model = load_params(model, &c.params)?;
+        (DeviceAdam::from_host(&c.adam, &plain)?, c.history, c.step)
     } else {
-        let p = export_params(&model)?;
-        let a = Adam::new(&p);
-        (p, a, History::default(), 0)
+        (DeviceAdam::new(&model, &plain), History::default(), 0)
     };
-    model = load_params(model, &params)?;
     write_text(&out.join("config.resolved.toml"), &cfg.to_toml())?;
     on_event(&Event::Start {
         start,
         total,
-        num_params: params.num_elements(),
+        num_params: param_shapes(&model)
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum(),
         train_samples: train_set.len(),
         val_samples: val_set.len(),
     });
@@ -206,7 +217,6 @@ pub fn train_with<B: BuildModel>(
     };
     let stop = opts.stop_after.unwrap_or(total).min(total);
     let mut last_val = history.val.last().cloned();
-    let plain = opts.device.clone();
     let mut step = start;
     while step < stop {
         let batch = train_set.train_batch(cfg.train.batch_size, cfg.train.seed, step, &ad)?;
@@ -226,11 +236,11 @@ pub fn train_with<B: BuildModel>(
             ));
         }
         let grads = loss.backward();
-        let g = collect_grads(&model, &grads)?;
+        let g = device_grads(&model, &grads);
         drop(grads);
         let lr = cfg.train.lr_at(step, total);
-        let norm = adam.step(&mut params, &g, &h(lr))?;
-        model = load_params(model, &params)?;
+        let norm;
+        (model, norm) = adam.step(model, g, &h(lr))?;
         step += 1;
         let row = StepRow {
             step,
@@ -241,8 +251,11 @@ pub fn train_with<B: BuildModel>(
         on_event(&Event::Step(row.clone()));
         history.train.push(row);
         let end = step == stop;
+        // the parameters come to the host only for validation and checkpoints
+        let mut params: Option<ParamSet> = None;
         if step % cfg.train.val_every == 0 || step == total {
-            let valid = load_params(mc.build(&val_set.physics, &plain)?, &params)?;
+            let params = params.insert(export_params(&model)?);
+            let valid = load_params(mc.build(&val_set.physics, &plain)?, params)?;
             let (_, scores) = predict(&valid, &val_set, cfg.train.batch_size, &plain, cfg)?;
             let v = ValRow { step, scores };
             on_event(&Event::Val(v.clone()));
@@ -250,26 +263,30 @@ pub fn train_with<B: BuildModel>(
             history.val.push(v);
         }
         if step % cfg.train.checkpoint_every == 0 || end {
-            Checkpoint {
+            let params = match params {
+                Some(p) => p,
+                None => export_params(&model)?,
+            };
+            let ckpt = Checkpoint {
                 step,
                 config: cfg.clone(),
-                params: params.clone(),
-                adam: adam.clone(),
+                params,
+                adam: adam.to_host()?,
                 history: history.clone(),
-            }
-            .save(&ckpt_path)?;
-            save_model_dir(&out.join("model"), &manifest(step), &params)?;
+            };
+            ckpt.save(&ckpt_path)?;
+            save_model_dir(&out.join("model"), &manifest(step), &ckpt.params)?;
             write_outputs(out, &history, &[])?;
             on_event(&Event::Checkpoint(step));
         }
     }
     if start >= stop {
         // nothing to run: still make sure the model directory exists
-        save_model_dir(&out.join("model"), &manifest(step), &params)?;
+        save_model_dir(&out.join("model"), &manifest(step), &export_params(&model)?)?;
     }
     let mut classical = Vec::new();
     if step == total {
-        let valid = load_params(mc.build(&val_set.physics, &plain)?, &params)?;
+        let valid = load_params(mc.build(&val_set.physics, &plain)?, &export_params(&model)?)?;
         let (images, _) = predict(&valid, &val_set, cfg.train.batch_size, &plain, cfg)?;
         let dir = out.join("samples");
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;

@@ -3,13 +3,18 @@
 //! and clipping of the global gradient norm `‖g‖₂ ≤ c` (`g ← g · c/‖g‖`, Pascanu et al. 2013):
 //! `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − η_t (m̂/(√v̂ + ε) + λθ)`,
 //! `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`; arithmetic in `f64`, state in `f32`.
+//!
+//! This host version over [`ParamSet`]s is the slow, obviously correct reference: training runs
+//! [`super::DeviceAdam`] on the model's device, which is tested against it, and a checkpoint
+//! stores the state in this form ([`super::DeviceAdam::to_host`]).
 
 use crate::error::{NnError, Result};
 use crate::params::ParamSet;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Tensor};
 
-/// Adam's state over named parameters (see the module docs).
+/// Adam's state over named parameters (see the module docs): the host reference of
+/// [`super::DeviceAdam`] and the form a checkpoint stores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam {
     /// First moments.
@@ -112,7 +117,10 @@ impl Adam {
     }
 }
 
-/// Gradients of every float parameter of `module`, in [`export_params`] order.
+/// Gradients of every float parameter of `module`, in [`export_params`] order, copied to the host
+/// (for the reference [`Adam`]; training uses [`super::device_grads`]).
+///
+/// [`export_params`]: crate::params::export_params
 pub fn collect_grads<M: Module>(module: &M, grads: &Gradients) -> Result<Vec<Option<Vec<f32>>>> {
     struct G<'a> {
         grads: &'a Gradients,
