@@ -219,3 +219,23 @@ fn federation_on_cuda_is_a_clear_error_or_matches_the_cpu() {
         .concat(),
     );
 }
+
+#[test]
+fn device_check_and_bench_run_on_the_cpu_and_are_clear_errors_on_cuda() {
+    let out = succeed(&["device", "check", "--device", "cpu"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("18 checks, 0 failed"), "{text}");
+    on_cuda(&["device", "check"]);
+    let t = Tmp::new("dev-bench");
+    let json = t.path("b.json");
+    let args = [
+        "device", "bench", "--what", "ops", "--reps", "1", "--warmup", "0",
+    ];
+    succeed(&[&args[..], &["--json", &json]].concat());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["joseph_gups", "nufft_points_per_s"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    assert_eq!(v["device"], "cpu");
+}

@@ -249,10 +249,20 @@ fn check_lpd(dev: &Device, rng: &mut StdRng) -> Result<Vec<CheckRow>> {
     let theta = export_params(&reference)?;
     let on_dev = load_params(cfg.build(&physics, dev)?, &theta)?;
     let sinogram = |d: &Device| Tensor::from_data(TensorData::new(data[0].clone(), shape), d);
-    let out_cpu =
-        reference.reconstruct(&ModelInput::Ct { sinogram: sinogram(&cpu) }, &physics, None)?;
-    let out_dev =
-        on_dev.reconstruct(&ModelInput::Ct { sinogram: sinogram(dev) }, &physics, None)?;
+    let out_cpu = reference.reconstruct(
+        &ModelInput::Ct {
+            sinogram: sinogram(&cpu),
+        },
+        &physics,
+        None,
+    )?;
+    let out_dev = on_dev.reconstruct(
+        &ModelInput::Ct {
+            sinogram: sinogram(dev),
+        },
+        &physics,
+        None,
+    )?;
     let mut rows = vec![CheckRow {
         name: "lpd forward (device vs cpu)".into(),
         value: rel(&host(out_dev)?, &host(out_cpu)?),

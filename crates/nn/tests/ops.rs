@@ -196,3 +196,18 @@ fn shape_and_batch_errors_are_reported() {
     ];
     assert!(LinOp::per_batch(mixed).is_err());
 }
+
+/// `fedrecon device check` on the CPU: every op forward and backward against the host operator,
+/// the LPD forward against itself, and the finite-difference check through LPD all pass.
+#[test]
+fn device_selfcheck_passes_on_the_cpu() {
+    let rows = fedrecon_nn::selfcheck::run(&Device::flex(), 1).unwrap();
+    // 5 ops × (forward, backward, adjoint backward) + FBP forward + LPD forward + FD
+    assert_eq!(rows.len(), 18, "{rows:#?}");
+    for r in &rows {
+        assert!(r.passed(), "{r:?}");
+    }
+    let fd = rows.last().unwrap();
+    assert!(fd.name.contains("finite differences"));
+    println!("{rows:#?}");
+}

@@ -65,7 +65,12 @@ pub struct BenchArgs {
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub device: Device,
     /// What to measure (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "ops,lpd,varnet")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ops,lpd,varnet"
+    )]
     pub what: Vec<Bench>,
     /// Timed repetitions (steps) after the warm-up.
     #[arg(long, default_value_t = 5)]
@@ -91,7 +96,10 @@ fn check(a: CheckArgs) -> Result<()> {
     let t0 = Instant::now();
     let rows = fedrecon_nn::selfcheck::run(&dev, a.seed)?;
     let mut failed = 0;
-    common::say(&format!("| check on {} | relative error | tolerance | |", a.device));
+    common::say(&format!(
+        "| check on {} | relative error | tolerance | |",
+        a.device
+    ));
     common::say("|---|---|---|---|");
     for r in &rows {
         let ok = r.passed();
@@ -125,19 +133,23 @@ fn time(dev: &BurnDevice, warmup: usize, reps: usize, mut f: impl FnMut()) -> Re
     for _ in 0..warmup {
         f();
     }
-    dev.sync().map_err(|e| anyhow::anyhow!("device sync: {e:?}"))?;
+    dev.sync()
+        .map_err(|e| anyhow::anyhow!("device sync: {e:?}"))?;
     let mut t = Vec::new();
     for _ in 0..reps.max(1) {
         let s = Instant::now();
         f();
-        dev.sync().map_err(|e| anyhow::anyhow!("device sync: {e:?}"))?;
+        dev.sync()
+            .map_err(|e| anyhow::anyhow!("device sync: {e:?}"))?;
         t.push(s.elapsed().as_secs_f64());
     }
     Ok(median(t))
 }
 
 fn rand_tensor(n: usize, dev: &BurnDevice) -> Tensor<2> {
-    let v: Vec<f32> = (0..n).map(|k| ((k * 7919) % 1000) as f32 / 1000.0).collect();
+    let v: Vec<f32> = (0..n)
+        .map(|k| ((k * 7919) % 1000) as f32 / 1000.0)
+        .collect();
     Tensor::from_data(TensorData::new(v, [1, n]), dev)
 }
 
@@ -259,13 +271,13 @@ fn bench(a: BenchArgs) -> Result<()> {
         fig.insert("joseph_gups".into(), gups.into());
         fig.insert("nufft_points_per_s".into(), pts.into());
     }
-    for (which, name, config) in [
-        (Bench::Lpd, "lpd", LPD),
-        (Bench::Varnet, "varnet", VARNET),
-    ] {
+    for (which, name, config) in [(Bench::Lpd, "lpd", LPD), (Bench::Varnet, "varnet", VARNET)] {
         if a.what.contains(&which) {
             let ms = bench_train(config, &dev, &a)?;
-            common::say(&format!("{name} training step: {ms:.1} ms (median of {})", a.reps));
+            common::say(&format!(
+                "{name} training step: {ms:.1} ms (median of {})",
+                a.reps
+            ));
             fig.insert(format!("{name}_ms_per_step"), ms.into());
         }
     }
