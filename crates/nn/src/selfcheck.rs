@@ -194,8 +194,11 @@ fn operators(rng: &mut StdRng) -> Result<Vec<(&'static str, LinOp, bool)>> {
     ])
 }
 
-/// A small LPD on a 16² parallel-beam problem, its physics and a batch of two inputs/targets.
-fn lpd_problem(rng: &mut StdRng) -> Result<(ModelConfig, Physics, [Vec<f32>; 2], [usize; 4])> {
+/// A small LPD on a 16² parallel-beam problem: its config, physics, a batch of two
+/// `[sinograms, targets]` and the sinograms' shape.
+type LpdProblem = (ModelConfig, Physics, [Vec<f32>; 2], [usize; 4]);
+
+fn lpd_problem(rng: &mut StdRng) -> Result<LpdProblem> {
     let cfg = ModelConfig::Lpd(LpdConfig {
         n_iter: 3,
         n_primal: 3,
