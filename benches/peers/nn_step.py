@@ -7,6 +7,10 @@ convolutions, the operator scaled by 1/||A|| as fedrecon's LPD does, MSE loss, A
 global-norm clipping. The projector is fedrecon's Joseph matrix, exported by
 `nn_step_timing --export-matrix` and applied as a torch sparse CSR matrix (A and A^T).
 Runs on 2 threads and prints the median step time of both implementations and their ratio.
+With `--device cuda --torch-only --npy-matrix DIR` it times only the PyTorch step on the GPU,
+with the matrix written by `fedrecon ct matrix --size 128 --angles 60 --detectors 183 -o DIR`
+(COO triplets and `‖A‖₂`), and prints `torch_ms: <median>`; that is what `benches/gpu/check.sh`
+compares with `fedrecon device bench --device cuda`.
 """
 import argparse
 import statistics
@@ -15,6 +19,17 @@ import time
 
 import numpy as np
 import torch
+
+
+def load_npy_matrix(d):
+    import json
+    rows, cols = np.load(d + "/row.npy"), np.load(d + "/col.npy")
+    vals = np.load(d + "/data.npy")
+    meta = json.load(open(d + "/matrix.json"))
+    m, n = meta["shape"]
+    a = torch.sparse_coo_tensor(np.stack([rows, cols]), vals, (m, n)).coalesce().to_sparse_csr()
+    at = torch.sparse_coo_tensor(np.stack([cols, rows]), vals, (n, m)).coalesce().to_sparse_csr()
+    return a, at, 1.0 / float(meta["norm"])
 
 
 def load_matrix(prefix):
@@ -61,8 +76,8 @@ class Lpd(torch.nn.Module):
     def forward(self, g):
         b = g.shape[0]
         g = g * self.s
-        f = torch.zeros(b, self.np_, *self.shape)
-        h = torch.zeros(b, self.nd, *self.sino)
+        f = torch.zeros(b, self.np_, *self.shape, device=g.device)
+        h = torch.zeros(b, self.nd, *self.sino, device=g.device)
         for dual, primal in zip(self.dual, self.primal):
             h = h + dual(torch.cat([h, self.op(f[:, 1:2]), g], 1))
             f = f + primal(torch.cat([f, self.adj(h[:, 0:1])], 1))
@@ -71,35 +86,60 @@ class Lpd(torch.nn.Module):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--binary", required=True, help="nn_step_timing binary")
-    p.add_argument("--matrix", required=True, help="prefix for the exported Joseph matrix")
+    p.add_argument("--binary", help="nn_step_timing binary")
+    p.add_argument("--matrix", help="prefix for the exported Joseph matrix")
+    p.add_argument("--npy-matrix", help="directory written by `fedrecon ct matrix` (torch only)")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--torch-only", action="store_true",
+                   help="only export the matrix and time the PyTorch step")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--angles", type=int, default=60)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    out = subprocess.run([a.binary, "--export-matrix", a.matrix, "--repeat", str(a.repeat)],
-                         check=True, capture_output=True, text=True,
-                         env={"RAYON_NUM_THREADS": str(a.threads), "PATH": "/usr/bin:/bin"})
-    rust = [float(l.split()[1]) for l in out.stdout.splitlines() if l.startswith("time_ms:")]
-    A, AT, s = load_matrix(a.matrix)
+    rust = []
+    if a.npy_matrix and a.torch_only:
+        A, AT, s = load_npy_matrix(a.npy_matrix)
+    else:
+        cmd = [a.binary, "--export-matrix", a.matrix, "--repeat", str(a.repeat)]
+        if a.torch_only:
+            cmd = [a.binary, "--export-matrix", a.matrix, "--repeat", "0", "--warmup", "0"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                             env={"RAYON_NUM_THREADS": str(a.threads), "PATH": "/usr/bin:/bin"})
+        rust = [float(l.split()[1]) for l in out.stdout.splitlines() if l.startswith("time_ms:")]
+        A, AT, s = load_matrix(a.matrix)
+    dev = torch.device(a.device)
+    A, AT = A.to(dev), AT.to(dev)
     torch.manual_seed(0)
-    n, na, nd = 128, 60, A.shape[0] // 60
-    model = Lpd(A, AT, s, (n, n), (na, nd))
+    n, na = a.size, a.angles
+    nd = A.shape[0] // na
+    model = Lpd(A, AT, s, (n, n), (na, nd)).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(4, 1, n, n)
+    x = torch.rand(4, 1, n, n, device=dev)
     with torch.no_grad():
         y = (A @ x.reshape(4, -1).T).T.reshape(4, 1, na, nd)
     times = []
-    for k in range(a.repeat + 1):
+    for k in range(a.repeat + a.warmup):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         t = time.perf_counter()
         opt.zero_grad()
         loss = torch.mean((model(y) - x) ** 2)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if k > 0:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if k >= a.warmup:
             times.append((time.perf_counter() - t) * 1e3)
-    r, t = statistics.median(rust), statistics.median(times)
+    t = statistics.median(times)
+    if a.torch_only:
+        print(f"torch_ms: {t:.3f}")
+        print(f"pytorch {torch.__version__} LPD step on {a.device}: {t:.1f} ms")
+        return
+    r = statistics.median(rust)
     print(f"fedrecon (burn-flex) step: {r:.1f} ms")
     print(f"pytorch {torch.__version__} step: {t:.1f} ms ({a.threads} threads)")
     print(f"ratio fedrecon/pytorch: {r / t:.2f}")

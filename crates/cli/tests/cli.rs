@@ -3,7 +3,7 @@
 use std::path::Path;
 
 mod common;
-use common::{Tmp, fails, fedrecon, read_f32};
+use common::{Tmp, fails, fedrecon, read_f32, succeed};
 
 /// Run, require success, return stderr.
 fn ok(args: &[&str]) -> String {
@@ -460,5 +460,49 @@ fn sizes_beyond_memory_are_one_line_errors_naming_the_flag() {
     assert!(
         !Path::new(&out).exists(),
         "nothing written on a refused size"
+    );
+}
+
+/// `ct matrix` writes `A` as COO triplets: `A x` from the triplets equals `ct project` of `x`,
+/// and the recorded norm is the power-iteration `‖A‖₂`.
+#[test]
+fn ct_matrix_triplets_reproduce_the_projector() {
+    let t = Tmp::new("ct-matrix");
+    let (img, sino, dir) = (t.path("img.npy"), t.path("sino.npy"), t.path("A"));
+    succeed(&["phantom", "--size", "16", "-o", &img]);
+    let geo = ["--angles", "10", "--detectors", "20", "--size", "16"];
+    succeed(&[&["ct", "project", "--input", &img, "-o", &sino][..], &geo].concat());
+    succeed(&[&["ct", "matrix", "-o", &dir][..], &geo].concat());
+    let row = fedrecon_io::read_npy::<i64>(format!("{dir}/row.npy"))
+        .unwrap()
+        .data;
+    let col = fedrecon_io::read_npy::<i64>(format!("{dir}/col.npy"))
+        .unwrap()
+        .data;
+    let val = fedrecon_io::read_npy::<f32>(format!("{dir}/data.npy"))
+        .unwrap()
+        .data;
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/matrix.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["shape"], serde_json::json!([200, 256]));
+    assert_eq!(meta["nnz"].as_u64().unwrap() as usize, val.len());
+    assert!(meta["norm"].as_f64().unwrap() > 1.0);
+    let x = fedrecon_io::read_npy_as_f32(&img).unwrap().data;
+    let mut ax = vec![0.0f64; 200];
+    for ((r, c), v) in row.iter().zip(&col).zip(&val) {
+        ax[*r as usize] += *v as f64 * x[*c as usize] as f64;
+    }
+    let y = fedrecon_io::read_npy_as_f32(&sino).unwrap().data;
+    let num: f64 = ax
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (a - *b as f64).powi(2))
+        .sum();
+    let den: f64 = y.iter().map(|b| (*b as f64).powi(2)).sum();
+    assert!(
+        (num / den).sqrt() < 1e-5,
+        "relative error {}",
+        (num / den).sqrt()
     );
 }

@@ -211,6 +211,8 @@ macro_rules! real_element {
 }
 real_element!(f32, F32, 4);
 real_element!(f64, F64, 8);
+real_element!(i32, I32, 4);
+real_element!(i64, I64, 8);
 
 macro_rules! complex_element {
     ($t:ty, $r:ty, $dt:ident, $n:literal) => {

@@ -195,6 +195,9 @@ photons = 1e4
 [train]
 steps = 100000
 batch_size = 4
+lr = 1e-4
+loss = "mse"
+clip_norm = 1.0
 val_every = 100000
 checkpoint_every = 100000
 sample_pngs = 0
@@ -221,6 +224,8 @@ center_fraction = 0.08
 [train]
 steps = 100000
 batch_size = 1
+lr = 1e-4
+loss = "mse"
 val_every = 100000
 checkpoint_every = 100000
 sample_pngs = 0

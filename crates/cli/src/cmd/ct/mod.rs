@@ -2,6 +2,7 @@
 
 pub mod backproject;
 pub mod lodopab;
+pub mod matrix;
 pub mod noise;
 pub mod project;
 pub mod recon;
@@ -22,6 +23,8 @@ pub enum Command {
     Recon(recon::Args),
     /// Reconstruct a LoDoPaB-CT sample and print PSNR / SSIM against its ground truth.
     Lodopab(lodopab::Args),
+    /// Write the projector as an explicit sparse matrix (COO `.npy` triplets, scipy-ready).
+    Matrix(matrix::Args),
 }
 
 /// Dispatch a CT subcommand.
@@ -32,6 +35,7 @@ pub fn run(c: Command) -> Result<()> {
         Command::Noise(a) => noise::run(a),
         Command::Recon(a) => recon::run(a),
         Command::Lodopab(a) => lodopab::run(a),
+        Command::Matrix(a) => matrix::run(a),
     }
 }
 
