@@ -166,7 +166,19 @@ impl LinOpBackend for Cuda {
 }
 
 /// Whether burn's CUDA backend can run on `ordinal`: the driver, NVRTC and the device are
-/// checked through `fedrecon-cuda` (which returns errors where cudarc would panic).
+/// checked through `fedrecon-cuda` (which returns errors where cudarc would panic), and the CUDA
+/// headers that burn's own JIT passes to NVRTC must exist (cubecl panics at its first kernel
+/// otherwise).
 pub fn check_device(ordinal: usize) -> Result<(), CudaError> {
-    cuda_device(ordinal).map(|_| ())
+    cuda_device(ordinal)?;
+    if burn_cubecl::cubecl::cuda::install::cuda_path().is_none() {
+        return Err(CudaError::LibraryNotFound {
+            lib: "CUDA headers",
+            hint: "burn's CUDA backend compiles its kernels with NVRTC against the CUDA toolkit's \
+                   include/ folder: set CUDA_PATH to a CUDA 13 installation (default \
+                   /usr/local/cuda)"
+                .into(),
+        });
+    }
+    Ok(())
 }
