@@ -187,12 +187,12 @@ fn train_resume_and_recon_ct() {
         ],
         "training geometry",
     );
-    // a misspelt key names itself; an unsupported device says so
+    // a misspelt key names itself; an unavailable device says so
     let x = t.path("x");
     for (flag, value, expected) in [
         ("--set", "data.ct.angels=60", "angels"),
         ("--set", "model.hiden=3", "hiden"),
-        ("--device", "cuda", "not supported"),
+        ("--device", "cuda", "is not available"),
     ] {
         fails(
             &["train", "--config", &cfg, "--out", &x, flag, value],
