@@ -64,16 +64,21 @@ pub fn read_fastmri<'py>(py: Python<'py>, path: PathBuf) -> Result<Bound<'py, Py
 }
 
 /// LoDoPaB-CT samples: `index` one sample or all (None) — observations `(angles, detectors)`
-/// as stored, ground truth converted to `(ny, nx)`, row 0 at the top.
+/// as stored, ground truth converted to `(ny, nx)`, row 0 at the top. Whether the file holds
+/// ground truth comes from `ground_truth`, else from its LoDoPaB name (`ground_truth_*.hdf5`).
 #[pyfunction]
-#[pyo3(signature = (path, index=None))]
+#[pyo3(signature = (path, index=None, ground_truth=None))]
 pub fn read_lodopab<'py>(
     py: Python<'py>,
     path: PathBuf,
     index: Option<usize>,
+    ground_truth: Option<bool>,
 ) -> Result<Bound<'py, numpy::PyArrayDyn<f32>>> {
     let f = LodopabFile::open(&path)?;
-    let ground_truth = matches!(f.kind(), Some(fedrecon_io::LodopabKind::GroundTruth));
+    let ground_truth = ground_truth.unwrap_or(matches!(
+        f.kind(),
+        Some(fedrecon_io::LodopabKind::GroundTruth)
+    ));
     let read = |i: usize| -> Result<([usize; 2], Vec<f32>)> {
         let (shape, data) = f.read(i)?;
         Ok(if ground_truth {

@@ -63,5 +63,5 @@ def dot_test(op, rng, complex_: bool = False, batch: int = 0) -> float:
     assert ax.shape == y.shape and aty.shape == x.shape
     lhs = np.vdot(y.astype(np.complex128), ax.astype(np.complex128))
     rhs = np.vdot(aty.astype(np.complex128), x.astype(np.complex128))
-    # ⟨Ax, y⟩ = conj⟨x, Aᴴy⟩ with vdot conjugating its first argument
-    return abs(lhs - np.conj(rhs)) / max(abs(lhs), 1e-30)
+    # yᴴ(Ax) = (Aᴴy)ᴴx (vdot conjugates its first argument)
+    return abs(lhs - rhs) / max(abs(lhs), 1e-30)

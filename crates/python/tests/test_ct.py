@@ -195,3 +195,17 @@ def test_the_gil_is_released_while_computing():
 
 def test_version():
     assert fedrecon.__version__ == "0.1.0"
+
+
+def test_the_dot_test_catches_a_wrong_adjoint(rng):
+    class Wrong:
+        shape_in, shape_out = (4, 5), (3, 5)
+        m = rng.standard_normal((15, 20))
+
+        def forward(self, x):
+            return (self.m @ x.reshape(x.shape[:-2] + (20,))[..., None])[..., 0].reshape(x.shape[:-2] + (3, 5))
+
+        def adjoint(self, y):  # transpose without the reshape order: wrong
+            return (self.m.T @ y.reshape(y.shape[:-2] + (15,))[..., None])[..., 0].reshape(y.shape[:-2] + (5, 4)).swapaxes(-1, -2)
+
+    assert dot_test(Wrong(), rng) > 1e-2

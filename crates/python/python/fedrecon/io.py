@@ -27,11 +27,15 @@ def read_fastmri(path: PathLike) -> Dict[str, Any]:
     return _native.read_fastmri(os.fspath(path))
 
 
-def read_lodopab(path: PathLike, index: Optional[int] = None) -> np.ndarray:
+def read_lodopab(
+    path: PathLike, index: Optional[int] = None, ground_truth: Optional[bool] = None
+) -> np.ndarray:
     """LoDoPaB-CT samples (one with ``index``, else all, stacked): observations
     ``(1000, 513)`` as stored (post-log, normalised), ground truth ``(362, 362)`` turned from
-    ODL's ``(x, y)`` order into ``(ny, nx)`` row 0 at the top, as ``fedrecon ct lodopab``."""
-    return _native.read_lodopab(os.fspath(path), index)
+    ODL's ``(x, y)`` order into ``(ny, nx)`` row 0 at the top (``out[r, c] = odl[c, n−1−r]``,
+    i.e. ``numpy.rot90``), as ``fedrecon ct lodopab``. Ground truth or not: ``ground_truth``,
+    else the LoDoPaB file name (``ground_truth_*.hdf5``)."""
+    return _native.read_lodopab(os.fspath(path), index, ground_truth)
 
 
 def read_dicom_ct(path: PathLike) -> Dict[str, Any]:
