@@ -258,3 +258,151 @@ pub fn mri_mask<'py>(
     };
     to_numpy(py, &[], &[ny, nx], m.to_dense(ny, nx)?)
 }
+
+/// `fedrecon mri recon` on arrays: Cartesian k-space `(ny, nx)`, `(coils, ny, nx)` or
+/// `(slices, coils, ny, nx)` (sampling from `mask` columns `(nx,)` if given, else the zero
+/// pattern), or with `traj` `(M, 2)` non-Cartesian samples `(coils, M)` on a `size × size`
+/// image. Magnitude images `(ny, nx)` / `(slices, ny, nx)`, float32.
+#[pyfunction]
+#[pyo3(signature = (ksp, *, method="zf", maps=None, mask=None, estimate_maps=None, traj=None,
+    size=None, iters=None, lambda_=None))]
+pub fn mri_recon<'py>(
+    py: Python<'py>,
+    ksp: PyReadonlyArrayDyn<'py, Complex32>,
+    method: &str,
+    maps: Option<PyReadonlyArrayDyn<'py, Complex32>>,
+    mask: Option<PyReadonlyArrayDyn<'py, f32>>,
+    estimate_maps: Option<&str>,
+    traj: Option<PyReadonlyArrayDyn<'py, f32>>,
+    size: Option<usize>,
+    iters: Option<usize>,
+    lambda_: Option<f64>,
+) -> Result<Bound<'py, PyArrayDyn<f32>>> {
+    use fedrecon_physics::mri::pipeline::{self, MapEstimator, Method, SliceOptions};
+    let method: Method = method.parse()?;
+    if method == Method::Zf
+        && (maps.is_some() || estimate_maps.is_some() || iters.is_some() || lambda_.is_some())
+    {
+        return Err(BindingError::arg(
+            "maps, estimate_maps, iters and lambda_ apply to method \"cgsense\", \"cgls\", \"l1\" or \"tv\", not \"zf\"",
+        ));
+    }
+    if let (Method::Cgls, Some(l)) = (method, lambda_) {
+        return Err(BindingError::arg(format!(
+            "lambda_ = {l} does not apply to method \"cgls\" (unregularised least squares)"
+        )));
+    }
+    if maps.is_some() && estimate_maps.is_some() {
+        return Err(BindingError::arg("give maps or estimate_maps, not both"));
+    }
+    let estimator = estimate_maps
+        .map(|e| e.parse::<MapEstimator>())
+        .transpose()?;
+    let opts = SliceOptions::new(method, iters, lambda_, estimator);
+    let shape = ksp.shape().to_vec();
+    let data = slice(&ksp, "ksp")?;
+    let maps_data = match &maps {
+        Some(m) => Some((m.shape().to_vec(), slice(m, "maps")?)),
+        None => None,
+    };
+    let check_maps = |coils: usize, ny: usize, nx: usize| -> Result<Option<Vec<Complex32>>> {
+        match &maps_data {
+            None => Ok(None),
+            Some((s, d)) if s[..] == [coils, ny, nx] => Ok(Some(d.to_vec())),
+            Some((s, _)) => Err(BindingError::arg(format!(
+                "maps: shape {s:?} does not match the k-space ({coils} coils, {ny} × {nx}): need ({coils}, {ny}, {nx})"
+            ))),
+        }
+    };
+    if let Some(t) = &traj {
+        if mask.is_some() {
+            return Err(BindingError::arg(
+                "mask applies to Cartesian k-space; a trajectory (traj) samples its own points",
+            ));
+        }
+        let kxy = trajectory(t)?;
+        let m = kxy.len() / 2;
+        let n = size.unwrap_or(0);
+        if n < 2 {
+            return Err(BindingError::arg(format!(
+                "size = {n}: give the image side (at least 2) for traj"
+            )));
+        }
+        memory::ensure_fits("size", n, memory::bytes_of(&[n, n, 12], 8))?;
+        let coils = match shape[..] {
+            [c, mm] if mm == m => c,
+            [mm] if mm == m => 1,
+            _ => {
+                return Err(BindingError::arg(format!(
+                    "ksp: samples of shape {shape:?} must be (coils, {m}) for a trajectory of {m} points"
+                )));
+            }
+        };
+        let maps = check_maps(coils, n, n)?;
+        let img = py.detach(|| {
+            pipeline::reconstruct_noncartesian(
+                kxy,
+                n,
+                coils,
+                data,
+                maps,
+                &opts,
+                |plan, maps| -> Result<Box<dyn LinearOperator<Complex32>>> {
+                    Ok(pipeline::cpu_noncartesian(plan, maps, coils)?)
+                },
+            )
+        })?;
+        return to_numpy(py, &[], &[n, n], img.0);
+    }
+    if size.is_some() {
+        return Err(BindingError::arg(
+            "size applies to non-Cartesian k-space (with traj) only",
+        ));
+    }
+    let (slices, coils, ny, nx, lead) = match shape[..] {
+        [ny, nx] => (1, 1, ny, nx, vec![]),
+        [c, ny, nx] => (1, c, ny, nx, vec![]),
+        [s, c, ny, nx] => (s, c, ny, nx, vec![s]),
+        _ => {
+            return Err(BindingError::arg(format!(
+                "ksp: expected k-space (ny, nx), (coils, ny, nx) or (slices, coils, ny, nx), found {shape:?}"
+            )));
+        }
+    };
+    let columns: Option<Vec<bool>> = match &mask {
+        Some(mk) => match mk.shape() {
+            [n] if *n == nx => Some(slice(mk, "mask")?.iter().map(|&v| v != 0.0).collect()),
+            s => {
+                return Err(BindingError::arg(format!(
+                    "mask: expected a column mask of shape ({nx},), found {s:?} (2-D sampling is read from the zeros of ksp)"
+                )));
+            }
+        },
+        None => None,
+    };
+    let maps = check_maps(coils, ny, nx)?;
+    if ny == 0 || nx == 0 || coils == 0 {
+        return Err(BindingError::arg(format!("ksp: empty k-space {shape:?}")));
+    }
+    let out = py.detach(|| -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(slices * ny * nx);
+        for k in data.chunks_exact(coils * ny * nx) {
+            let mask = pipeline::sampling_mask(k, coils, ny, nx, columns.as_deref())?;
+            let (img, _) = pipeline::reconstruct_cartesian(
+                k,
+                coils,
+                ny,
+                nx,
+                mask,
+                maps.clone(),
+                &opts,
+                |maps, mask| -> Result<Box<dyn LinearOperator<Complex32>>> {
+                    Ok(pipeline::cpu_cartesian(maps, coils, ny, nx, mask)?)
+                },
+            )?;
+            out.extend_from_slice(&img);
+        }
+        Ok(out)
+    })?;
+    to_numpy(py, &lead, &[ny, nx], out)
+}

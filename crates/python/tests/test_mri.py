@@ -137,3 +137,76 @@ def test_errors(rng, tmp_path):
         mri.mask(32, "equispaced", accel=2.5)
     with pytest.raises(OSError, match="nope.h5"):
         io.read_fastmri(tmp_path / "nope.h5")
+
+
+RECON = [
+    ("zf", {}),
+    ("cgsense", dict(iters=5)),
+    ("cgsense", dict(iters=4, lambda_=0.01, estimate_maps="walsh")),
+    ("cgls", dict(iters=4)),
+    ("l1", dict(iters=6, lambda_=0.003)),
+    ("tv", dict(iters=7)),
+]
+
+
+def _cli_flags(opts):
+    out = []
+    for k, v in opts.items():
+        out += ["--" + ("lambda" if k == "lambda_" else k.replace("_", "-")), v]
+    return out
+
+
+@pytest.mark.parametrize("method,opts", RECON, ids=[f"{m}-{i}" for i, (m, _) in enumerate(RECON)])
+def test_cartesian_recon_equals_the_cli(method, opts, cli, tmp_path):
+    cli("mri", "simulate", "--size", 48, "--coils", 4, "--mask", "equispaced", "--accel", 2,
+        "--center-fraction", 0.3, "--noise", 0.001, "--seed", 1, "-o", tmp_path / "sim.h5")
+    cli("mri", "recon", "--method", method, "--input", tmp_path / "sim.h5", "-o", tmp_path / "x.npy",
+        *_cli_flags(opts))
+    f = io.read_fastmri(tmp_path / "sim.h5")
+    x = mri.recon(f["kspace"], method, mask=f["mask"], **opts)
+    assert x.shape == (1, 48, 48) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[0], np.load(tmp_path / "x.npy"))
+
+
+def test_cartesian_recon_with_maps_and_a_2d_pattern_equals_the_cli(cli, tmp_path, rng):
+    cli("mri", "simulate", "--size", 40, "--coils", 3, "--mask", "poisson", "--accel", 2,
+        "--center-fraction", 0.35, "--seed", 4, "-o", tmp_path / "sim.h5")
+    k = io.read_fastmri(tmp_path / "sim.h5")["kspace"][0]  # (3, 40, 40), zeros where unsampled
+    np.save(tmp_path / "k.npy", k)
+    maps = (rng.standard_normal((3, 40, 40)) + 1j * rng.standard_normal((3, 40, 40))).astype(np.complex64)
+    np.save(tmp_path / "maps.npy", maps)
+    for args, kw in [((), {}), (("--maps", tmp_path / "maps.npy"), dict(maps=maps))]:
+        cli("mri", "recon", "--method", "cgsense", "--iters", 3, "--input", tmp_path / "k.npy",
+            "-o", tmp_path / "x.npy", *args)
+        np.testing.assert_array_equal(mri.recon(k, "cgsense", iters=3, **kw), np.load(tmp_path / "x.npy"))
+
+
+@pytest.mark.parametrize("method", ["zf", "cgsense", "tv"])
+def test_noncartesian_recon_equals_the_cli(method, cli, tmp_path):
+    cli("mri", "simulate", "--traj", "radial", "--spokes", 24, "--size", 32, "--coils", 3,
+        "--seed", 2, "-o", tmp_path / "y.npy", "--traj-out", tmp_path / "traj.npy")
+    iters = [] if method == "zf" else ["--iters", 4]
+    cli("mri", "recon", "--method", method, "--input", tmp_path / "y.npy", "--traj",
+        tmp_path / "traj.npy", "--size", 32, "-o", tmp_path / "x.npy", *iters)
+    kw = {} if method == "zf" else dict(iters=4)
+    x = mri.recon(np.load(tmp_path / "y.npy"), method, traj=np.load(tmp_path / "traj.npy"), size=32, **kw)
+    np.testing.assert_array_equal(x, np.load(tmp_path / "x.npy"))
+
+
+def test_recon_errors():
+    k = np.ones((2, 16, 16), np.complex64)
+    with pytest.raises(ValueError, match="method"):
+        mri.recon(k, "model")
+    with pytest.raises(ValueError, match="zf"):
+        mri.recon(k, "zf", iters=3)
+    with pytest.raises(ValueError, match="cgls"):
+        mri.recon(k, "cgls", lambda_=0.1)
+    with pytest.raises(ValueError, match="maps"):
+        mri.recon(k, "cgsense", maps=np.ones((3, 16, 16), np.complex64))
+    with pytest.raises(ValueError, match="ESPIRiT"):
+        mri.recon(np.pad(np.ones((2, 16, 4), np.complex64), ((0, 0), (0, 0), (6, 6))), "cgsense",
+                  estimate_maps="espirit")
+    with pytest.raises(ValueError, match="zero"):
+        mri.recon(np.zeros((2, 16, 16), np.complex64), "cgsense")
+    with pytest.raises(ValueError, match="size"):
+        mri.recon(np.ones((2, 10), np.complex64), "zf", traj=np.zeros((10, 2)))

@@ -99,6 +99,18 @@ def mri_mask(
     center_fraction: float = 0.08,
     seed: int = 0,
 ) -> npt.NDArray[np.bool_]: ...
+def mri_recon(
+    ksp: C64,
+    *,
+    method: str = "zf",
+    maps: Optional[C64] = None,
+    mask: Optional[F32] = None,
+    estimate_maps: Optional[str] = None,
+    traj: Optional[F32] = None,
+    size: Optional[int] = None,
+    iters: Optional[int] = None,
+    lambda_: Optional[float] = None,
+) -> F32: ...
 def read_fastmri(path: str) -> Dict[str, Any]: ...
 def read_lodopab(path: str, index: Optional[int] = None, ground_truth: Optional[bool] = None) -> F32: ...
 def read_dicom_ct(path: str) -> Dict[str, Any]: ...

@@ -152,5 +152,55 @@ def mask(
                             center_fraction=float(center_fraction), seed=count("seed", seed))
 
 
-def recon(*args: Any, **kwargs: Any) -> np.ndarray:  # replaced below when available
-    raise NotImplementedError("fedrecon.mri.recon is not available in this build")
+def recon(
+    ksp: Any,
+    method: str = "zf",
+    *,
+    maps: Any = None,
+    mask: Any = None,
+    estimate_maps: Optional[str] = None,
+    traj: Any = None,
+    size: Optional[int] = None,
+    iters: Optional[int] = None,
+    lambda_: Optional[float] = None,
+) -> np.ndarray:
+    """Reconstruct k-space to magnitude images as ``fedrecon mri recon`` (same image bit for bit).
+
+    ``method``: ``"zf"`` (zero-filled RSS; gridding with ``traj``), ``"cgsense"`` (CG on
+    ``(AᴴA + λI)x = Aᴴy``, 20 iterations), ``"cgls"`` (20), ``"l1"`` (L1-wavelet by FISTA, λ 2e-3,
+    100) or ``"tv"`` (PDHG, λ 2e-3, 150); ``iters`` and ``lambda_`` (``--lambda``) override.
+    Each slice is scaled so that its zero-filled (gridded) RSS image peaks at 1 before solving,
+    and the result scaled back: λ is relative to the image peak.
+
+    Cartesian ``ksp``: ``(ny, nx)``, ``(coils, ny, nx)`` or ``(slices, coils, ny, nx)``; sampled
+    where ``mask`` (columns ``(nx,)``, e.g. a fastMRI file's) is set, else where any coil is
+    non-zero. Non-Cartesian (``traj`` ``(M, 2)`` or complex ``kx + i·ky``): samples
+    ``(coils, M)`` or ``(coils, *points)`` and the image side ``size``. Coil maps: ``maps``
+    ``(coils, ny, nx)``, or estimated (``estimate_maps`` ``"auto"`` — ESPIRiT when the
+    calibration square is ≥ 12 × 12 on Cartesian data, else Walsh —, ``"espirit"``,
+    ``"walsh"``).
+    """
+    y = c64(ksp, "ksp")
+    kxy = None
+    if traj is not None:
+        kxy, points = trajectory(traj)
+        k = len(points)
+        if y.ndim >= k and tuple(y.shape[y.ndim - k:]) == points:
+            y = y.reshape(y.shape[: y.ndim - k] + (kxy.shape[0],))
+    m = None
+    if maps is not None:
+        m = c64(maps, "maps")
+        if m.ndim == 2:
+            m = m[None]
+    mk = None if mask is None else np.ascontiguousarray(np.asarray(mask), dtype=np.float32)
+    return _native.mri_recon(
+        y,
+        method=method,
+        maps=m,
+        mask=mk,
+        estimate_maps=estimate_maps,
+        traj=kxy,
+        size=count("size", size),
+        iters=count("iters", iters),
+        lambda_=None if lambda_ is None else float(lambda_),
+    )
