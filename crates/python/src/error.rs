@@ -20,6 +20,14 @@ pub enum BindingError {
     /// A file outside `fedrecon-io` (a geometry TOML) could not be read.
     #[error("cannot read `{path}`: {reason}")]
     File { path: String, reason: String },
+    /// The networks / federation scenario refused a config or failed to train.
+    #[cfg(feature = "fed")]
+    #[error(transparent)]
+    Nn(#[from] fedrecon_nn::NnError),
+    /// A parameter set did not fit.
+    #[cfg(feature = "fed")]
+    #[error(transparent)]
+    Fed(#[from] fedrecon_fed::FedError),
     /// An argument of a binding (a shape, a keyword) is invalid.
     #[error("{0}")]
     Argument(String),
@@ -42,7 +50,7 @@ impl From<BindingError> for PyErr {
             // an argument error reported by the I/O crate is still a bad argument
             BindingError::Io(IoError::InvalidArgument { .. }) => PyValueError::new_err(message),
             BindingError::Io(_) | BindingError::File { .. } => PyOSError::new_err(message),
-            BindingError::Physics(_) | BindingError::Argument(_) => PyValueError::new_err(message),
+            _ => PyValueError::new_err(message),
         }
     }
 }

@@ -13,6 +13,8 @@
 mod array;
 mod ct;
 mod error;
+#[cfg(feature = "fed")]
+mod fed;
 mod io;
 mod mri;
 
@@ -33,5 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::write_dicom_ct, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_cfl, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_cfl, m)?)?;
+    #[cfg(feature = "fed")]
+    m.add_class::<fed::FedSite>()?;
     Ok(())
 }

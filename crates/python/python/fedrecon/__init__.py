@@ -7,6 +7,8 @@ Submodules:
 - :mod:`fedrecon.mri` — :class:`~fedrecon.mri.Nufft`, :class:`~fedrecon.mri.Sense`,
   :func:`~fedrecon.mri.recon`, :func:`~fedrecon.mri.mask`;
 - :mod:`fedrecon.io` — fastMRI, LoDoPaB, DICOM CT and BART ``.cfl`` readers;
+- :mod:`fedrecon.fed` — :class:`~fedrecon.fed.Site`, a federation site for a client (wheels
+  built with the ``fed`` feature);
 - :mod:`fedrecon.torch` — :func:`~fedrecon.torch.apply`, an operator as a differentiable
   PyTorch function (imported on demand; PyTorch is optional).
 
@@ -16,10 +18,10 @@ float32 / complex64; images ``(ny, nx)`` with row 0 at the top; leading batch ax
 Errors are ``ValueError`` (arguments, shapes) or ``OSError`` (files) with the Rust message.
 """
 
-from . import ct, io, mri
+from . import ct, fed, io, mri
 from ._native import __version__
 
-__all__ = ["ct", "io", "mri", "__version__"]
+__all__ = ["ct", "fed", "io", "mri", "__version__"]
 
 
 def __getattr__(name: str):  # PEP 562: ``fedrecon.torch`` imports PyTorch only when used
