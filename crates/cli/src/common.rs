@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use fedrecon_physics::geometry::{CtGeometry, GeometrySpec};
+use fedrecon_physics::geometry::{CtGeometry, GeometrySpec, Naming};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -63,9 +63,9 @@ pub struct GeometryArgs {
 }
 
 impl GeometryArgs {
-    /// Merge flags over the optional file, with `image` = `(ny, nx)` from an input file when known.
-    pub fn build(&self, image: Option<[usize; 2]>) -> Result<CtGeometry> {
-        let flags = GeometrySpec {
+    /// The flags as a geometry spec (`--arc` in degrees becomes radians).
+    pub fn spec(&self) -> GeometrySpec {
+        GeometrySpec {
             beam: self.beam.map(|b| match b {
                 Beam::Parallel => "parallel".into(),
                 Beam::Fan => "fan".into(),
@@ -77,39 +77,42 @@ impl GeometryArgs {
             detector_spacing: self.detector_spacing,
             detector_offset: self.detector_offset,
             size: self.size,
-            ny: image.map(|s| s[0]),
-            nx: image.map(|s| s[1]),
+            ny: None,
+            nx: None,
             pixel_size: self.pixel_size,
             sod: self.sod,
             sdd: self.sdd,
             curved: self.curved.then_some(true),
-        };
-        let spec = match &self.geometry {
+        }
+    }
+
+    /// Merge flags over the optional file (`GeometrySpec::resolve`, the rules the Python package
+    /// shares), with `image` = `(ny, nx)` from an input image and `sino` = `(angles, detectors)`
+    /// from an input sinogram when known.
+    pub fn resolve(
+        &self,
+        image: Option<[usize; 2]>,
+        sino: Option<[usize; 2]>,
+    ) -> Result<CtGeometry> {
+        let file = match &self.geometry {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading geometry file {}", path.display()))?;
-                flags.or(&GeometrySpec::from_toml(&text)
-                    .with_context(|| format!("in {}", path.display()))?)
+                Some(
+                    GeometrySpec::from_toml(&text)
+                        .with_context(|| format!("in {}", path.display()))?,
+                )
             }
-            None => flags,
+            None => None,
         };
-        if let (Some([ny, nx]), Some(size)) = (image, self.size) {
-            if ny != size || nx != size {
-                bail!("--size {size} disagrees with the input image shape ({ny}, {nx})");
-            }
-        }
-        let g = spec.build(None)?;
-        // the image and the sinogram, each with one scratch copy
-        let [ny, nx] = g.image_shape();
-        ensure_fits("--size", ny.max(nx), &[ny, nx, 2], 4)?;
-        let [na, nd] = g.sino_shape();
-        ensure_fits(
-            "--angles × --detectors",
-            format!("{na} × {nd}"),
-            &[na, nd, 2],
-            4,
-        )?;
-        Ok(g)
+        Ok(self
+            .spec()
+            .resolve(file.as_ref(), image, sino, Naming::Flags)?)
+    }
+
+    /// Merge flags over the optional file, with `image` = `(ny, nx)` from an input file when known.
+    pub fn build(&self, image: Option<[usize; 2]>) -> Result<CtGeometry> {
+        self.resolve(image, None)
     }
 }
 

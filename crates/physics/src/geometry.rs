@@ -568,9 +568,135 @@ impl GeometrySpec {
     }
 }
 
+/// How inputs are named in error messages: command-line flags (`--size`, the CLI) or keywords
+/// (`size`, the Python package). The same geometry rules serve both front ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// `--size`, `--angles × --detectors`.
+    Flags,
+    /// `size`, `angles × detectors`.
+    Keywords,
+}
+
+impl Naming {
+    fn size(self) -> &'static str {
+        match self {
+            Naming::Flags => "--size",
+            Naming::Keywords => "size",
+        }
+    }
+    fn sino(self) -> &'static str {
+        match self {
+            Naming::Flags => "--angles × --detectors",
+            Naming::Keywords => "angles × detectors",
+        }
+    }
+}
+
+impl GeometrySpec {
+    /// Resolve the geometry of a run, as both front ends do: `self` holds the user's settings
+    /// (flags / keywords) and overrides `file` (a TOML geometry file). With `image = (ny, nx)`
+    /// (an input image) the grid is that image's and a `size` that disagrees is an error; with
+    /// `sino = (angles, detectors)` (an input sinogram) `angles` and `detectors` default to its
+    /// shape and a geometry that does not match it is an error. The image and the sinogram (each
+    /// with one scratch copy) are checked against the available memory before anything is
+    /// allocated; errors name the inputs per `names`.
+    pub fn resolve(
+        mut self,
+        file: Option<&GeometrySpec>,
+        image: Option<[usize; 2]>,
+        sino: Option<[usize; 2]>,
+        names: Naming,
+    ) -> Result<CtGeometry> {
+        if let Some([na, nd]) = sino {
+            self.angles = self.angles.or(Some(na));
+            self.detectors = self.detectors.or(Some(nd));
+        }
+        if let (Some([ny, nx]), Some(size)) = (image, self.size) {
+            if ny != size || nx != size {
+                return Err(PhysicsError::argument(
+                    names.size(),
+                    size,
+                    format!("disagrees with the input image shape ({ny}, {nx})"),
+                ));
+            }
+        }
+        if let Some([ny, nx]) = image {
+            (self.ny, self.nx) = (Some(ny), Some(nx));
+        }
+        let spec = match file {
+            Some(f) => self.or(f),
+            None => self,
+        };
+        let g = spec.build(None)?;
+        let [ny, nx] = g.image_shape();
+        crate::memory::ensure_fits(
+            names.size(),
+            ny.max(nx),
+            crate::memory::bytes_of(&[ny, nx, 2], 4),
+        )?;
+        let [na, nd] = g.sino_shape();
+        crate::memory::ensure_fits(
+            names.sino(),
+            format!("{na} × {nd}"),
+            crate::memory::bytes_of(&[na, nd, 2], 4),
+        )?;
+        if let Some(shape) = sino {
+            if g.sino_shape() != shape {
+                return Err(PhysicsError::argument(
+                    "sinogram shape",
+                    format!("({}, {})", shape[0], shape[1]),
+                    format!("does not match the geometry's (angles, detectors) = ({na}, {nd})"),
+                ));
+            }
+        }
+        Ok(g)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_checks_inputs_and_names_them() {
+        let flags = GeometrySpec {
+            size: Some(8),
+            ..Default::default()
+        };
+        // the sinogram's shape fills angles and detectors
+        let g = flags
+            .clone()
+            .resolve(None, None, Some([5, 13]), Naming::Keywords)
+            .unwrap();
+        assert_eq!(g.sino_shape(), [5, 13]);
+        // flags override the file; a disagreeing size is an error naming the input
+        let file = GeometrySpec {
+            angles: Some(7),
+            size: Some(4),
+            ..Default::default()
+        };
+        let g = flags
+            .clone()
+            .resolve(Some(&file), None, None, Naming::Flags)
+            .unwrap();
+        assert_eq!((g.image_shape(), g.sino_shape()[0]), ([8, 8], 7));
+        let e = flags
+            .clone()
+            .resolve(None, Some([6, 6]), None, Naming::Flags)
+            .unwrap_err();
+        assert!(e.to_string().contains("`--size` = 8"), "{e}");
+        let e = GeometrySpec {
+            angles: Some(4),
+            ..flags
+        }
+        .resolve(None, None, Some([5, 13]), Naming::Keywords)
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("(angles, detectors) = (4, 13)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn conventions() {

@@ -7,6 +7,7 @@ pub mod fft;
 pub mod mask;
 pub mod noncart;
 pub mod nufft;
+pub mod pipeline;
 #[cfg(test)]
 mod realdata;
 pub mod sense;

@@ -3,7 +3,7 @@
 use super::Projector;
 use crate::common::{self, GeometryArgs};
 use crate::files;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args as ClapArgs;
 use fedrecon_physics::error::check_finite;
 use serde::Serialize;
@@ -36,20 +36,7 @@ pub fn sinogram_geometry(
     geometry: &GeometryArgs,
     shape: [usize; 2],
 ) -> Result<fedrecon_physics::CtGeometry> {
-    let mut flags = geometry.clone();
-    flags.angles = flags.angles.or(Some(shape[0]));
-    flags.detectors = flags.detectors.or(Some(shape[1]));
-    let g = flags.build(None)?;
-    if g.sino_shape() != shape {
-        bail!(
-            "sinogram shape ({}, {}) does not match the geometry's (angles, detectors) = ({}, {})",
-            shape[0],
-            shape[1],
-            g.sino_shape()[0],
-            g.sino_shape()[1]
-        );
-    }
-    Ok(g)
+    geometry.resolve(None, Some(shape))
 }
 
 /// Run `fedrecon ct backproject`.

@@ -39,14 +39,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, ValueEnum};
 use fedrecon_io::FastmriFile;
 use fedrecon_physics::LinearOperator;
-use fedrecon_physics::mri::coils::calibration_block;
 use fedrecon_physics::mri::eval::center_crop;
-use fedrecon_physics::mri::recon::magnitude;
-use fedrecon_physics::mri::{
-    CgSenseOptions, EspiritOptions, Fft2Plan, L1WaveletOptions, NufftOptions, NufftPlan,
-    NufftSenseOperator, SamplingMask, SenseOperator, TvReconOptions, WalshOptions, cg_sense,
-    espirit_maps, gridding, l1_wavelet, rss_from_kspace, tv_recon, walsh_maps,
+use fedrecon_physics::mri::pipeline::{
+    self, SliceOptions, SliceReport, reconstruct_cartesian, reconstruct_noncartesian,
 };
+use fedrecon_physics::mri::{NufftPlan, SamplingMask};
 use num_complex::Complex32;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -210,49 +207,15 @@ fn kslice(path: &Path, shape: &[usize], data: Vec<Complex32>) -> Result<KSlice> 
     })
 }
 
-/// The sampling mask of a Cartesian slice: the file's column mask, or the zero pattern (whole
-/// columns → a column mask, otherwise 2-D).
+/// The sampling mask of a Cartesian slice: the file's column mask, or the zero pattern.
 fn sampling_mask(k: &KSlice) -> Result<SamplingMask> {
-    if let Some(m) = &k.file_mask {
-        return Ok(SamplingMask::columns(m.clone()));
-    }
-    let n = k.ny * k.nx;
-    let pattern: Vec<bool> = (0..n)
-        .map(|p| (0..k.coils).any(|c| k.data[c * n + p] != Complex32::default()))
-        .collect();
-    let cols: Vec<bool> = (0..k.nx)
-        .map(|j| (0..k.ny).any(|i| pattern[i * k.nx + j]))
-        .collect();
-    let separable = (0..n).all(|p| pattern[p] == cols[p % k.nx]);
-    Ok(if separable {
-        SamplingMask::columns(cols)
-    } else {
-        SamplingMask::full(k.ny, k.nx, pattern)?
-    })
-}
-
-/// The largest fully sampled centred calibration block `(cy, cx)`, each side at most `cap`:
-/// first the largest square, then grown along each axis (centred blocks are nested).
-fn calibration_size(mask: &SamplingMask, ny: usize, nx: usize, cap: usize) -> (usize, usize) {
-    let full = |cy: usize, cx: usize| {
-        let (ry, rx) = calibration_block(ny, nx, (cy, cx));
-        ry.clone()
-            .all(|i| rx.clone().all(|j| mask.is_sampled(i, j)))
-    };
-    let lim = ny.min(nx).min(cap);
-    let s = (1..=lim).take_while(|&c| full(c, c)).last().unwrap_or(0);
-    if s == 0 {
-        return (0, 0);
-    }
-    let cy = (s..=ny.min(cap))
-        .take_while(|&c| full(c, s))
-        .last()
-        .unwrap_or(s);
-    let cx = (s..=nx.min(cap))
-        .take_while(|&c| full(cy, c))
-        .last()
-        .unwrap_or(s);
-    (cy, cx)
+    Ok(pipeline::sampling_mask(
+        &k.data,
+        k.coils,
+        k.ny,
+        k.nx,
+        k.file_mask.as_deref(),
+    )?)
 }
 
 /// What was resolved for one slice, for the sidecar.
@@ -269,143 +232,62 @@ struct Resolved {
     calibration: (usize, usize),
 }
 
-const CALIB_CAP: usize = 24;
-
-/// Coil maps for `kspace` `(coils, ny, nx)` (Cartesian, or gridded non-Cartesian) sampled on
-/// `mask`: from `--maps`, or estimated.
-fn coil_maps(
-    a: &Args,
-    kspace: &[Complex32],
-    coils: usize,
-    ny: usize,
-    nx: usize,
-    mask: &SamplingMask,
-    noncartesian: bool,
-) -> Result<(Vec<Complex32>, String, (usize, usize))> {
-    if let Some(path) = &a.maps {
-        let (shape, data) = read_complex(path)?;
-        let dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
-        let want: Vec<usize> = if coils == 1 {
-            vec![ny, nx]
-        } else {
-            vec![coils, ny, nx]
-        };
-        if dims != want {
-            bail!(
-                "{}: coil maps of shape {shape:?} do not match the k-space of {} ({coils} coils, {ny} × {nx}): need ({coils}, {ny}, {nx})",
-                path.display(),
-                a.input.display()
-            );
-        }
-        return Ok((data, path.display().to_string(), (0, 0)));
-    }
-    let opts = EspiritOptions::default();
-    // ESPIRiT needs many more k × k patches than unknowns per patch: a square of at least 2k
-    let min_espirit = 2 * opts.kernel;
-    let (cy, cx) = calibration_size(mask, ny, nx, CALIB_CAP);
-    let est = match a.estimate_maps.unwrap_or(MapEstimator::Auto) {
-        MapEstimator::Auto if noncartesian || cy.min(cx) < min_espirit => MapEstimator::Walsh,
-        MapEstimator::Auto => MapEstimator::Espirit,
-        e => e,
+/// Coil maps from `--maps` (complex `(coils, ny, nx)`), checked against the k-space, if given.
+fn given_maps(a: &Args, coils: usize, ny: usize, nx: usize) -> Result<Option<Vec<Complex32>>> {
+    let Some(path) = &a.maps else {
+        return Ok(None);
     };
-    let input = a.input.display();
-    match est {
-        MapEstimator::Espirit => {
-            let c = cy.min(cx);
-            if c < min_espirit {
-                bail!(
-                    "{input}: ESPIRiT needs a fully sampled centred calibration square of at least {min_espirit} × {min_espirit} but the largest is {c} × {c}; give --maps FILE or --estimate-maps walsh"
-                );
-            }
-            let maps = espirit_maps(kspace, coils, ny, nx, &EspiritOptions { calib: c, ..opts })?;
-            Ok((maps, "espirit".into(), (c, c)))
-        }
-        _ => {
-            if cy < 2 || cx < 2 {
-                bail!(
-                    "{input}: Walsh maps need a fully sampled centred calibration block, found {cy} × {cx}; give --maps FILE"
-                );
-            }
-            let maps = walsh_maps(
-                kspace,
-                coils,
-                ny,
-                nx,
-                &WalshOptions {
-                    calib: (cy, cx),
-                    threshold: 0.02,
-                    ..Default::default()
-                },
-            )?;
-            Ok((maps, "walsh".into(), (cy, cx)))
+    let (shape, data) = read_complex(path)?;
+    let dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
+    let want: Vec<usize> = if coils == 1 {
+        vec![ny, nx]
+    } else {
+        vec![coils, ny, nx]
+    };
+    if dims != want {
+        bail!(
+            "{}: coil maps of shape {shape:?} do not match the k-space of {} ({coils} coils, {ny} × {nx}): need ({coils}, {ny}, {nx})",
+            path.display(),
+            a.input.display()
+        );
+    }
+    Ok(Some(data))
+}
+
+/// The slice settings of `a` (method defaults for unset `--iters` / `--lambda`).
+fn slice_options(a: &Args) -> SliceOptions {
+    let method = match a.method {
+        Method::Zf | Method::Model => pipeline::Method::Zf,
+        Method::Cgsense => pipeline::Method::CgSense,
+        Method::Cgls => pipeline::Method::Cgls,
+        Method::L1 => pipeline::Method::L1,
+        Method::Tv => pipeline::Method::Tv,
+    };
+    let estimator = a.estimate_maps.map(|e| match e {
+        MapEstimator::Auto => pipeline::MapEstimator::Auto,
+        MapEstimator::Espirit => pipeline::MapEstimator::Espirit,
+        MapEstimator::Walsh => pipeline::MapEstimator::Walsh,
+    });
+    SliceOptions::new(method, a.iters, a.lambda, estimator)
+}
+
+impl Resolved {
+    fn new(a: &Args, r: SliceReport) -> Self {
+        let o = slice_options(a);
+        let maps = match (&a.maps, r.maps) {
+            (Some(p), "given") => p.display().to_string(),
+            (_, name) => name.to_string(),
+        };
+        Resolved {
+            method: a.method,
+            iterations: o.iterations,
+            lambda: o.lambda,
+            scale: r.scale,
+            sampled_fraction: r.sampled_fraction,
+            maps,
+            calibration: r.calibration,
         }
     }
-}
-
-fn iterations(a: &Args) -> usize {
-    a.iters.unwrap_or(match a.method {
-        Method::Zf | Method::Model => 0,
-        Method::Cgsense | Method::Cgls => 20,
-        Method::L1 => 100,
-        Method::Tv => 150,
-    })
-}
-
-fn lambda(a: &Args) -> f64 {
-    a.lambda.unwrap_or(match a.method {
-        Method::Zf | Method::Cgsense | Method::Cgls | Method::Model => 0.0,
-        Method::L1 | Method::Tv => 2e-3,
-    })
-}
-
-/// Run the iterative method on operator `op` and (scaled) data `y`: the complex image.
-fn solve<O: LinearOperator<Complex32>>(
-    a: &Args,
-    op: &O,
-    y: &[Complex32],
-) -> Result<Vec<Complex32>> {
-    let (iterations, lambda) = (iterations(a), lambda(a));
-    Ok(match a.method {
-        Method::Zf | Method::Model => bail!("--method {:?} has no iterative solver", a.method),
-        Method::Cgsense => cg_sense(
-            op,
-            y,
-            None,
-            &CgSenseOptions {
-                iterations,
-                lambda,
-                ..Default::default()
-            },
-            None,
-        )?,
-        Method::Cgls => fedrecon_physics::solvers::cgls(op, y, None, iterations, None)?,
-        Method::L1 => l1_wavelet(
-            op,
-            y,
-            None,
-            &L1WaveletOptions {
-                iterations,
-                lambda,
-                ..Default::default()
-            },
-            None,
-        )?,
-        Method::Tv => tv_recon(
-            op,
-            y,
-            None,
-            &TvReconOptions {
-                iterations,
-                lambda,
-                ..Default::default()
-            },
-            None,
-        )?,
-    })
-}
-
-fn peak(img: &[f32]) -> f32 {
-    img.iter().copied().fold(0.0f32, f32::max)
 }
 
 /// Reconstruct one Cartesian slice: the `(ny, nx)` magnitude image.
@@ -415,20 +297,7 @@ fn reconstruct(
     dev: Option<&fedrecon_cuda::CudaDevice>,
 ) -> Result<(Vec<f32>, Resolved)> {
     let (coils, ny, nx) = (k.coils, k.ny, k.nx);
-    let zf = rss_from_kspace(&k.data, coils, ny, nx)?;
     let mask = sampling_mask(k)?;
-    let mut res = Resolved {
-        method: a.method,
-        iterations: iterations(a),
-        lambda: lambda(a),
-        scale: 1.0,
-        sampled_fraction: mask.sampled_fraction(ny, nx)?,
-        maps: "none".into(),
-        calibration: (0, 0),
-    };
-    if a.method == Method::Zf {
-        return Ok((zf, res));
-    }
     if a.method == Method::Model {
         let Some(dir) = &a.model else {
             bail!(
@@ -437,39 +306,43 @@ fn reconstruct(
         };
         let tm = fedrecon_nn::train::TrainedModel::load(dir, &a.device.open()?)
             .with_context(|| format!("loading the model in {}", dir.display()))?;
-        let maps = match &a.maps {
-            Some(_) => Some(coil_maps(a, &k.data, coils, ny, nx, &mask, false)?.0),
-            None => None,
-        };
+        let maps = given_maps(a, coils, ny, nx)?;
         let img = tm
             .reconstruct_mri(&k.data, coils, ny, nx, &mask, maps.as_deref())
             .with_context(|| format!("reconstructing {}", a.input.display()))?;
-        res.maps = a
-            .maps
-            .as_ref()
-            .map_or("none".into(), |p| p.display().to_string());
-        return Ok((img, res));
+        let report = SliceReport {
+            scale: 1.0,
+            sampled_fraction: mask.sampled_fraction(ny, nx)?,
+            maps: if a.maps.is_some() { "given" } else { "none" },
+            calibration: (0, 0),
+        };
+        return Ok((img, Resolved::new(a, report)));
     }
-    let p = peak(&zf);
-    if p <= 0.0 || !p.is_finite() {
-        bail!(
-            "{}: the zero-filled image is {} (all-zero or non-finite k-space)",
-            a.input.display(),
-            if p <= 0.0 { "zero" } else { "non-finite" }
-        );
-    }
-    let s = 1.0 / p;
-    let y: Vec<Complex32> = k.data.iter().map(|v| v * s).collect();
-    let (maps, name, calib) = coil_maps(a, &y, coils, ny, nx, &mask, false)?;
-    (res.maps, res.calibration, res.scale) = (name, calib, s as f64);
-    let x = match dev {
-        None => solve(a, &SenseOperator::new(maps, coils, ny, nx, Some(mask))?, &y)?,
-        Some(dev) => {
-            let op = fedrecon_cuda::SenseOperatorCuda::new(dev, &maps, coils, ny, nx, Some(&mask))?;
-            solve(a, &op, &y)?
-        }
-    };
-    Ok((magnitude(&x).iter().map(|v| v / s).collect(), res))
+    let maps = given_maps(a, coils, ny, nx)?;
+    let (img, report) = reconstruct_cartesian(
+        &k.data,
+        coils,
+        ny,
+        nx,
+        mask,
+        maps,
+        &slice_options(a),
+        |maps, mask| -> Result<Box<dyn LinearOperator<Complex32>>> {
+            Ok(match dev {
+                None => pipeline::cpu_cartesian(maps, coils, ny, nx, mask)?,
+                Some(dev) => Box::new(fedrecon_cuda::SenseOperatorCuda::new(
+                    dev,
+                    &maps,
+                    coils,
+                    ny,
+                    nx,
+                    Some(&mask),
+                )?),
+            })
+        },
+    )
+    .with_context(|| a.input.display().to_string())?;
+    Ok((img, Resolved::new(a, report)))
 }
 
 /// Non-Cartesian samples `(coils, M)` from `(coils, points…)`, `(points…, coils)`, `(coils, M)`
@@ -527,7 +400,7 @@ fn fmt_shape(p: &[usize]) -> String {
 }
 
 /// Reconstruct non-Cartesian samples `(coils, M)` on an `n × n` image.
-fn reconstruct_noncartesian(
+fn reconstruct_noncart(
     a: &Args,
     traj: &Trajectory,
     n: usize,
@@ -535,47 +408,26 @@ fn reconstruct_noncartesian(
     samples: &[Complex32],
     dev: Option<&fedrecon_cuda::CudaDevice>,
 ) -> Result<(Vec<f32>, Resolved)> {
-    let plan = NufftPlan::new(n, n, &traj.kxy, NufftOptions::default())?;
-    let (grid_imgs, grid) = gridding(&plan, samples, coils, 20)?;
-    let mut res = Resolved {
-        method: a.method,
-        iterations: iterations(a),
-        lambda: lambda(a),
-        scale: 1.0,
-        sampled_fraction: 1.0,
-        maps: "none".into(),
-        calibration: (0, 0),
-    };
-    if a.method == Method::Zf {
-        return Ok((grid, res));
-    }
-    let p = peak(&grid);
-    if p <= 0.0 || !p.is_finite() {
-        bail!(
-            "{}: the gridded image is zero or non-finite",
-            a.input.display()
-        );
-    }
-    let s = 1.0 / p;
-    let y: Vec<Complex32> = samples.iter().map(|v| v * s).collect();
-    // maps from the centre of the gridded k-space, which is fully sampled
-    let mut kgrid: Vec<Complex32> = grid_imgs.iter().map(|v| v * s).collect();
-    Fft2Plan::new(n, n)?.fft2c(&mut kgrid)?;
-    let everything = SamplingMask::columns(vec![true; n]);
-    let (maps, name, calib) = coil_maps(a, &kgrid, coils, n, n, &everything, true)?;
-    (res.maps, res.calibration, res.scale) = (name, calib, s as f64);
-    let x = match dev {
-        None => {
-            let op = NufftSenseOperator::from_plan(plan, maps, coils)?.with_toeplitz()?;
-            solve(a, &op, &y)?
-        }
-        // the full NUFFT per iteration (no Toeplitz embedding on the GPU)
-        Some(dev) => {
-            let op = fedrecon_cuda::NufftSenseOperatorCuda::new(dev, &plan, &maps, coils)?;
-            solve(a, &op, &y)?
-        }
-    };
-    Ok((magnitude(&x).iter().map(|v| v / s).collect(), res))
+    let maps = given_maps(a, coils, n, n)?;
+    let (img, report) = reconstruct_noncartesian(
+        &traj.kxy,
+        n,
+        coils,
+        samples,
+        maps,
+        &slice_options(a),
+        |plan: NufftPlan, maps| -> Result<Box<dyn LinearOperator<Complex32>>> {
+            Ok(match dev {
+                None => pipeline::cpu_noncartesian(plan, maps, coils)?,
+                // the full NUFFT per iteration (no Toeplitz embedding on the GPU)
+                Some(dev) => Box::new(fedrecon_cuda::NufftSenseOperatorCuda::new(
+                    dev, &plan, &maps, coils,
+                )?),
+            })
+        },
+    )
+    .with_context(|| a.input.display().to_string())?;
+    Ok((img, Resolved::new(a, report)))
 }
 
 /// Run `fedrecon mri recon`.
@@ -632,7 +484,7 @@ pub fn run(a: Args) -> Result<()> {
         let (shape, raw) = read_complex(&a.input)?;
         let (coils, samples) = noncartesian_samples(&a.input, &shape, raw, &traj, tp)?;
         let (img, res) = common::timed(a.repeat, || {
-            reconstruct_noncartesian(&a, &traj, n, coils, &samples, dev.as_ref())
+            reconstruct_noncart(&a, &traj, n, coils, &samples, dev.as_ref())
         })?;
         (img, [1, n, n], None, vec![res])
     } else {
