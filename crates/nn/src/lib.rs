@@ -43,15 +43,27 @@ pub use physics::{CtPhysics, ModelInput, MriPhysics, Physics};
 /// Re-export of the burn version this crate is built against.
 pub use burn;
 
+/// One lock for every draw from a device's initialisation generator (see [`seeded_init`]).
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Serialises "seed the device, then initialise a model": burn's parameter initialisation draws
 /// from one generator per device that `Device::seed` resets, so two threads building models at
 /// the same time (federated sites, parallel tests) would interleave their draws and make the
 /// initial weights depend on scheduling. Tests that need fixed initial weights use it too.
 pub fn seeded_init<T>(device: &burn::tensor::Device, seed: u64, build: impl FnOnce() -> T) -> T {
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INIT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     device.seed(seed);
+    build()
+}
+
+/// Builds a model whose weights are replaced right after (validation copies, loaded models,
+/// federated clients) under the same lock as [`seeded_init`], so its random draws never land
+/// between another thread's seeding and initialisation.
+pub fn unseeded_init<T>(build: impl FnOnce() -> T) -> T {
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     build()
 }

@@ -250,7 +250,7 @@ fn check_lpd(dev: &Device, rng: &mut StdRng) -> Result<Vec<CheckRow>> {
     let cpu = Device::flex();
     let reference = crate::seeded_init(&cpu, 7, || cfg.build(&physics, &cpu))?;
     let theta = export_params(&reference)?;
-    let on_dev = load_params(cfg.build(&physics, dev)?, &theta)?;
+    let on_dev = load_params(crate::unseeded_init(|| cfg.build(&physics, dev))?, &theta)?;
     let sinogram = |d: &Device| Tensor::from_data(TensorData::new(data[0].clone(), shape), d);
     let out_cpu = reference.reconstruct(
         &ModelInput::Ct {
@@ -273,7 +273,7 @@ fn check_lpd(dev: &Device, rng: &mut StdRng) -> Result<Vec<CheckRow>> {
     }];
     // ⟨∇L(θ), d⟩ by autodiff on the device
     let ad = dev.clone().autodiff();
-    let net = load_params(cfg.build(&physics, &ad)?, &theta)?;
+    let net = load_params(crate::unseeded_init(|| cfg.build(&physics, &ad))?, &theta)?;
     let loss = lpd_loss(&net, &physics, &data, shape, &ad)?;
     let grads = collect_grads(&net, &loss.backward())?;
     let d: Vec<Vec<f32>> = theta.iter().map(|(_, p)| randv(p.len(), rng)).collect();
@@ -285,7 +285,10 @@ fn check_lpd(dev: &Device, rng: &mut StdRng) -> Result<Vec<CheckRow>> {
         .sum();
     let eps = 1e-3f32;
     let at = |s: f32| -> Result<f64> {
-        let net = load_params(cfg.build(&physics, dev)?, &shifted(&theta, &d, s))?;
+        let net = load_params(
+            crate::unseeded_init(|| cfg.build(&physics, dev))?,
+            &shifted(&theta, &d, s),
+        )?;
         scalar(lpd_loss(&net, &physics, &data, shape, dev)?)
     };
     let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps as f64);

@@ -92,7 +92,8 @@ sample_pngs = 1
 fn params_round_trip_exactly_and_mismatches_are_named() {
     let cfg = RunConfig::from_toml(CT).unwrap();
     let data = Dataset::new(&cfg.data, Split::Val).unwrap();
-    let m = TinyConfig.build(&data.physics, &dev()).unwrap();
+    let m =
+        fedrecon_nn::seeded_init(&dev(), 0, || TinyConfig.build(&data.physics, &dev())).unwrap();
     let p = export_params(&m).unwrap();
     assert_eq!(
         p.names().collect::<Vec<_>>(),
@@ -108,7 +109,11 @@ fn params_round_trip_exactly_and_mismatches_are_named() {
         .flat_map(|(_, t)| t.data.iter_mut())
         .enumerate()
         .for_each(|(i, v)| *v = i as f32 * 0.37 - 1.0);
-    let m2 = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &q).unwrap();
+    let m2 = load_params(
+        fedrecon_nn::seeded_init(&dev(), 0, || TinyConfig.build(&data.physics, &dev())).unwrap(),
+        &q,
+    )
+    .unwrap();
     assert_eq!(export_params(&m2).unwrap(), q);
     assert_eq!(host(m2.scale.val()), q.get("scale").unwrap().data);
     // safetensors round trip, with metadata
@@ -119,15 +124,27 @@ fn params_round_trip_exactly_and_mismatches_are_named() {
     // errors name the parameter
     let mut bad = q.clone();
     bad.at_mut(0).shape = vec![1, 1, 9, 1];
-    let e = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &bad).unwrap_err();
+    let e = load_params(
+        fedrecon_nn::seeded_init(&dev(), 0, || TinyConfig.build(&data.physics, &dev())).unwrap(),
+        &bad,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("conv.weight"), "{e}");
     let mut missing = q.clone();
     missing.remove("scale");
-    let e = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &missing).unwrap_err();
+    let e = load_params(
+        fedrecon_nn::seeded_init(&dev(), 0, || TinyConfig.build(&data.physics, &dev())).unwrap(),
+        &missing,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("scale"), "{e}");
     let mut extra = q.clone();
     extra.push("head.weight", vec![1], vec![0.0]).unwrap();
-    let e = load_params(TinyConfig.build(&data.physics, &dev()).unwrap(), &extra).unwrap_err();
+    let e = load_params(
+        fedrecon_nn::seeded_init(&dev(), 0, || TinyConfig.build(&data.physics, &dev())).unwrap(),
+        &extra,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("head.weight"), "{e}");
 }
 
@@ -136,7 +153,7 @@ fn lpd_names_follow_the_module_tree() {
     let cfg = RunConfig::from_toml(CT).unwrap();
     let data = Dataset::new(&cfg.data, Split::Val).unwrap();
     let mc = fedrecon_nn::train::model_config(&cfg.model).unwrap();
-    let m = mc.init(&data.physics, &dev()).unwrap();
+    let m = fedrecon_nn::seeded_init(&dev(), 0, || mc.init(&data.physics, &dev())).unwrap();
     let p = export_params(&m).unwrap();
     assert!(
         p.names().all(|n| n.starts_with("Lpd.")),
@@ -149,7 +166,11 @@ fn lpd_names_follow_the_module_tree() {
         p.names().collect::<Vec<_>>()
     );
     assert_eq!(p.num_elements(), mc.num_params());
-    let m2 = load_params(mc.init(&data.physics, &dev()).unwrap(), &p).unwrap();
+    let m2 = load_params(
+        fedrecon_nn::seeded_init(&dev(), 0, || mc.init(&data.physics, &dev())).unwrap(),
+        &p,
+    )
+    .unwrap();
     assert_eq!(export_params(&m2).unwrap(), p);
 }
 
@@ -298,12 +319,13 @@ fn resume_continues_bit_for_bit() {
     // the parameters moved, and the model directory holds the final ones
     let (init, _) = (
         export_params(
-            &TinyConfig
-                .build(
+            &fedrecon_nn::seeded_init(&dev(), 0, || {
+                TinyConfig.build(
                     &Dataset::new(&cfg.data, Split::Val).unwrap().physics,
                     &dev(),
                 )
-                .unwrap(),
+            })
+            .unwrap(),
         )
         .unwrap(),
         (),

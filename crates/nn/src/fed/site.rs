@@ -338,8 +338,11 @@ impl NnSiteTrainer {
             return Ok(vec![]);
         };
         let val = part.val.as_ref().expect("found");
-        let net = load_params(self.spec.build(&val.physics, &self.device).map_err(&e)?, &p)
-            .map_err(&e)?;
+        let net = load_params(
+            crate::unseeded_init(|| self.spec.build(&val.physics, &self.device)).map_err(&e)?,
+            &p,
+        )
+        .map_err(&e)?;
         let n = val.len().min(limit);
         let mut out = Vec::with_capacity(n);
         let idx: Vec<usize> = (0..n).collect();
@@ -389,7 +392,10 @@ impl NnSiteTrainer {
             .as_ref()
             .expect("trainable")
             .physics;
-        let mut net = load_params(self.spec.build(physics, &ad)?, &self.params)?;
+        let mut net = load_params(
+            crate::unseeded_init(|| self.spec.build(physics, &ad))?,
+            &self.params,
+        )?;
         let mut adam = DeviceAdam::new(&net, &self.device);
         let h = AdamStep {
             lr: cfg.learning_rate,

@@ -255,7 +255,10 @@ pub fn train_with<B: BuildModel>(
         let mut params: Option<ParamSet> = None;
         if step % cfg.train.val_every == 0 || step == total {
             let params = params.insert(export_params(&model)?);
-            let valid = load_params(mc.build(&val_set.physics, &plain)?, params)?;
+            let valid = load_params(
+                crate::unseeded_init(|| mc.build(&val_set.physics, &plain))?,
+                params,
+            )?;
             let (_, scores) = predict(&valid, &val_set, cfg.train.batch_size, &plain, cfg)?;
             let v = ValRow { step, scores };
             on_event(&Event::Val(v.clone()));
@@ -286,7 +289,10 @@ pub fn train_with<B: BuildModel>(
     }
     let mut classical = Vec::new();
     if step == total {
-        let valid = load_params(mc.build(&val_set.physics, &plain)?, &export_params(&model)?)?;
+        let valid = load_params(
+            crate::unseeded_init(|| mc.build(&val_set.physics, &plain))?,
+            &export_params(&model)?,
+        )?;
         let (images, _) = predict(&valid, &val_set, cfg.train.batch_size, &plain, cfg)?;
         let dir = out.join("samples");
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;

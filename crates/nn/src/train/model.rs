@@ -121,7 +121,7 @@ impl TrainedModel {
         let physics_spec = manifest.physics.clone();
         let physics = physics_spec.physics()?;
         let mc = model_config(&manifest.model)?;
-        let model = mc.build(&physics, device)?;
+        let model = crate::unseeded_init(|| mc.build(&physics, device))?;
         let (params, _) = ParamSet::load(&dir.join("params.safetensors"))?;
         let model = load_params(model, &params)?;
         Ok(Self {
