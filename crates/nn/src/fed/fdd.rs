@@ -166,7 +166,7 @@ mod tests {
             .collect();
         let x = Tensor::<4>::from_data(TensorData::new(img.clone(), [2, 1, h, w]), &dev);
         let cfg = FddConfig::default();
-        let net = cfg.init(&dev).unwrap();
+        let net = crate::unseeded_init(|| cfg.init(&dev)).unwrap();
         let y = net
             .forward(&x, &cfg.split(h, w).unwrap())
             .unwrap()
@@ -195,7 +195,9 @@ mod tests {
             cutoff: 0.0,
             ..Default::default()
         };
-        let e = c.init(&Device::flex()).unwrap_err().to_string();
+        let e = crate::unseeded_init(|| c.init(&Device::flex()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fdd.cutoff"), "{e}");
     }
 }
