@@ -262,21 +262,9 @@ impl DeviceAdam {
             Tensor::cat(sums, 0).sum().into_scalar::<f32>() as f64
         };
         let norm = sq.sqrt();
-        if !norm.is_finite() {
-            return Err(NnError::argument(
-                "gradient norm",
-                norm,
-                "is not finite (the loss diverged)",
-            ));
-        }
-        let clip = if h.clip_norm > 0.0 && norm > h.clip_norm {
-            h.clip_norm / norm
-        } else {
-            1.0
-        };
+        let clip = h.clip_factor(norm)?;
         self.t += 1;
-        let [b1, b2] = h.betas;
-        let c = [1.0 - b1.powi(self.t as i32), 1.0 - b2.powi(self.t as i32)];
+        let c = h.bias_corrections(self.t);
         let mut up = Updater {
             index: 0,
             adam: self,

@@ -40,6 +40,32 @@ pub struct AdamStep {
     pub clip_norm: f64,
 }
 
+impl AdamStep {
+    /// The factor that clips a global gradient norm `norm` to `clip_norm` (1 when off or within),
+    /// or an error when the norm is not finite (the loss diverged). Shared by [`Adam`] and
+    /// [`super::DeviceAdam`].
+    pub fn clip_factor(&self, norm: f64) -> Result<f64> {
+        if !norm.is_finite() {
+            return Err(NnError::argument(
+                "gradient norm",
+                norm,
+                "is not finite (the loss diverged)",
+            ));
+        }
+        Ok(if self.clip_norm > 0.0 && norm > self.clip_norm {
+            self.clip_norm / norm
+        } else {
+            1.0
+        })
+    }
+
+    /// Adam's bias corrections `[1 − β₁ᵗ, 1 − β₂ᵗ]` at step `t` (1-based).
+    pub fn bias_corrections(&self, t: u64) -> [f64; 2] {
+        let [b1, b2] = self.betas;
+        [1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32)]
+    }
+}
+
 impl Adam {
     /// Zero moments shaped like `params`.
     pub fn new(params: &ParamSet) -> Self {
@@ -81,21 +107,10 @@ impl Adam {
             }
         }
         let norm = sq.sqrt();
-        if !norm.is_finite() {
-            return Err(NnError::argument(
-                "gradient norm",
-                norm,
-                "is not finite (the loss diverged)",
-            ));
-        }
-        let clip = if h.clip_norm > 0.0 && norm > h.clip_norm {
-            h.clip_norm / norm
-        } else {
-            1.0
-        };
+        let clip = h.clip_factor(norm)?;
         self.t += 1;
         let [b1, b2] = h.betas;
-        let (c1, c2) = (1.0 - b1.powi(self.t as i32), 1.0 - b2.powi(self.t as i32));
+        let [c1, c2] = h.bias_corrections(self.t);
         for (i, g) in grads.iter().enumerate() {
             let Some(g) = g else { continue };
             let (p, m, v) = (
