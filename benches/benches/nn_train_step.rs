@@ -10,34 +10,13 @@ use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fedrecon_nn::ReconNet;
 use fedrecon_nn::burn;
-use fedrecon_nn::config::RunConfig;
+use fedrecon_nn::config::{LPD_STEP_BENCH, RunConfig};
 use fedrecon_nn::data::{Dataset, Split};
 use fedrecon_nn::train::{AdamStep, DeviceAdam, device_grads, model_config};
 use std::time::Duration;
 
-/// The benchmark's run config (also used by `src/bin/nn_step_timing.rs`).
-pub const CONFIG: &str = r#"
-[model]
-kind = "lpd"
-n_iter = 10
-n_primal = 5
-n_dual = 5
-hidden = 32
-[data]
-source = "ct-phantom"
-train_samples = 8
-val_samples = 1
-[data.ct]
-size = 128
-angles = 60
-photons = 1e4
-[train]
-steps = 1
-batch_size = 4
-"#;
-
 fn step(c: &mut Criterion) {
-    let cfg = RunConfig::from_toml(CONFIG).expect("valid config");
+    let cfg = RunConfig::from_toml(LPD_STEP_BENCH).expect("valid config");
     let data = Dataset::new(&cfg.data, Split::Train).expect("data");
     let dev = Device::flex().autodiff();
     dev.seed(0);

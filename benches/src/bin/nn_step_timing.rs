@@ -12,33 +12,13 @@
 
 use fedrecon_nn::ReconNet;
 use fedrecon_nn::burn::tensor::Device;
-use fedrecon_nn::config::RunConfig;
+use fedrecon_nn::config::{LPD_STEP_BENCH, RunConfig};
 use fedrecon_nn::data::{Dataset, Split};
 use fedrecon_nn::physics::Physics;
 use fedrecon_nn::train::{AdamStep, DeviceAdam, device_grads, model_config};
 use fedrecon_physics::LinearOperator;
 use std::process::ExitCode;
 use std::time::Instant;
-
-const CONFIG: &str = r#"
-[model]
-kind = "lpd"
-n_iter = 10
-n_primal = 5
-n_dual = 5
-hidden = 32
-[data]
-source = "ct-phantom"
-train_samples = 8
-val_samples = 1
-[data.ct]
-size = 128
-angles = 60
-photons = 1e4
-[train]
-steps = 1
-batch_size = 4
-"#;
 
 fn main() -> ExitCode {
     let mut repeat = 5usize;
@@ -73,7 +53,7 @@ fn run(
     warmup: usize,
     export: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = RunConfig::from_toml(CONFIG)?;
+    let cfg = RunConfig::from_toml(LPD_STEP_BENCH)?;
     let data = Dataset::new(&cfg.data, Split::Train)?;
     let Physics::Ct(ct) = &data.physics else {
         return Err("CT physics expected".into());

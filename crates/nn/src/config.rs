@@ -604,6 +604,33 @@ impl RunConfig {
     }
 }
 
+/// The LPD training-step benchmark problem (Adler & Öktem's sizes: 128², 60 parallel views,
+/// batch 4, 10 iterations, 5 primal / 5 dual channels, 32 hidden; MSE, Adam at 1e-4 with the
+/// gradient norm clipped to 1), shared by the criterion bench, `nn_step_timing`, `fedrecon device
+/// bench` and the PyTorch peer `benches/peers/nn_step.py`.
+pub const LPD_STEP_BENCH: &str = r#"
+[model]
+kind = "lpd"
+n_iter = 10
+n_primal = 5
+n_dual = 5
+hidden = 32
+[data]
+source = "ct-phantom"
+train_samples = 8
+val_samples = 1
+[data.ct]
+size = 128
+angles = 60
+photons = 1e4
+[train]
+steps = 1
+batch_size = 4
+lr = 1e-4
+loss = "mse"
+clip_norm = 1.0
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

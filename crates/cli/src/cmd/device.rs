@@ -14,7 +14,7 @@ use crate::common::{self, Device};
 use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use fedrecon_nn::burn::tensor::{Device as BurnDevice, Tensor, TensorData};
-use fedrecon_nn::config::RunConfig;
+use fedrecon_nn::config::{LPD_STEP_BENCH, RunConfig};
 use fedrecon_nn::ops::{LinOp, apply};
 use fedrecon_nn::train::{Event, TrainOptions, train};
 use fedrecon_physics::ct::joseph::JosephProjector;
@@ -180,29 +180,6 @@ fn bench_ops(dev: &BurnDevice, a: &BenchArgs) -> Result<(f64, f64)> {
     Ok((gups, m as f64 / t))
 }
 
-/// LPD at 128², 60 views, batch 4 (Adler & Öktem's sizes; `benches/benches/nn_train_step.rs`).
-const LPD: &str = r#"
-[model]
-kind = "lpd"
-[data]
-source = "ct-phantom"
-train_samples = 8
-val_samples = 1
-[data.ct]
-size = 128
-angles = 60
-photons = 1e4
-[train]
-steps = 100000
-batch_size = 4
-lr = 1e-4
-loss = "mse"
-clip_norm = 1.0
-val_every = 100000
-checkpoint_every = 100000
-sample_pngs = 0
-"#;
-
 /// E2E-VarNet at fastMRI knee size (Sriram et al. 2020: 12 cascades, 18 channels, 4 pools).
 const VARNET: &str = r#"
 [model]
@@ -222,20 +199,22 @@ coils = 15
 acceleration = 4
 center_fraction = 0.08
 [train]
-steps = 100000
 batch_size = 1
 lr = 1e-4
 loss = "mse"
-val_every = 100000
-checkpoint_every = 100000
-sample_pngs = 0
 "#;
 
-/// Median milliseconds per step of `config` on `dev` (the time between step events).
+/// Median milliseconds per step of `config` on `dev` (the time between step events), run long
+/// enough and without validation or checkpoints before the timed steps end.
 fn bench_train(config: &str, dev: &BurnDevice, a: &BenchArgs) -> Result<f64> {
     let out = tempfile_dir()?;
+    let quiet = ["steps", "val_every", "checkpoint_every"]
+        .map(|k| format!("train.{k}=100000"))
+        .into_iter()
+        .chain(["train.sample_pngs=0".to_string()])
+        .collect::<Vec<_>>();
     let opts = TrainOptions {
-        config: RunConfig::from_toml_with_overrides(config, &[])?,
+        config: RunConfig::from_toml_with_overrides(config, &quiet)?,
         out: out.clone(),
         resume: false,
         device: dev.clone(),
@@ -276,7 +255,10 @@ fn bench(a: BenchArgs) -> Result<()> {
         fig.insert("joseph_gups".into(), gups.into());
         fig.insert("nufft_points_per_s".into(), pts.into());
     }
-    for (which, name, config) in [(Bench::Lpd, "lpd", LPD), (Bench::Varnet, "varnet", VARNET)] {
+    for (which, name, config) in [
+        (Bench::Lpd, "lpd", LPD_STEP_BENCH),
+        (Bench::Varnet, "varnet", VARNET),
+    ] {
         if a.what.contains(&which) {
             let ms = bench_train(config, &dev, &a)?;
             common::say(&format!(
