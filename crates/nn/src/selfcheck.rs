@@ -86,11 +86,6 @@ fn tensor2(v: Vec<f32>, b: usize, n: usize, dev: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, [b, n]), dev)
 }
 
-/// The host reference of `op` on `b` stacked vectors.
-fn reference(op: &LinOp, x: &[f32], adjoint: bool) -> Vec<f32> {
-    op.run_host(x, adjoint)
-}
-
 /// Forward and both gradients of `op` on `dev` against the host (see the module docs).
 fn check_op(
     name: &str,
@@ -109,7 +104,7 @@ fn check_op(
         value,
         tol: OP_TOL,
     };
-    let ax_ref = reference(op, &xv, false);
+    let ax_ref = op.run_host(&xv, false);
     if !with_adjoint {
         let ax = apply(tensor2(xv, b, n, dev), op)?;
         rows.push(row("forward", rel(&host(ax)?, &ax_ref)));
@@ -123,7 +118,7 @@ fn check_op(
     let gx = x.grad(&grads).map(host).transpose()?.unwrap_or_default();
     rows.push(row(
         "backward (∇ₓ⟨Ax,y⟩ = Aᵀy)",
-        rel(&gx, &reference(op, &yv, true)),
+        rel(&gx, &op.run_host(&yv, true)),
     ));
     let y = tensor2(yv, b, m, &ad).require_grad();
     let x = tensor2(xv, b, n, &ad);
