@@ -313,6 +313,21 @@ impl ParamSet {
         Ok(())
     }
 
+    /// Require every value to be finite; the error names the first offending tensor, its
+    /// element index and `context` (e.g. "the upload of site `a`").
+    pub fn check_finite(&self, context: &str) -> Result<()> {
+        for (name, p) in self.iter() {
+            if let Some((i, v)) = p.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(FedError::field(
+                    format!("{name}[{i}]"),
+                    v,
+                    format!("{context}: every value must be finite"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Require the same names in the same order and the same shapes as `other` (e.g. optimiser
     /// moments against their parameters); `what` names `other` in errors.
     pub fn check_same_layout(&self, other: &Self, what: &str) -> Result<()> {

@@ -37,5 +37,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::write_cfl, m)?)?;
     #[cfg(feature = "fed")]
     m.add_class::<fed::FedSite>()?;
+    #[cfg(feature = "fed")]
+    m.add_class::<fed::FedServer>()?;
+    #[cfg(feature = "fed")]
+    m.add_function(wrap_pyfunction!(fed::read_coordinator_checkpoint, m)?)?;
     Ok(())
 }

@@ -72,7 +72,23 @@ fn plain() -> Architecture {
 impl FedConfig {
     /// Parse `text` with `key=value` overrides; errors name the key.
     pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
+        Self::parse_with_sites(text, overrides, None)
+    }
+
+    /// [`Self::parse`], with the `[sites]` table taken from `sites` (a site's own TOML, e.g.
+    /// its `site.toml` in a deployment) instead of `text`: a federation job carries the model,
+    /// method and training settings, each site its own data. The job's `[sites]`, if any, is
+    /// ignored; `sites` must hold a `[sites]` table.
+    pub fn parse_with_sites(text: &str, overrides: &[String], sites: Option<&str>) -> Result<Self> {
         let mut t = crate::config::table_with_overrides(text, overrides)?;
+        if let Some(sites) = sites {
+            let mut own: toml::Table = toml::from_str(sites)
+                .map_err(|e| cfg_err("(site config)", format!("TOML: {e}")))?;
+            let table = own
+                .remove("sites")
+                .ok_or_else(|| cfg_err("(site config)", "needs a [sites] table"))?;
+            t.insert("sites".into(), table);
+        }
         expand_site_presets(&mut t)?;
         let c: Self = toml::Value::Table(t)
             .try_into()
@@ -351,6 +367,24 @@ impl Site {
                 ..config.local_train()
             },
         })
+    }
+
+    /// Replace every parameter with `params` (same names and shapes), e.g. the site's own
+    /// checkpoint after a restart.
+    pub fn load_params(&mut self, params: &ParamSet) -> Result<()> {
+        self.trainer
+            .params()
+            .check_compatible(params, "the restored parameters")?;
+        Ok(self.trainer.load_params(params)?)
+    }
+
+    /// Training samples of the site (0: evaluation only).
+    pub fn train_samples(&self) -> usize {
+        self.trainer
+            .parts()
+            .iter()
+            .map(|p| p.train.as_ref().map_or(0, |d| d.len()))
+            .sum()
     }
 
     /// The site's current parameters (all of them, local ones included).
