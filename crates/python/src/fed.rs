@@ -22,7 +22,7 @@ use fedrecon_fed::runtime::{
     coordinator_checkpoint_path,
 };
 use fedrecon_fed::strategy::{Contribution, Rule, Strategy};
-use fedrecon_fed::{ParamSet, Policy, SiteMetrics, TrainReport, build_method};
+use fedrecon_fed::{ParamSet, Policy, SiteMetrics, TrainReport, Weighting, build_method};
 use fedrecon_nn::fed::scenario::{DEFAULT_CONFIG, FedConfig, Site};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -96,21 +96,24 @@ fn job_config(config: Option<&str>, set: &[String], sites: Option<&str>) -> Resu
     )?)
 }
 
-/// `(group, policy, rule)` of each name of `params` under `strategy`.
-fn policies(
-    strategy: &Strategy,
-    names: impl Iterator<Item = String>,
-) -> Vec<(String, String, String, String)> {
+/// One parameter's `(name, group, policy, rule, weighting)`; rule and weighting are "" for a
+/// local tensor.
+type PolicyRow = (String, String, String, String, String);
+
+/// The [`PolicyRow`] of each of `names` under `strategy`.
+fn policies(strategy: &Strategy, names: impl Iterator<Item = String>) -> Vec<PolicyRow> {
     names
         .map(|n| {
             let (group, policy) = strategy.policy_of(&n);
-            let rule = policy.rule().map_or("", |(r, _)| rule_word(r));
-            (
-                n.clone(),
-                group.to_string(),
-                policy_word(policy).to_string(),
-                rule.to_string(),
-            )
+            let (rule, weighting) = policy.rule().map_or(("", ""), |(r, w)| {
+                let w = match w {
+                    Weighting::Samples => "samples",
+                    Weighting::Uniform => "uniform",
+                };
+                (rule_word(r), w)
+            });
+            let (group, policy) = (group.to_string(), policy_word(policy).to_string());
+            (n, group, policy, rule.to_string(), weighting.to_string())
         })
         .collect()
 }
@@ -124,10 +127,55 @@ pub struct FedSite {
     /// The method's groups (the `local` preset uploads nothing).
     strategy: Strategy,
     name: String,
-    method: String,
     checkpoint: Option<PathBuf>,
     restored_rounds: Option<usize>,
     train_samples: usize,
+    job: Job,
+}
+
+/// What a job asks of a site, for the site's acceptance policy.
+#[derive(Clone)]
+struct Job {
+    model: String,
+    arch: String,
+    method: String,
+    local_steps: Option<usize>,
+    local_epochs: usize,
+    rounds: usize,
+    seed: u64,
+}
+
+impl Job {
+    fn of(cfg: &FedConfig) -> Self {
+        let kind = |v: serde_json::Result<serde_json::Value>| {
+            v.ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(String::from)))
+                .unwrap_or_default()
+        };
+        Self {
+            model: kind(serde_json::to_value(cfg.model)),
+            arch: kind(serde_json::to_value(cfg.arch)),
+            method: cfg.method.preset.clone(),
+            local_steps: cfg.local.steps,
+            local_epochs: cfg.local.epochs,
+            rounds: cfg.rounds,
+            seed: cfg.seed,
+        }
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("model", &self.model).map_err(py_arg)?;
+        d.set_item("arch", &self.arch).map_err(py_arg)?;
+        d.set_item("method", &self.method).map_err(py_arg)?;
+        d.set_item("local_steps", self.local_steps)
+            .map_err(py_arg)?;
+        d.set_item("local_epochs", self.local_epochs)
+            .map_err(py_arg)?;
+        d.set_item("rounds", self.rounds).map_err(py_arg)?;
+        d.set_item("seed", self.seed).map_err(py_arg)?;
+        Ok(d)
+    }
 }
 
 impl FedSite {
@@ -161,10 +209,11 @@ impl FedSite {
     /// Site `name` of the config text `config` (None: the embedded demo, `configs/demo.toml`)
     /// with `set` overrides (`key=value`, as `--set`), running the config's `[method]` on its
     /// `[arch]`, as `fed simulate` does. `sites`: a site config's text whose `[sites]` table replaces the
-    /// job's (a deployed site's own data). `checkpoint`: a file where the site keeps all its
-    /// tensors; restored from when it exists.
+    /// job's (a deployed site's own data). `checkpoint`: a file where `fit` saves all the
+    /// site's tensors. `restore`: a checkpoint to start from, if it exists (default:
+    /// `checkpoint`).
     #[new]
-    #[pyo3(signature = (config, name, set=Vec::new(), sites=None, checkpoint=None))]
+    #[pyo3(signature = (config, name, set=Vec::new(), sites=None, checkpoint=None, restore=None))]
     fn new(
         py: Python<'_>,
         config: Option<String>,
@@ -172,14 +221,16 @@ impl FedSite {
         set: Vec<String>,
         sites: Option<String>,
         checkpoint: Option<PathBuf>,
+        restore: Option<PathBuf>,
     ) -> Result<Self> {
         let cfg = job_config(config.as_deref(), &set, sites.as_deref())?;
-        let method = cfg.method.preset.clone();
+        let job = Job::of(&cfg);
         let strategy = build_method(&cfg.method)?.strategy;
+        let restore = restore.or_else(|| checkpoint.clone());
         let device = fedrecon_nn::burn::tensor::Device::flex();
         let (site, restored_rounds) = py.detach(|| -> Result<_> {
             let mut site = Site::new(&cfg, &name, &device)?;
-            let restored = match &checkpoint {
+            let restored = match &restore {
                 Some(path) if path.exists() => {
                     let ck = SiteCheckpoint::load(path)?;
                     if ck.site != name {
@@ -203,10 +254,10 @@ impl FedSite {
             site: Mutex::new(Box::new(site)),
             strategy,
             name,
-            method,
             checkpoint,
             restored_rounds,
             train_samples,
+            job,
         })
     }
 
@@ -217,7 +268,13 @@ impl FedSite {
 
     #[getter]
     fn method(&self) -> &str {
-        &self.method
+        &self.job.method
+    }
+
+    /// What the job asks: `{"model", "arch", "method", "local_steps", "local_epochs",
+    /// "rounds", "seed"}` (model / arch kinds, the `[method] preset`).
+    fn job<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyDict>> {
+        self.job.to_dict(py)
     }
 
     /// Training samples (0: an evaluation-only site).
@@ -232,8 +289,8 @@ impl FedSite {
         self.restored_rounds
     }
 
-    /// `[(name, group, policy, rule)]` of every parameter of the site's model.
-    fn policies(&self) -> Result<Vec<(String, String, String, String)>> {
+    /// `[(name, group, policy, rule, weighting)]` of every parameter of the site's model.
+    fn policies(&self) -> Result<Vec<PolicyRow>> {
         let p = self.lock()?.params();
         let names = p.names().map(String::from);
         Ok(policies(&self.strategy, names))
@@ -311,6 +368,7 @@ impl FedSite {
 pub struct FedServer {
     strategy: Strategy,
     seed: u64,
+    job: Job,
     state: Mutex<Option<CoordinatorState>>,
 }
 
@@ -339,6 +397,7 @@ impl FedServer {
         Ok(Self {
             strategy,
             seed: cfg.seed,
+            job: Job::of(&cfg),
             state: Mutex::new(None),
         })
     }
@@ -392,14 +451,19 @@ impl FedServer {
         Ok(true)
     }
 
+    /// The job: `{"model", "arch", "method", "local_steps", "local_epochs", "rounds", "seed"}`.
+    fn job<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyDict>> {
+        self.job.to_dict(py)
+    }
+
     /// Rounds aggregated so far.
     #[getter]
     fn completed_rounds(&self) -> Result<usize> {
         self.with_state(|st| Ok(st.completed_rounds))
     }
 
-    /// `[(name, group, policy, rule)]` of every global tensor.
-    fn policies(&self) -> Result<Vec<(String, String, String, String)>> {
+    /// `[(name, group, policy, rule, weighting)]` of every global tensor.
+    fn policies(&self) -> Result<Vec<PolicyRow>> {
         let names =
             self.with_state(|st| Ok(st.global.names().map(String::from).collect::<Vec<_>>()))?;
         Ok(policies(&self.strategy, names.into_iter()))
@@ -543,4 +607,12 @@ pub fn read_coordinator_checkpoint<'py>(
     let h = serde_json::to_string(&st.history).map_err(|e| BindingError::arg(e.to_string()))?;
     d.set_item("history", h).map_err(py_arg)?;
     Ok(d)
+}
+
+/// The `[sites]` table holding site `name` of the config text `config` (None: the embedded
+/// demo) with `set` overrides: the data half of that site's `site.toml` in a deployment.
+#[pyfunction]
+#[pyo3(signature = (config, name, set=Vec::new()))]
+pub fn site_toml(config: Option<String>, name: String, set: Vec<String>) -> Result<String> {
+    Ok(job_config(config.as_deref(), &set, None)?.site_toml(&name)?)
 }

@@ -41,5 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fed::FedServer>()?;
     #[cfg(feature = "fed")]
     m.add_function(wrap_pyfunction!(fed::read_coordinator_checkpoint, m)?)?;
+    #[cfg(feature = "fed")]
+    m.add_function(wrap_pyfunction!(fed::site_toml, m)?)?;
     Ok(())
 }

@@ -99,7 +99,7 @@ def test_site_checkpoint_keeps_local_tensors(tmp_path):
     cfg = TINY + ['method.preset="fedfdd"'] + FDD
     ck = tmp_path / "site-a.safetensors"
     a = fed.Site(None, "A-sparse", set=cfg, checkpoint=ck)
-    local = [n for n, _, pol, _ in a.policies() if pol == "local"]
+    local = [n for n, _, pol, _, _ in a.policies() if pol == "local"]
     assert local, "this method keeps some tensors local"
     assert a.restored_rounds is None
     up = a.get_parameters()

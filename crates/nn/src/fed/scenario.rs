@@ -102,6 +102,27 @@ impl FedConfig {
         Ok(c)
     }
 
+    /// A site's own `[sites]` table (what `parse_with_sites` takes), holding site `name` of
+    /// this config: the data half of a deployment's `site.toml`.
+    pub fn site_toml(&self, name: &str) -> Result<String> {
+        #[derive(Serialize)]
+        struct Own<'a> {
+            sites: &'a fedrecon_fed::protocol::SitesConfig,
+        }
+        let mut sites = self.sites.clone();
+        sites.site.retain(|s| s.name == name);
+        if sites.site.is_empty() {
+            let names: Vec<&str> = self.sites.site.iter().map(|s| s.name.as_str()).collect();
+            return Err(NnError::argument(
+                "site",
+                name,
+                format!("is not in [sites] (sites: {names:?})"),
+            ));
+        }
+        toml::to_string_pretty(&Own { sites: &sites })
+            .map_err(|e| cfg_err("(site config)", e.to_string()))
+    }
+
     /// The resolved config as TOML.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).map_err(|e| cfg_err("(config)", e.to_string()))

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _native
 
-__all__ = ["Server", "Site", "available", "read_coordinator_checkpoint"]
+__all__ = ["Server", "Site", "available", "read_coordinator_checkpoint", "site_toml"]
 
 Params = Dict[str, np.ndarray]
 
@@ -71,7 +71,9 @@ class Site:
 
     ``sites``: a site config file whose ``[sites]`` table replaces the job's (a deployed
     site's own data: exactly one ``[[sites.site]]`` entry named ``name``).
-    ``checkpoint``: a file where the site keeps all its tensors between rounds and restarts.
+    ``checkpoint``: a file where :meth:`fit` saves all the site's tensors (atomically);
+    ``restore``: a checkpoint to start from if it exists (default: ``checkpoint``), so a
+    restarted process continues with its own local tensors.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Site:
         set: Sequence[str] = (),
         sites: Optional[PathLike] = None,
         checkpoint: Optional[PathLike] = None,
+        restore: Optional[PathLike] = None,
         *,
         config_text: Optional[str] = None,
     ) -> None:
@@ -92,6 +95,7 @@ class Site:
             [str(s) for s in set],
             _read(sites),
             None if checkpoint is None else os.fspath(checkpoint),
+            None if restore is None else os.fspath(restore),
         )
 
     @property
@@ -107,14 +111,19 @@ class Site:
         """Training samples (0: an evaluation-only site)."""
         return self._site.train_samples
 
+    def job(self) -> Dict[str, object]:
+        """What the job asks: model / arch kinds, method preset, local steps / epochs, rounds,
+        seed (for a site's acceptance policy)."""
+        return self._site.job()
+
     @property
     def restored_rounds(self) -> Optional[int]:
         """Rounds recorded in the restored checkpoint (None: started fresh)."""
         return self._site.restored_rounds
 
-    def policies(self) -> "list[Tuple[str, str, str, str]]":
-        """``(name, group, policy, rule)`` of every parameter; policy is ``local``,
-        ``aggregate`` or ``aggregate-no-overwrite``."""
+    def policies(self) -> "list[Tuple[str, str, str, str, str]]":
+        """``(name, group, policy, rule, weighting)`` of every parameter; policy is ``local``,
+        ``aggregate`` or ``aggregate-no-overwrite`` (rule and weighting "" when local)."""
         return self._site.policies()
 
     def get_parameters(self) -> Params:
@@ -162,8 +171,12 @@ class Server:
     def completed_rounds(self) -> int:
         return self._server.completed_rounds
 
-    def policies(self) -> "list[Tuple[str, str, str, str]]":
-        """``(name, group, policy, rule)`` of every global tensor."""
+    def job(self) -> Dict[str, object]:
+        """The job: model / arch kinds, method preset, local steps / epochs, rounds, seed."""
+        return self._server.job()
+
+    def policies(self) -> "list[Tuple[str, str, str, str, str]]":
+        """``(name, group, policy, rule, weighting)`` of every global tensor."""
         return self._server.policies()
 
     def download(self) -> Params:
@@ -212,3 +225,10 @@ def read_coordinator_checkpoint(path: PathLike) -> dict:
     d = _native.read_coordinator_checkpoint(os.fspath(path))
     d["history"] = json.loads(d["history"])
     return d
+
+
+def site_toml(config: Optional[PathLike], name: str, set: Sequence[str] = ()) -> str:
+    """The ``[sites]`` table holding site ``name`` of the federation config ``config`` (None:
+    the embedded demo): the data half of that site's ``site.toml`` in a deployment."""
+    _need_fed()
+    return _native.site_toml(_read(config), str(name), [str(s) for s in set])
