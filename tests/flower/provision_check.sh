@@ -14,7 +14,7 @@
 #   PROVISION_HOSTS  --hosts of the kit (default localhost,127.0.0.1; the checks connect to
 #               127.0.0.1, so a list without it must fail them)
 #   WAIT_S      how long to wait for the SuperLink to answer and for the SuperNode to show
-#               online (default 45 s each; both take ≈ 5 s on 2 idle cores)
+#               online (default 45 s each; both take 2–7 s on 2 cores)
 #   CHECK_JSON  if set, write {"passed": bool, "checks": [{"name", "passed", "detail"}]} there
 # Exits 0 when every check passed, 1 otherwise; every process it started is killed (process
 # groups) on exit. --keep keeps the temporary directory (kits, logs) and prints its path.

@@ -355,6 +355,10 @@ if [ "$#" -ne 1 ]; then
     echo "usage: $0 <superlink-connection>" >&2
     exit 2
 fi
+if ! command -v flwr >/dev/null 2>&1; then
+    echo "error: flwr is not on PATH (pip install \"flwr=={FLOWER_VERSION}.*\")" >&2
+    exit 2
+fi
 dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 failed=0
 for site in {list}; do
