@@ -31,7 +31,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Train a reconstruction network (LPD, LEARN, FBPConvNet, VarNet, MoDL) from a run config.
     Train(cmd::train::Args),
-    /// Federated training on simulated sites (`fed simulate`).
+    /// Federated training on simulated sites (`fed simulate`, `fed compare`) and the kit of a
+    /// Flower deployment across machines (`fed provision`).
     #[command(subcommand)]
     Fed(cmd::fed::Command),
     /// Check a compute device against the CPU reference, or measure its throughput.

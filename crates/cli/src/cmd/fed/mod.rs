@@ -14,6 +14,9 @@
 //! `fed compare` runs several methods on the same sites and seeds and writes `compare.md/csv`
 //! (final metrics per site), `compare.png` (those as grouped bars, and the mean over sites per
 //! round for every method) and `config.resolved.toml`.
+//!
+//! `fed provision` writes the CA, the SuperLink's TLS certificate and the sites' node keys of a
+//! Flower 1.42 deployment across machines ([`provision`]).
 
 use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, Subcommand};
@@ -25,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod plots;
+pub mod provision;
 
 /// `fedrecon fed …`.
 #[derive(Debug, Subcommand)]
@@ -33,6 +37,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run several methods on the same sites and seeds and tabulate them.
     Compare(CompareArgs),
+    /// Write the TLS certificates and SuperNode keys of a Flower deployment across machines.
+    Provision(provision::ProvisionArgs),
 }
 
 /// `fed compare` arguments.
@@ -117,6 +123,7 @@ pub fn run(c: Command) -> Result<()> {
     match c {
         Command::Simulate(a) => simulate_cmd(a),
         Command::Compare(a) => compare_cmd(a),
+        Command::Provision(a) => provision::run(a),
     }
 }
 
