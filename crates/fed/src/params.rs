@@ -512,6 +512,26 @@ mod tests {
     }
 
     #[test]
+    fn check_finite_names_the_tensor_and_element() {
+        let ok = set(&[("a", vec![2], vec![1.0, -2.0]), ("b", vec![1], vec![0.0])]);
+        ok.check_finite("upload").unwrap();
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let s = set(&[
+                ("a", vec![2], vec![1.0, -2.0]),
+                ("b", vec![3], vec![0.0, 1.0, bad]),
+            ]);
+            let e = s
+                .check_finite("the upload of site `x`")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("b[2]") && e.contains("site `x`") && e.contains("finite"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn overwrite_and_filter() {
         let mut a = set(&[("a", vec![1], vec![1.0]), ("b", vec![1], vec![2.0])]);
         let g = set(&[("b", vec![1], vec![5.0])]);

@@ -446,6 +446,23 @@ mod tests {
     }
 
     #[test]
+    fn a_sites_own_table_round_trips_and_replaces_the_jobs() {
+        let cfg = tiny();
+        let name = &cfg.sites.site[1].name;
+        let own = cfg.site_toml(name).unwrap();
+        let set = ["local.steps=1", "model.n_iter=2", "model.hidden=4"].map(String::from);
+        let site_cfg = FedConfig::parse_with_sites(DEFAULT_CONFIG, &set, Some(&own)).unwrap();
+        assert_eq!(site_cfg.sites.site, vec![cfg.sites.site[1].clone()]);
+        assert_eq!(site_cfg.model, cfg.model);
+        let e = cfg.site_toml("nowhere").unwrap_err().to_string();
+        assert!(e.contains("nowhere") && e.contains(name.as_str()), "{e}");
+        let e = FedConfig::parse_with_sites(DEFAULT_CONFIG, &[], Some("x = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[sites]"), "{e}");
+    }
+
+    #[test]
     fn a_site_alone_is_the_site_of_the_simulation() {
         let cfg = tiny();
         let dev = Device::flex();

@@ -120,9 +120,13 @@ class Run:
             group_id=str(round_),
         )
 
-    def exchange(self, messages: List[Message], need: int) -> Tuple[List[Message], List[int]]:
+    def exchange(
+        self, messages: List[Message], need: int
+    ) -> Tuple[List[Tuple[int, Message]], List[int]]:
         """Send, then collect replies until all arrived, or ``straggler-wait`` seconds after
-        ``need`` good ones did, or ``round-timeout``. Returns (replies, nodes without a reply)."""
+        ``need`` good ones did, or ``round-timeout``. Returns ([(node, reply)], nodes without a
+        reply). Replies are matched to nodes by message id: an error reply the SuperLink makes
+        for an unavailable node need not carry that node as its source."""
         dst = {}
         ids = []
         for m in messages:
@@ -130,14 +134,15 @@ class Run:
             dst[mid] = m.metadata.dst_node_id
             ids.append(mid)
         pending = set(ids)
-        replies: List[Message] = []
+        replies: List[Tuple[int, Message]] = []
         start, enough_at = time.time(), None
         while pending and time.time() - start < self.opts.round_timeout:
-            got = list(self.grid.pull_messages(list(pending)))
-            for r in got:
-                pending.discard(r.metadata.reply_to_message_id)
-            replies.extend(got)
-            good = sum(1 for r in replies if not r.has_error())
+            for r in self.grid.pull_messages(list(pending)):
+                mid = r.metadata.reply_to_message_id
+                if mid in pending:
+                    pending.discard(mid)
+                    replies.append((dst[mid], r))
+            good = sum(1 for _, r in replies if not r.has_error())
             if enough_at is None and good >= need:
                 enough_at = time.time()
             if enough_at is not None and pending and time.time() - enough_at >= self.opts.straggler_wait:
@@ -170,8 +175,7 @@ class Run:
         ]
         replies, silent = self.exchange(msgs, need=len(nodes))
         initial: Dict[str, object] = {}
-        for r in replies:
-            node = r.metadata.src_node_id
+        for node, r in replies:
             if r.has_error():
                 self.refused[node] = f"error: {r.error.reason}"
                 continue
@@ -293,8 +297,8 @@ class Run:
         ]
         replies, silent = self.exchange(msgs, need=self.opts.min_train_nodes)
         uploads, train, dropped = [], [], [self.sites[n].name for n in silent]
-        for rep in replies:
-            s = self.sites[rep.metadata.src_node_id]
+        for node, rep in replies:
+            s = self.sites[node]
             if rep.has_error():
                 dropped.append(s.name)
                 log(WARNING, "round %s: site %s failed: %s", r + 1, s.name, rep.error.reason)
@@ -352,10 +356,10 @@ class Run:
         ]
         replies, _ = self.exchange(msgs, need=len(msgs))
         out = []
-        for rep in replies:
+        for node, rep in replies:
             if rep.has_error():
                 continue
-            s = self.sites[rep.metadata.src_node_id]
+            s = self.sites[node]
             m = rep.content[METRICS]
             out.append((s.name, float(m["psnr"]), float(m["ssim"]), float(m["nmse"])))
         return sorted(out)
