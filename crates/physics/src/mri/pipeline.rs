@@ -15,6 +15,7 @@ use crate::linop::LinearOperator;
 use crate::mri::coils::{
     EspiritOptions, WalshOptions, calibration_block, espirit_maps, walsh_maps,
 };
+use crate::mri::eval::center_crop;
 use crate::mri::fft::Fft2Plan;
 use crate::mri::noncart::NufftSenseOperator;
 use crate::mri::nufft::{NufftOptions, NufftPlan};
@@ -153,25 +154,28 @@ pub struct SliceReport {
 /// Largest side of the calibration block maps are estimated from.
 pub const CALIBRATION_CAP: usize = 24;
 
-/// The sampling mask of a Cartesian slice `(coils, ny, nx)`: the given column mask, or the zero
-/// pattern of the data (a location is sampled when any coil is non-zero there; whole columns →
-/// a column mask, otherwise 2-D).
+/// The sampling mask of a Cartesian slice `(coils, ny, nx)`: the given mask (a fastMRI file's
+/// column mask, or any column or 2-D mask), or the zero pattern of the data (a location is
+/// sampled when any coil is non-zero there; whole columns → a column mask, otherwise 2-D).
 pub fn sampling_mask(
     data: &[Complex32],
     coils: usize,
     ny: usize,
     nx: usize,
-    columns: Option<&[bool]>,
+    given: Option<SamplingMask>,
 ) -> Result<SamplingMask> {
-    if let Some(m) = columns {
-        if m.len() != nx {
-            return Err(PhysicsError::argument(
+    if let Some(m) = given {
+        return match m {
+            SamplingMask::Columns(c) if c.len() != nx => Err(PhysicsError::argument(
                 "mask",
-                format!("{} entries", m.len()),
+                format!("{} entries", c.len()),
                 format!("the k-space has {nx} columns"),
-            ));
-        }
-        return Ok(SamplingMask::columns(m.to_vec()));
+            )),
+            m => {
+                m.check_shape(ny, nx)?;
+                Ok(m)
+            }
+        };
     }
     let n = ny * nx;
     crate::error::check_len("k-space (coils, ny, nx)", &[coils, ny, nx], data.len())?;
@@ -187,6 +191,22 @@ pub fn sampling_mask(
     } else {
         SamplingMask::full(ny, nx, pattern)
     }
+}
+
+/// fastMRI's crop of reconstructed images `(slices, ny, nx)` to the file header's `recon_size`
+/// `(H, W)` (`encoding/reconSpace/matrixSize` `(x, y)`, fastMRI's targets' size), each side
+/// clamped to the image; nothing happens when that is the whole image or a side is 0.
+pub fn crop_to_recon_size(
+    data: Vec<f32>,
+    shape: [usize; 3],
+    recon_size: [usize; 2],
+) -> Result<(Vec<f32>, [usize; 3])> {
+    let [s, ny, nx] = shape;
+    let (h, w) = (recon_size[0].min(ny), recon_size[1].min(nx));
+    if (h, w) == (ny, nx) || h == 0 || w == 0 {
+        return Ok((data, shape));
+    }
+    Ok((center_crop("image", &data, shape, [h, w])?, [s, h, w]))
 }
 
 /// The largest fully sampled centred calibration block `(cy, cx)`, each side at most `cap`:

@@ -98,6 +98,7 @@ def mri_mask(
     accel: float = 4.0,
     center_fraction: float = 0.08,
     seed: int = 0,
+    seed_key: Optional[List[int]] = None,
 ) -> npt.NDArray[np.bool_]: ...
 def mri_recon(
     ksp: C64,
@@ -110,6 +111,7 @@ def mri_recon(
     size: Optional[int] = None,
     iters: Optional[int] = None,
     lambda_: Optional[float] = None,
+    recon_size: Optional[Tuple[int, int]] = None,
 ) -> F32: ...
 def read_fastmri(path: str) -> Dict[str, Any]: ...
 def read_lodopab(path: str, index: Optional[int] = None, ground_truth: Optional[bool] = None) -> F32: ...
