@@ -440,3 +440,74 @@ pub fn mri_recon<'py>(
     })?;
     to_numpy(py, &lead, &[out.1[1], out.1[2]], out.0)
 }
+
+/// The coil maps `(coils, ny, nx)` complex64 that `fedrecon mri recon` estimates when it is given
+/// none (`--estimate-maps`, default `auto`): Cartesian k-space `(coils, ny, nx)` sampled where
+/// `mask` is set (else where any coil is non-zero), or with `traj` `(M, 2)` samples `(coils, M)`
+/// gridded onto a `size × size` image (maps from the centre of the gridded k-space).
+#[pyfunction]
+#[pyo3(signature = (ksp, *, estimate_maps="auto", mask=None, traj=None, size=None))]
+pub fn mri_estimate_maps<'py>(
+    py: Python<'py>,
+    ksp: PyReadonlyArrayDyn<'py, Complex32>,
+    estimate_maps: &str,
+    mask: Option<PyReadonlyArrayDyn<'py, f32>>,
+    traj: Option<PyReadonlyArrayDyn<'py, f32>>,
+    size: Option<usize>,
+) -> Result<Bound<'py, PyArrayDyn<Complex32>>> {
+    use fedrecon_physics::mri::pipeline::{self, MapEstimator};
+    let estimator: MapEstimator = estimate_maps.parse()?;
+    let shape = ksp.shape().to_vec();
+    let data = slice(&ksp, "ksp")?;
+    if let Some(t) = &traj {
+        if mask.is_some() {
+            return Err(BindingError::arg(
+                "mask applies to Cartesian k-space; a trajectory (traj) samples its own points",
+            ));
+        }
+        let kxy = trajectory(t)?;
+        let m = kxy.len() / 2;
+        let n = size.unwrap_or(0);
+        if n < 2 {
+            return Err(BindingError::arg(format!(
+                "size = {n}: give the image side (at least 2) for traj"
+            )));
+        }
+        memory::ensure_fits("size", n, memory::bytes_of(&[n, n, 12], 8))?;
+        let coils = match shape[..] {
+            [c, mm] if mm == m && c > 0 => c,
+            _ => {
+                return Err(BindingError::arg(format!(
+                    "ksp: samples of shape {shape:?} must be (coils, {m}) for a trajectory of {m} points"
+                )));
+            }
+        };
+        let maps = py.detach(|| -> Result<Vec<Complex32>> {
+            let g = pipeline::grid_noncartesian(kxy, n, coils, data)?;
+            Ok(pipeline::noncartesian_maps(&g, coils, estimator)?.0)
+        })?;
+        return to_numpy(py, &[], &[coils, n, n], maps);
+    }
+    if size.is_some() {
+        return Err(BindingError::arg(
+            "size applies to non-Cartesian k-space (with traj) only",
+        ));
+    }
+    let [coils, ny, nx] = match shape[..] {
+        [c, ny, nx] if c > 0 && ny > 0 && nx > 0 => [c, ny, nx],
+        _ => {
+            return Err(BindingError::arg(format!(
+                "ksp: expected one slice of k-space (coils, ny, nx), found {shape:?}"
+            )));
+        }
+    };
+    let given = match &mask {
+        Some(mk) => Some(sampling_mask(mk, ny, nx, &format!("k-space {shape:?}"))?),
+        None => None,
+    };
+    let maps = py.detach(|| -> Result<Vec<Complex32>> {
+        let mask = pipeline::sampling_mask(data, coils, ny, nx, given)?;
+        Ok(pipeline::cartesian_maps(data, coils, ny, nx, &mask, estimator)?.0)
+    })?;
+    to_numpy(py, &[], &[coils, ny, nx], maps)
+}

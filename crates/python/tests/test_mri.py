@@ -271,3 +271,26 @@ def test_recon_errors():
         mri.recon(np.zeros((2, 16, 16), np.complex64), "cgsense")
     with pytest.raises(ValueError, match="size"):
         mri.recon(np.ones((2, 10), np.complex64), "zf", traj=np.zeros((10, 2)))
+
+
+def test_estimated_maps_are_the_ones_recon_uses(cli, tmp_path):
+    cli("mri", "simulate", "--size", 40, "--coils", 3, "--mask", "equispaced", "--accel", 2,
+        "--center-fraction", 0.4, "--seed", 2, "-o", tmp_path / "sim.h5")
+    f = io.read_fastmri(tmp_path / "sim.h5")
+    k = f["kspace"][0]
+    for est in ["auto", "espirit", "walsh"]:
+        maps = mri.estimate_maps(k, est, mask=f["mask"])
+        assert maps.shape == (3, 40, 40) and maps.dtype == np.complex64
+        np.testing.assert_array_equal(mri.recon(k, "cgsense", iters=3, mask=f["mask"], maps=maps),
+                                      mri.recon(k, "cgsense", iters=3, mask=f["mask"], estimate_maps=est))
+    cli("mri", "simulate", "--traj", "radial", "--spokes", 24, "--size", 32, "--coils", 3,
+        "--seed", 2, "-o", tmp_path / "y.npy", "--traj-out", tmp_path / "traj.npy")
+    y, t = np.load(tmp_path / "y.npy"), np.load(tmp_path / "traj.npy")
+    maps = mri.estimate_maps(y, traj=t, size=32)
+    assert maps.shape == (3, 32, 32)
+    np.testing.assert_array_equal(mri.recon(y, "cgsense", traj=t, size=32, iters=3, maps=maps),
+                                  mri.recon(y, "cgsense", traj=t, size=32, iters=3))
+    with pytest.raises(ValueError, match="estimate_maps"):
+        mri.estimate_maps(k, "sense")
+    with pytest.raises(ValueError, match="size"):
+        mri.estimate_maps(y, traj=t)

@@ -17,7 +17,7 @@ import numpy as np
 from . import _native
 from ._arrays import c64, count, f32, trajectory
 
-__all__ = ["Nufft", "Sense", "mask", "recon"]
+__all__ = ["Nufft", "Sense", "estimate_maps", "mask", "recon"]
 
 
 def _points_out(y: np.ndarray, points: Tuple[int, ...]) -> np.ndarray:
@@ -221,3 +221,34 @@ def recon(
         recon_size=None if recon_size is None else tuple(count("recon_size", int(v))
                                                          for v in recon_size),
     )
+
+
+def estimate_maps(
+    ksp: Any,
+    estimate_maps: str = "auto",
+    *,
+    mask: Any = None,
+    traj: Any = None,
+    size: Optional[int] = None,
+) -> np.ndarray:
+    """The coil maps ``(coils, ny, nx)`` complex64 that ``recon`` (and ``fedrecon mri recon``)
+    estimates when no ``maps`` are given, so that ``recon(ksp, m, maps=estimate_maps(ksp))``
+    equals ``recon(ksp, m)`` bit for bit.
+
+    ``estimate_maps``: ``"auto"`` (ESPIRiT on Cartesian data with a fully sampled centred
+    calibration square ≥ 12 × 12, else Walsh), ``"espirit"`` or ``"walsh"``, from the largest
+    fully sampled centred calibration block (at most 24 × 24) of the data normalised to a peak-1
+    zero-filled image. Cartesian ``ksp`` ``(coils, ny, nx)`` sampled where ``mask`` (columns
+    ``(nx,)`` or ``(ny, nx)``) is set, else where any coil is non-zero. Non-Cartesian (``traj``
+    ``(M, 2)`` or complex ``kx + i·ky``): samples ``(coils, M)`` or ``(coils, *points)`` are
+    gridded (Pipe–Menon weights) onto ``size × size`` and the maps estimated from the centre of
+    the gridded k-space, which is fully sampled.
+    """
+    y = c64(ksp, "ksp")
+    kxy = None
+    if traj is not None:
+        kxy, points = trajectory(traj)
+        y = _points_in(y, points, kxy.shape[0])
+    mk = None if mask is None else np.ascontiguousarray(np.asarray(mask), dtype=np.float32)
+    return _native.mri_estimate_maps(y, estimate_maps=estimate_maps, mask=mk, traj=kxy,
+                                     size=count("size", size))
