@@ -2,7 +2,7 @@
 //! SENSE operator (Cartesian with a mask, or on a trajectory with the Toeplitz normal) and the
 //! fastMRI / Poisson-disc sampling masks of `fedrecon mri simulate` (same seed, same mask).
 
-use crate::array::{Map, apply, slice, to_numpy};
+use crate::array::{Map, apply, slice, time_rust, to_numpy};
 use crate::error::{BindingError, Result};
 use fedrecon_physics::mri::mask::{MaskKind, fastmri_columns};
 use fedrecon_physics::mri::{
@@ -101,6 +101,19 @@ impl Nufft {
         x: PyReadonlyArrayDyn<'py, Complex32>,
     ) -> Result<Bound<'py, PyArrayDyn<Complex32>>> {
         apply(py, &self.plan, &x, Map::Normal)
+    }
+
+    /// The operator alone timed inside Rust on `x` (ms per run, `repeat` runs; see
+    /// `benches/peers/python_ops.py`): the reference for the overhead of calling it from Python.
+    #[pyo3(signature = (map, x, repeat=1))]
+    fn _time_rust(
+        &self,
+        py: Python<'_>,
+        map: &str,
+        x: PyReadonlyArrayDyn<'_, Complex32>,
+        repeat: usize,
+    ) -> Result<Vec<f64>> {
+        time_rust(py, &self.plan, &x, map, repeat)
     }
 }
 
@@ -217,6 +230,19 @@ impl Sense {
         x: PyReadonlyArrayDyn<'py, Complex32>,
     ) -> Result<Bound<'py, PyArrayDyn<Complex32>>> {
         apply(py, self.op.as_ref(), &x, Map::Normal)
+    }
+
+    /// The operator alone timed inside Rust on `x` (ms per run, `repeat` runs; see
+    /// `benches/peers/python_ops.py`): the reference for the overhead of calling it from Python.
+    #[pyo3(signature = (map, x, repeat=1))]
+    fn _time_rust(
+        &self,
+        py: Python<'_>,
+        map: &str,
+        x: PyReadonlyArrayDyn<'_, Complex32>,
+        repeat: usize,
+    ) -> Result<Vec<f64>> {
+        time_rust(py, self.op.as_ref(), &x, map, repeat)
     }
 }
 

@@ -77,3 +77,18 @@ def test_typing_files_ship_with_the_package():
 def test_import_fedrecon_does_not_import_torch():
     code = "import sys, fedrecon; fedrecon.ct, fedrecon.mri, fedrecon.io; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_native_timing_runs_the_same_operator():
+    from fedrecon import ct, mri
+
+    P = ct.Projector(size=16, angles=8, detectors=23)
+    x = np.ones((2, 16, 16), np.float32)  # a batch, as forward takes it
+    t = P._op._time_rust("forward", x, 3)
+    assert len(t) == 3 and all(v > 0 for v in t)
+    A = mri.Nufft(np.zeros((5, 2), np.float32), size=8)
+    assert len(A._op._time_rust("adjoint", np.ones(5, np.complex64))) == 1
+    with pytest.raises(ValueError, match="map"):
+        P._op._time_rust("inverse", x)
+    with pytest.raises(ValueError, match="forward input"):
+        P._op._time_rust("forward", np.ones((15, 16), np.float32))
