@@ -8,9 +8,9 @@
 //!   first draws `randint(0, 1)`, which consumes nothing;
 //! - `num_low = round(W · c)` (Python's `round`: half to even) fully sampled centre columns
 //!   starting at `pad = (W − num_low + 1) // 2` (no draws);
-//! - **Random** (`RandomMaskFunc`): `uniform(size=W) < p` with `p = (W/R − num_low) / (W − num_low)`,
-//!   so that `W/R` columns are expected (fastMRI divides by zero when the centre is everything;
-//!   here the mask is then all columns);
+//! - **Random** (`RandomMaskFunc`): `uniform(size=W) < p` with
+//!   `p = (W/R − num_low) / (W − num_low)`, so that `W/R` columns are expected (fastMRI divides
+//!   by zero when the centre is everything; here the mask is then all columns);
 //! - **Equispaced** (`EquiSpacedMaskFunc`, integer `R`): `offset = randint(0, R)`, columns
 //!   `offset, offset + R, …`;
 //! - **Equispaced fraction** (`EquispacedMaskFractionFunc`): the adjusted acceleration
@@ -29,7 +29,7 @@ use crate::numpy_rng::Mt19937;
 pub enum MaskKind {
     /// `RandomMaskFunc`.
     Random,
-    /// `EquispacedMaskFunc` (integer acceleration).
+    /// `EquiSpacedMaskFunc` (integer acceleration).
     Equispaced,
     /// `EquispacedMaskFractionFunc`.
     EquispacedFraction,
