@@ -1,10 +1,11 @@
 """Python overhead of fedrecon's operators, next to ASTRA and FINUFFT in the same process.
 
 For each operation, one call from Python, one run of the same Rust operator timed inside Rust
-(``_time_rust``: the same operator calls on the same input array, into an output allocated
-beforehand, GIL released, ``Instant`` around the calls) and one call of the peer are
-interleaved (ABC, BCA, CAB, … so that load drift on a busy machine hits all three alike),
-``--repeat`` times (default 31) after a warm-up; medians are reported, and the overhead is the
+(``_time_rust``: the same operator calls on the same input array, allocating and freeing the
+output as ``forward_vec``, GIL released, ``Instant`` around them) and one call of the peer are
+interleaved — python and rust in alternating order, then the peer, 20 ms of sleep before each
+call so that threads spinning after the last one have stopped — so that load drift on a busy
+machine hits all three alike, ``--repeat`` times (default 31) after a warm-up; medians are reported, and the overhead is the
 median of the paired differences python − rust over the median rust time, with a 95 % bootstrap
 interval. The binding's fixed cost per call is measured apart on operators too small for the
 machine's load to interfere (2001 pairs):
@@ -40,17 +41,20 @@ def call(f, *args) -> None:
     f(*args)
 
 
-def interleaved(fns: "dict[str, object]", repeat: int) -> "dict[str, list[float]]":
+def interleaved(fns: "dict[str, object]", repeat: int, settle: float = 0.02) -> "dict[str, list[float]]":
     """``repeat`` timings (ms) of each of ``fns`` (name → callable returning ``None`` for a
-    wall-clock timing here, or a float: a time it measured itself), interleaved with a rotating
-    order, after one warm-up call each."""
+    wall-clock timing here, or a float: a time it measured itself), after one warm-up call each.
+    Each round runs the first two (python, rust) in alternating order (AB, BA, …) and then the
+    rest (the peer); before every call the process sleeps ``settle`` seconds, so that worker
+    threads still spinning after the previous call (OpenMP's, rayon's) do not run into it."""
     names = list(fns)
     for f in fns.values():
         f()
     out: "dict[str, list[float]]" = {k: [] for k in names}
     for i in range(repeat):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
+        pair = names[:2] if i % 2 == 0 else names[1::-1]
+        for name in pair + names[2:]:
+            time.sleep(settle)
             t = time.perf_counter()
             own = fns[name]()
             ms = (time.perf_counter() - t) * 1e3
@@ -174,7 +178,7 @@ def main() -> None:
     for name, obj, op, x in (("Projector.forward 8²", P8, "forward", x8),
                              ("Nufft.adjoint 8², M=16", A8, "adjoint", c16)):
         t = interleaved({"python": (lambda: call(getattr(obj, op), x)),
-                         "rust": (lambda: obj._op._time_rust(op, x, 1)[0])}, 2001)
+                         "rust": (lambda: obj._op._time_rust(op, x, 1)[0])}, 2001, settle=0.0)
         d = np.array(t["python"]) - np.array(t["rust"])
         tiny.append(f"{name}: python {1e3 * np.median(t['python']):.1f} µs, rust "
                     f"{1e3 * np.median(t['rust']):.1f} µs, overhead {1e3 * np.median(d):.1f} µs")
