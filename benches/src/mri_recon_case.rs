@@ -12,6 +12,7 @@ use fedrecon_physics::ImageGrid;
 use fedrecon_physics::LinearOperator;
 use fedrecon_physics::mri::mask::equispaced_fraction_mask;
 use fedrecon_physics::mri::{SamplingMask, SenseOperator, birdcage_maps};
+use fedrecon_physics::numpy_rng::Mt19937;
 use fedrecon_physics::phantom::Phantom;
 use num_complex::Complex32;
 
@@ -46,7 +47,13 @@ impl ReconCase {
             .map(|v| Complex32::new(v, 0.0))
             .collect();
         let maps = birdcage_maps(COILS, NY, NX, 1.5)?;
-        let mask = equispaced_fraction_mask(NX, CENTER_FRACTION, ACCELERATION, None, 0)?;
+        let mask = equispaced_fraction_mask(
+            NX,
+            CENTER_FRACTION,
+            ACCELERATION,
+            None,
+            &mut Mt19937::new(0),
+        )?;
         let op = SenseOperator::new(
             maps.clone(),
             COILS,

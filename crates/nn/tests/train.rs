@@ -279,12 +279,12 @@ fn fastmri_files_with_masks_seeded_from_the_file_name() {
     };
     // one mask per volume (fastMRI seeds by file name, not slice) equal to the seeded function
     assert_eq!(mask(0), mask(1));
-    let want = fedrecon_nn::data::numpy_rng::fastmri_random_mask(nx, 0.25, 4.0, "file1000001.h5");
-    assert_eq!(mask(0), want);
-    assert_eq!(
-        mask(2),
-        fedrecon_nn::data::numpy_rng::fastmri_random_mask(nx, 0.25, 4.0, "file1000002.h5")
-    );
+    let fastmri = |name: &str| {
+        let mut rng = fedrecon_physics::numpy_rng::Mt19937::from_file_name(name);
+        fedrecon_physics::mri::mask::random_mask(nx, 0.25, 4.0, &mut rng).unwrap()
+    };
+    assert_eq!(mask(0), fastmri("file1000001.h5"));
+    assert_eq!(mask(2), fastmri("file1000002.h5"));
     assert_eq!(d.get(0).unwrap().target_shape, [8, 8]);
 }
 

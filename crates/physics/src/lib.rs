@@ -12,6 +12,7 @@ pub mod linop;
 pub mod memory;
 pub mod metrics;
 pub mod mri;
+pub mod numpy_rng;
 pub mod phantom;
 pub mod scalar;
 pub mod solvers;

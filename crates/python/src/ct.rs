@@ -2,7 +2,7 @@
 //! (`GeometrySpec::resolve`, keywords named as the flags), and the classical reconstructions of
 //! `fedrecon ct recon` with its defaults.
 
-use crate::array::{Map, apply, lead_axes, slice, to_numpy};
+use crate::array::{Map, apply, lead_axes, slice, time_rust, to_numpy};
 use crate::error::{BindingError, Result};
 use fedrecon_physics::ct::fbp::{Fbp, FbpFilter, FbpOptions};
 use fedrecon_physics::ct::{JosephProjector, SiddonProjector};
@@ -153,6 +153,19 @@ impl CtProjector {
         x: PyReadonlyArrayDyn<'py, f32>,
     ) -> Result<Bound<'py, PyArrayDyn<f32>>> {
         apply(py, self.op.as_ref(), &x, Map::Normal)
+    }
+
+    /// The operator alone timed inside Rust on `x` (ms per run, `repeat` runs; see
+    /// `benches/peers/python_ops.py`): the reference for the overhead of calling it from Python.
+    #[pyo3(signature = (map, x, repeat=1))]
+    fn _time_rust(
+        &self,
+        py: Python<'_>,
+        map: &str,
+        x: PyReadonlyArrayDyn<'_, f32>,
+        repeat: usize,
+    ) -> Result<Vec<f64>> {
+        time_rust(py, self.op.as_ref(), &x, map, repeat)
     }
 }
 

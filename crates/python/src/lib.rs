@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mri::Sense>()?;
     m.add_function(wrap_pyfunction!(mri::mri_mask, m)?)?;
     m.add_function(wrap_pyfunction!(mri::mri_recon, m)?)?;
+    m.add_function(wrap_pyfunction!(mri::mri_estimate_maps, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_fastmri, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_lodopab, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_dicom_ct, m)?)?;

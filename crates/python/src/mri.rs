@@ -2,13 +2,14 @@
 //! SENSE operator (Cartesian with a mask, or on a trajectory with the Toeplitz normal) and the
 //! fastMRI / Poisson-disc sampling masks of `fedrecon mri simulate` (same seed, same mask).
 
-use crate::array::{Map, apply, slice, to_numpy};
+use crate::array::{Map, apply, slice, time_rust, to_numpy};
 use crate::error::{BindingError, Result};
-use fedrecon_physics::mri::mask::{MaskKind, fastmri_mask};
+use fedrecon_physics::mri::mask::{MaskKind, fastmri_columns};
 use fedrecon_physics::mri::{
     NufftOptions, NufftPlan, NufftSenseOperator, PoissonDiscOptions, SamplingMask, SenseOperator,
     Upsampling, poisson_disc_mask,
 };
+use fedrecon_physics::numpy_rng::Mt19937;
 use fedrecon_physics::{LinearOperator, memory};
 use num_complex::Complex32;
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -101,18 +102,36 @@ impl Nufft {
     ) -> Result<Bound<'py, PyArrayDyn<Complex32>>> {
         apply(py, &self.plan, &x, Map::Normal)
     }
+
+    /// The operator alone timed inside Rust on `x` (ms per run, `repeat` runs; see
+    /// `benches/peers/python_ops.py`): the reference for the overhead of calling it from Python.
+    #[pyo3(signature = (map, x, repeat=1))]
+    fn _time_rust(
+        &self,
+        py: Python<'_>,
+        map: &str,
+        x: PyReadonlyArrayDyn<'_, Complex32>,
+        repeat: usize,
+    ) -> Result<Vec<f64>> {
+        time_rust(py, &self.plan, &x, map, repeat)
+    }
 }
 
-/// The sampling mask of a Cartesian SENSE operator from a float32 array: `(nx,)` columns or
-/// `(ny, nx)`, non-zero = sampled.
-fn sampling_mask(mask: &PyReadonlyArrayDyn<'_, f32>, ny: usize, nx: usize) -> Result<SamplingMask> {
+/// A Cartesian sampling mask from a float32 array of 0 / 1: `(nx,)` columns or `(ny, nx)`;
+/// `grid` names what fixes `(ny, nx)` in the error.
+fn sampling_mask(
+    mask: &PyReadonlyArrayDyn<'_, f32>,
+    ny: usize,
+    nx: usize,
+    grid: &str,
+) -> Result<SamplingMask> {
     let values = slice(mask, "mask")?;
     let m = match mask.shape() {
         [n] if *n == nx => SamplingMask::columns_from_f32(values)?,
         [a, b] if (*a, *b) == (ny, nx) => SamplingMask::full_from_f32(ny, nx, values)?,
         s => {
             return Err(BindingError::arg(format!(
-                "mask: expected shape ({nx},) (columns) or ({ny}, {nx}) for maps (coils, {ny}, {nx}), found {s:?}"
+                "mask: expected shape ({nx},) (columns) or ({ny}, {nx}) for {grid}, found {s:?}"
             )));
         }
     };
@@ -165,7 +184,12 @@ impl Sense {
             }
             (None, mask) => {
                 let mask = match mask {
-                    Some(a) => Some(sampling_mask(a, ny, nx)?),
+                    Some(a) => Some(sampling_mask(
+                        a,
+                        ny,
+                        nx,
+                        &format!("maps (coils, {ny}, {nx})"),
+                    )?),
                     None => None,
                 };
                 Box::new(SenseOperator::new(m, coils, ny, nx, mask)?)
@@ -207,12 +231,28 @@ impl Sense {
     ) -> Result<Bound<'py, PyArrayDyn<Complex32>>> {
         apply(py, self.op.as_ref(), &x, Map::Normal)
     }
+
+    /// The operator alone timed inside Rust on `x` (ms per run, `repeat` runs; see
+    /// `benches/peers/python_ops.py`): the reference for the overhead of calling it from Python.
+    #[pyo3(signature = (map, x, repeat=1))]
+    fn _time_rust(
+        &self,
+        py: Python<'_>,
+        map: &str,
+        x: PyReadonlyArrayDyn<'_, Complex32>,
+        repeat: usize,
+    ) -> Result<Vec<f64>> {
+        time_rust(py, self.op.as_ref(), &x, map, repeat)
+    }
 }
 
 /// The sampling mask of `fedrecon mri simulate --mask KIND` for an `ny × nx` k-space: bool
-/// `(ny, nx)` (fastMRI masks repeat their column mask over the rows).
+/// `(ny, nx)` (fastMRI masks repeat their column mask over the rows). The fastMRI kinds equal
+/// fastMRI's `MaskFunc(...)(shape, seed=seed)`: `seed` is numpy's `RandomState(seed)`, or
+/// `seed_key` a tuple seed (`RandomState(tuple)`, e.g. `tuple(map(ord, fname))`).
 #[pyfunction]
-#[pyo3(signature = (ny, nx, *, mask="random", accel=4.0, center_fraction=0.08, seed=0))]
+#[pyo3(signature = (ny, nx, *, mask="random", accel=4.0, center_fraction=0.08, seed=0, seed_key=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn mri_mask<'py>(
     py: Python<'py>,
     ny: usize,
@@ -221,6 +261,7 @@ pub fn mri_mask<'py>(
     accel: f64,
     center_fraction: f64,
     seed: u64,
+    seed_key: Option<Vec<u32>>,
 ) -> Result<Bound<'py, PyArrayDyn<bool>>> {
     memory::ensure_fits(
         "shape",
@@ -234,7 +275,21 @@ pub fn mri_mask<'py>(
                 "equispaced" => MaskKind::Equispaced,
                 _ => MaskKind::EquispacedFraction,
             };
-            fastmri_mask(kind, nx, center_fraction, accel, seed)?
+            let mut rng = match &seed_key {
+                Some(key) if key.is_empty() => {
+                    return Err(BindingError::arg(
+                        "seed: an empty sequence (numpy refuses it)",
+                    ));
+                }
+                Some(key) => Mt19937::from_array(key),
+                None => Mt19937::from_seed(seed),
+            };
+            SamplingMask::columns(fastmri_columns(kind, nx, center_fraction, accel, &mut rng)?)
+        }
+        _ if seed_key.is_some() => {
+            return Err(BindingError::arg(format!(
+                "seed: a sequence seeds the fastMRI kinds only, not mask = {mask:?}"
+            )));
         }
         "poisson" => {
             // as `mri simulate`: a centred calibration square of side round(center_fraction·N)
@@ -260,12 +315,15 @@ pub fn mri_mask<'py>(
 }
 
 /// `fedrecon mri recon` on arrays: Cartesian k-space `(ny, nx)`, `(coils, ny, nx)` or
-/// `(slices, coils, ny, nx)` (sampling from `mask` columns `(nx,)` if given, else the zero
-/// pattern), or with `traj` `(M, 2)` non-Cartesian samples `(coils, M)` on a `size × size`
-/// image. Magnitude images `(ny, nx)` / `(slices, ny, nx)`, float32.
+/// `(slices, coils, ny, nx)` (sampled where `mask` — columns `(nx,)` or 2-D `(ny, nx)`, 0 / 1 —
+/// is set, else where any coil is non-zero), or with `traj` `(M, 2)` non-Cartesian samples
+/// `(coils, M)` on a `size × size` image. Magnitude images `(ny, nx)` / `(slices, ny, nx)`,
+/// float32, centre-cropped to `recon_size` `(H, W)` (clamped; a fastMRI file's, as `mri recon`
+/// crops fastMRI inputs).
 #[pyfunction]
 #[pyo3(signature = (ksp, *, method="zf", maps=None, mask=None, estimate_maps=None, traj=None,
-    size=None, iters=None, lambda_=None))]
+    size=None, iters=None, lambda_=None, recon_size=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn mri_recon<'py>(
     py: Python<'py>,
     ksp: PyReadonlyArrayDyn<'py, Complex32>,
@@ -277,6 +335,7 @@ pub fn mri_recon<'py>(
     size: Option<usize>,
     iters: Option<usize>,
     lambda_: Option<f64>,
+    recon_size: Option<(usize, usize)>,
 ) -> Result<Bound<'py, PyArrayDyn<f32>>> {
     use fedrecon_physics::mri::pipeline::{self, MapEstimator, Method, SliceOptions};
     let method: Method = method.parse()?;
@@ -315,9 +374,9 @@ pub fn mri_recon<'py>(
         }
     };
     if let Some(t) = &traj {
-        if mask.is_some() {
+        if mask.is_some() || recon_size.is_some() {
             return Err(BindingError::arg(
-                "mask applies to Cartesian k-space; a trajectory (traj) samples its own points",
+                "mask and recon_size apply to Cartesian k-space; a trajectory (traj) samples its own points on a size × size image",
             ));
         }
         let kxy = trajectory(t)?;
@@ -369,25 +428,23 @@ pub fn mri_recon<'py>(
             )));
         }
     };
-    let columns: Option<Vec<bool>> = match &mask {
-        Some(mk) => match mk.shape() {
-            [n] if *n == nx => Some(slice(mk, "mask")?.iter().map(|&v| v != 0.0).collect()),
-            s => {
-                return Err(BindingError::arg(format!(
-                    "mask: expected a column mask of shape ({nx},), found {s:?} (2-D sampling is read from the zeros of ksp)"
-                )));
-            }
-        },
+    let given = match &mask {
+        Some(mk) => Some(sampling_mask(
+            mk,
+            ny,
+            nx,
+            &format!("k-space {shape:?} (2-D sampling may also be read from the zeros of ksp)"),
+        )?),
         None => None,
     };
     let maps = check_maps(coils, ny, nx)?;
     if ny == 0 || nx == 0 || coils == 0 {
         return Err(BindingError::arg(format!("ksp: empty k-space {shape:?}")));
     }
-    let out = py.detach(|| -> Result<Vec<f32>> {
+    let out = py.detach(|| -> Result<(Vec<f32>, [usize; 3])> {
         let mut out = Vec::with_capacity(slices * ny * nx);
         for k in data.chunks_exact(coils * ny * nx) {
-            let mask = pipeline::sampling_mask(k, coils, ny, nx, columns.as_deref())?;
+            let mask = pipeline::sampling_mask(k, coils, ny, nx, given.clone())?;
             let (img, _) = pipeline::reconstruct_cartesian(
                 k,
                 coils,
@@ -402,7 +459,81 @@ pub fn mri_recon<'py>(
             )?;
             out.extend_from_slice(&img);
         }
-        Ok(out)
+        match recon_size {
+            Some((h, w)) => Ok(pipeline::crop_to_recon_size(out, [slices, ny, nx], [h, w])?),
+            None => Ok((out, [slices, ny, nx])),
+        }
     })?;
-    to_numpy(py, &lead, &[ny, nx], out)
+    to_numpy(py, &lead, &[out.1[1], out.1[2]], out.0)
+}
+
+/// The coil maps `(coils, ny, nx)` complex64 that `fedrecon mri recon` estimates when it is given
+/// none (`--estimate-maps`, default `auto`): Cartesian k-space `(coils, ny, nx)` sampled where
+/// `mask` is set (else where any coil is non-zero), or with `traj` `(M, 2)` samples `(coils, M)`
+/// gridded onto a `size × size` image (maps from the centre of the gridded k-space).
+#[pyfunction]
+#[pyo3(signature = (ksp, *, estimate_maps="auto", mask=None, traj=None, size=None))]
+pub fn mri_estimate_maps<'py>(
+    py: Python<'py>,
+    ksp: PyReadonlyArrayDyn<'py, Complex32>,
+    estimate_maps: &str,
+    mask: Option<PyReadonlyArrayDyn<'py, f32>>,
+    traj: Option<PyReadonlyArrayDyn<'py, f32>>,
+    size: Option<usize>,
+) -> Result<Bound<'py, PyArrayDyn<Complex32>>> {
+    use fedrecon_physics::mri::pipeline::{self, MapEstimator};
+    let estimator: MapEstimator = estimate_maps.parse()?;
+    let shape = ksp.shape().to_vec();
+    let data = slice(&ksp, "ksp")?;
+    if let Some(t) = &traj {
+        if mask.is_some() {
+            return Err(BindingError::arg(
+                "mask applies to Cartesian k-space; a trajectory (traj) samples its own points",
+            ));
+        }
+        let kxy = trajectory(t)?;
+        let m = kxy.len() / 2;
+        let n = size.unwrap_or(0);
+        if n < 2 {
+            return Err(BindingError::arg(format!(
+                "size = {n}: give the image side (at least 2) for traj"
+            )));
+        }
+        memory::ensure_fits("size", n, memory::bytes_of(&[n, n, 12], 8))?;
+        let coils = match shape[..] {
+            [c, mm] if mm == m && c > 0 => c,
+            _ => {
+                return Err(BindingError::arg(format!(
+                    "ksp: samples of shape {shape:?} must be (coils, {m}) for a trajectory of {m} points"
+                )));
+            }
+        };
+        let maps = py.detach(|| -> Result<Vec<Complex32>> {
+            let g = pipeline::grid_noncartesian(kxy, n, coils, data)?;
+            Ok(pipeline::noncartesian_maps(&g, coils, estimator)?.0)
+        })?;
+        return to_numpy(py, &[], &[coils, n, n], maps);
+    }
+    if size.is_some() {
+        return Err(BindingError::arg(
+            "size applies to non-Cartesian k-space (with traj) only",
+        ));
+    }
+    let [coils, ny, nx] = match shape[..] {
+        [c, ny, nx] if c > 0 && ny > 0 && nx > 0 => [c, ny, nx],
+        _ => {
+            return Err(BindingError::arg(format!(
+                "ksp: expected one slice of k-space (coils, ny, nx), found {shape:?}"
+            )));
+        }
+    };
+    let given = match &mask {
+        Some(mk) => Some(sampling_mask(mk, ny, nx, &format!("k-space {shape:?}"))?),
+        None => None,
+    };
+    let maps = py.detach(|| -> Result<Vec<Complex32>> {
+        let mask = pipeline::sampling_mask(data, coils, ny, nx, given)?;
+        Ok(pipeline::cartesian_maps(data, coils, ny, nx, &mask, estimator)?.0)
+    })?;
+    to_numpy(py, &[], &[coils, ny, nx], maps)
 }

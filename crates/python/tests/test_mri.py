@@ -3,6 +3,8 @@ CLI's masks, errors."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -181,6 +183,65 @@ def test_cartesian_recon_with_maps_and_a_2d_pattern_equals_the_cli(cli, tmp_path
         np.testing.assert_array_equal(mri.recon(k, "cgsense", iters=3, **kw), np.load(tmp_path / "x.npy"))
 
 
+@pytest.mark.parametrize("method", ["zf", "cgsense", "l1"])
+def test_cartesian_recon_with_a_2d_mask_equals_the_cli(method, cli, tmp_path):
+    # a 2-D Poisson-disc k-space: the CLI reads the sampling from its zeros, Python is given it
+    cli("mri", "simulate", "--size", 40, "--coils", 3, "--mask", "poisson", "--accel", 2,
+        "--center-fraction", 0.35, "--seed", 6, "-o", tmp_path / "sim.h5")
+    k = io.read_fastmri(tmp_path / "sim.h5")["kspace"]  # (1, 3, 40, 40)
+    m2 = mri.mask((40, 40), "poisson", accel=2, center_fraction=0.35, seed=6)
+    assert not np.all(m2 == m2[:1])  # not a column mask
+    np.save(tmp_path / "k.npy", k[0])
+    iters = [] if method == "zf" else ["--iters", 3]
+    cli("mri", "recon", "--method", method, "--input", tmp_path / "k.npy", "-o", tmp_path / "x.npy",
+        *iters)
+    kw = {} if method == "zf" else dict(iters=3)
+    want = np.load(tmp_path / "x.npy")
+    np.testing.assert_array_equal(mri.recon(k[0], method, mask=m2, **kw), want)
+    np.testing.assert_array_equal(mri.recon(k, method, mask=m2.astype(np.float32), **kw)[0], want)
+    with pytest.raises(ValueError, match=r"mask: expected shape \(40,\) \(columns\) or \(40, 40\)"):
+        mri.recon(k, method, mask=m2[:, :39])
+    with pytest.raises(ValueError, match="0 or 1"):
+        mri.recon(k, method, mask=m2 * 0.5)
+
+
+@pytest.mark.parametrize("method", ["zf", "cgsense"])
+def test_recon_size_crops_as_the_cli_crops_a_fastmri_file(method, cli, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    cli("mri", "simulate", "--size", 48, "--coils", 3, "--mask", "random", "--accel", 2,
+        "--center-fraction", 0.3, "--seed", 3, "-o", tmp_path / "sim.h5")
+    # a header whose reconstruction matrix is smaller than the k-space (as fastMRI's 640 × 368
+    # knee k-space with a 320 × 320 reconSpace): x = 40 rows, y = 36 columns
+    with h5py.File(tmp_path / "sim.h5", "r+") as h:
+        xml = h["ismrmrd_header"][()].decode()
+        head, rest = xml.split("<reconSpace>", 1)
+        recon, tail = rest.split("</reconSpace>", 1)
+        recon = re.sub(r"<matrixSize>\s*<x>\d+</x>\s*<y>\d+</y>",
+                       "<matrixSize><x>40</x><y>36</y>", recon)
+        del h["ismrmrd_header"]
+        h["ismrmrd_header"] = np.bytes_(head + "<reconSpace>" + recon + "</reconSpace>" + tail)
+    f = io.read_fastmri(tmp_path / "sim.h5")
+    assert tuple(f["recon_size"]) == (40, 36)
+    iters = [] if method == "zf" else ["--iters", 3]
+    cli("mri", "recon", "--method", method, "--input", tmp_path / "sim.h5", "-o", tmp_path / "x.npy",
+        *iters)
+    kw = {} if method == "zf" else dict(iters=3)
+    want = np.load(tmp_path / "x.npy")
+    assert want.shape == (40, 36)
+    x = mri.recon(f["kspace"], method, mask=f["mask"], recon_size=f["recon_size"], **kw)
+    assert x.shape == (1, 40, 36)
+    np.testing.assert_array_equal(x[0], want)
+    full = mri.recon(f["kspace"], method, mask=f["mask"], **kw)
+    np.testing.assert_array_equal(x, full[:, 4:44, 6:42])
+    # clamped to the image; the whole image or a zero side leaves it alone
+    np.testing.assert_array_equal(mri.recon(f["kspace"], method, mask=f["mask"],
+                                            recon_size=(320, 36), **kw), full[:, :, 6:42])
+    np.testing.assert_array_equal(mri.recon(f["kspace"], method, mask=f["mask"],
+                                            recon_size=(0, 36), **kw), full)
+    with pytest.raises(ValueError, match="recon_size"):
+        mri.recon(f["kspace"], method, mask=f["mask"], recon_size=(-1, 3))
+
+
 @pytest.mark.parametrize("method", ["zf", "cgsense", "tv"])
 def test_noncartesian_recon_equals_the_cli(method, cli, tmp_path):
     cli("mri", "simulate", "--traj", "radial", "--spokes", 24, "--size", 32, "--coils", 3,
@@ -210,3 +271,26 @@ def test_recon_errors():
         mri.recon(np.zeros((2, 16, 16), np.complex64), "cgsense")
     with pytest.raises(ValueError, match="size"):
         mri.recon(np.ones((2, 10), np.complex64), "zf", traj=np.zeros((10, 2)))
+
+
+def test_estimated_maps_are_the_ones_recon_uses(cli, tmp_path):
+    cli("mri", "simulate", "--size", 40, "--coils", 3, "--mask", "equispaced", "--accel", 2,
+        "--center-fraction", 0.4, "--seed", 2, "-o", tmp_path / "sim.h5")
+    f = io.read_fastmri(tmp_path / "sim.h5")
+    k = f["kspace"][0]
+    for est in ["auto", "espirit", "walsh"]:
+        maps = mri.estimate_maps(k, est, mask=f["mask"])
+        assert maps.shape == (3, 40, 40) and maps.dtype == np.complex64
+        np.testing.assert_array_equal(mri.recon(k, "cgsense", iters=3, mask=f["mask"], maps=maps),
+                                      mri.recon(k, "cgsense", iters=3, mask=f["mask"], estimate_maps=est))
+    cli("mri", "simulate", "--traj", "radial", "--spokes", 24, "--size", 32, "--coils", 3,
+        "--seed", 2, "-o", tmp_path / "y.npy", "--traj-out", tmp_path / "traj.npy")
+    y, t = np.load(tmp_path / "y.npy"), np.load(tmp_path / "traj.npy")
+    maps = mri.estimate_maps(y, traj=t, size=32)
+    assert maps.shape == (3, 32, 32)
+    np.testing.assert_array_equal(mri.recon(y, "cgsense", traj=t, size=32, iters=3, maps=maps),
+                                  mri.recon(y, "cgsense", traj=t, size=32, iters=3))
+    with pytest.raises(ValueError, match="estimate_maps"):
+        mri.estimate_maps(k, "sense")
+    with pytest.raises(ValueError, match="size"):
+        mri.estimate_maps(y, traj=t)

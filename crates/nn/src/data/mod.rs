@@ -19,7 +19,8 @@
 //!   truth re-projected with the `[data.ct]` protocol.
 //! - **fastMRI** ([`crate::config::Source::Fastmri`]): every slice of the listed multi-coil
 //!   volumes; the file's `mask` if it has one, else a fastMRI mask seeded from the file name as
-//!   fastMRI's transforms seed it ([`numpy_rng`]); the target is `reconstruction_rss`.
+//!   fastMRI's transforms seed it
+//!   ([`fedrecon_physics::numpy_rng`]); the target is `reconstruction_rss`.
 //!
 //! **MRI scaling.** Each MRI sample is multiplied by `s = 1 / max(zero-filled RSS)` (input and
 //! target alike), so the network sees data of unit scale whatever the scanner's units; the same
@@ -34,7 +35,6 @@
 //! **Caching.** Samples that do not depend on the step (all but random patches) are computed
 //! once and kept in memory.
 
-pub mod numpy_rng;
 mod sources;
 
 pub use sources::{ct_phantom_sample, lodopab_geometry, mri_phantom_sample};

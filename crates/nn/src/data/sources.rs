@@ -1,8 +1,5 @@
 //! The sample sources behind [`super::Dataset`] (see the module docs of [`super`]).
 
-use super::numpy_rng::{
-    fastmri_equispaced_fraction_mask, fastmri_equispaced_mask, fastmri_random_mask,
-};
 use super::{Measurement, PhysicsSpec, Sample, SampleSource, Split, mix, mri_scale};
 use crate::config::{
     CtSimulation, DataConfig, LodopabConfig, LodopabMode, MaskType, MriSimulation,
@@ -10,10 +7,11 @@ use crate::config::{
 use crate::error::{NnError, Result};
 use fedrecon_io::{FastmriFile, LodopabFile, lodopab::odl_image_to_row_major};
 use fedrecon_physics::ct::{JosephProjector, TransmissionNoise};
-use fedrecon_physics::mri::mask::{MaskKind, fastmri_mask};
+use fedrecon_physics::mri::mask::{MaskKind, fastmri_columns, fastmri_mask};
 use fedrecon_physics::mri::{
     Fft2Plan, PoissonDiscOptions, SamplingMask, birdcage_maps, poisson_disc_mask, rss_from_kspace,
 };
+use fedrecon_physics::numpy_rng::Mt19937;
 use fedrecon_physics::phantom::Phantom;
 use fedrecon_physics::{CtGeometry, Detector, ImageGrid, LinearOperator, ParallelBeam};
 use num_complex::Complex32;
@@ -546,40 +544,24 @@ impl SampleSource for Lodopab {
     }
 }
 
-/// The fastMRI mask of `file_name` with `num_cols` columns, seeded from the name.
+/// The fastMRI mask of `file_name` with `num_cols` columns, seeded from the name as fastMRI's
+/// data transforms seed it (`seed = tuple(map(ord, fname))`, see [`Mt19937::from_file_name`]).
 pub fn fastmri_file_mask(
     proto: &MriSimulation,
     num_cols: usize,
     file_name: &str,
 ) -> Result<SamplingMask> {
-    let cols = match proto.mask {
-        MaskType::Random => fastmri_random_mask(
-            num_cols,
-            proto.center_fraction,
-            proto.acceleration,
-            file_name,
-        ),
-        MaskType::Equispaced => {
-            if proto.acceleration.fract() != 0.0 {
-                return Err(NnError::argument(
-                    "data.mri.acceleration",
-                    proto.acceleration,
-                    "the equispaced mask needs an integer acceleration",
-                ));
-            }
-            fastmri_equispaced_mask(
-                num_cols,
-                proto.center_fraction,
-                proto.acceleration as usize,
-                file_name,
-            )?
+    let kind = match proto.mask {
+        MaskType::Random => MaskKind::Random,
+        MaskType::Equispaced if proto.acceleration.fract() != 0.0 => {
+            return Err(NnError::argument(
+                "data.mri.acceleration",
+                proto.acceleration,
+                "the equispaced mask needs an integer acceleration",
+            ));
         }
-        MaskType::EquispacedFraction => fastmri_equispaced_fraction_mask(
-            num_cols,
-            proto.center_fraction,
-            proto.acceleration,
-            file_name,
-        )?,
+        MaskType::Equispaced => MaskKind::Equispaced,
+        MaskType::EquispacedFraction => MaskKind::EquispacedFraction,
         MaskType::Poisson => {
             return Err(NnError::argument(
                 "data.mri.mask",
@@ -588,6 +570,13 @@ pub fn fastmri_file_mask(
             ));
         }
     };
+    let cols = fastmri_columns(
+        kind,
+        num_cols,
+        proto.center_fraction,
+        proto.acceleration,
+        &mut Mt19937::from_file_name(file_name),
+    )?;
     Ok(SamplingMask::columns(cols))
 }
 

@@ -15,6 +15,7 @@ use crate::linop::LinearOperator;
 use crate::mri::coils::{
     EspiritOptions, WalshOptions, calibration_block, espirit_maps, walsh_maps,
 };
+use crate::mri::eval::center_crop;
 use crate::mri::fft::Fft2Plan;
 use crate::mri::noncart::NufftSenseOperator;
 use crate::mri::nufft::{NufftOptions, NufftPlan};
@@ -153,25 +154,28 @@ pub struct SliceReport {
 /// Largest side of the calibration block maps are estimated from.
 pub const CALIBRATION_CAP: usize = 24;
 
-/// The sampling mask of a Cartesian slice `(coils, ny, nx)`: the given column mask, or the zero
-/// pattern of the data (a location is sampled when any coil is non-zero there; whole columns →
-/// a column mask, otherwise 2-D).
+/// The sampling mask of a Cartesian slice `(coils, ny, nx)`: the given mask (a fastMRI file's
+/// column mask, or any column or 2-D mask), or the zero pattern of the data (a location is
+/// sampled when any coil is non-zero there; whole columns → a column mask, otherwise 2-D).
 pub fn sampling_mask(
     data: &[Complex32],
     coils: usize,
     ny: usize,
     nx: usize,
-    columns: Option<&[bool]>,
+    given: Option<SamplingMask>,
 ) -> Result<SamplingMask> {
-    if let Some(m) = columns {
-        if m.len() != nx {
-            return Err(PhysicsError::argument(
+    if let Some(m) = given {
+        return match m {
+            SamplingMask::Columns(c) if c.len() != nx => Err(PhysicsError::argument(
                 "mask",
-                format!("{} entries", m.len()),
+                format!("{} entries", c.len()),
                 format!("the k-space has {nx} columns"),
-            ));
-        }
-        return Ok(SamplingMask::columns(m.to_vec()));
+            )),
+            m => {
+                m.check_shape(ny, nx)?;
+                Ok(m)
+            }
+        };
     }
     let n = ny * nx;
     crate::error::check_len("k-space (coils, ny, nx)", &[coils, ny, nx], data.len())?;
@@ -187,6 +191,22 @@ pub fn sampling_mask(
     } else {
         SamplingMask::full(ny, nx, pattern)
     }
+}
+
+/// fastMRI's crop of reconstructed images `(slices, ny, nx)` to the file header's `recon_size`
+/// `(H, W)` (`encoding/reconSpace/matrixSize` `(x, y)`, fastMRI's targets' size), each side
+/// clamped to the image; nothing happens when that is the whole image or a side is 0.
+pub fn crop_to_recon_size(
+    data: Vec<f32>,
+    shape: [usize; 3],
+    recon_size: [usize; 2],
+) -> Result<(Vec<f32>, [usize; 3])> {
+    let [s, ny, nx] = shape;
+    let (h, w) = (recon_size[0].min(ny), recon_size[1].min(nx));
+    if (h, w) == (ny, nx) || h == 0 || w == 0 {
+        return Ok((data, shape));
+    }
+    Ok((center_crop("image", &data, shape, [h, w])?, [s, h, w]))
 }
 
 /// The largest fully sampled centred calibration block `(cy, cx)`, each side at most `cap`:
@@ -338,6 +358,67 @@ fn scale_for(p: f32, what: &str) -> Result<f32> {
     Ok(1.0 / p)
 }
 
+/// The normalisation of a slice: `s = 1 / max(image)` (the zero-filled or gridded RSS `image`)
+/// and the data times `s`.
+fn normalise(data: &[Complex32], image: &[f32], what: &str) -> Result<(f32, Vec<Complex32>)> {
+    let s = scale_for(peak(image), what)?;
+    Ok((s, data.iter().map(|v| v * s).collect()))
+}
+
+/// Coil maps `(coils, ny, nx)` as `mri recon` estimates them for a Cartesian slice `kspace`
+/// `(coils, ny, nx)` sampled on `mask` (from the normalised data, see [`estimate_maps`]).
+pub fn cartesian_maps(
+    kspace: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+    mask: &SamplingMask,
+    estimator: MapEstimator,
+) -> Result<(Vec<Complex32>, &'static str, (usize, usize))> {
+    let zf = rss_from_kspace(kspace, coils, ny, nx)?;
+    let (_, y) = normalise(kspace, &zf, "zero-filled")?;
+    estimate_maps(&y, coils, ny, nx, mask, false, estimator)
+}
+
+/// Non-Cartesian samples `(coils, M)` gridded as `mri recon` starts: the `n × n` NUFFT plan (the
+/// default ε), the per-coil gridded images (Pipe–Menon weights, 20 iterations) and their RSS.
+pub struct Gridded {
+    pub plan: NufftPlan,
+    pub coil_images: Vec<Complex32>,
+    pub rss: Vec<f32>,
+}
+
+/// Grid `samples` `(coils, M)` on the trajectory `kxy` `(M, 2)` onto an `n × n` image.
+pub fn grid_noncartesian(
+    kxy: &[f32],
+    n: usize,
+    coils: usize,
+    samples: &[Complex32],
+) -> Result<Gridded> {
+    let plan = NufftPlan::new(n, n, kxy, NufftOptions::default())?;
+    let (coil_images, rss) = gridding(&plan, samples, coils, 20)?;
+    Ok(Gridded {
+        plan,
+        coil_images,
+        rss,
+    })
+}
+
+/// Coil maps `(coils, n, n)` of gridded non-Cartesian data as `mri recon` estimates them: from
+/// the centre of the gridded k-space (normalised by the gridded image's peak), which is fully
+/// sampled (`auto` is Walsh here).
+pub fn noncartesian_maps(
+    g: &Gridded,
+    coils: usize,
+    estimator: MapEstimator,
+) -> Result<(Vec<Complex32>, &'static str, (usize, usize))> {
+    let (n, _) = g.plan.image_shape();
+    let (_, mut kgrid) = normalise(&g.coil_images, &g.rss, "gridded")?;
+    Fft2Plan::new(n, n)?.fft2c(&mut kgrid)?;
+    let everything = SamplingMask::columns(vec![true; n]);
+    estimate_maps(&kgrid, coils, n, n, &everything, true, estimator)
+}
+
 /// The CPU Cartesian SENSE operator `M F S`.
 pub fn cpu_cartesian(
     maps: Vec<Complex32>,
@@ -392,8 +473,7 @@ pub fn reconstruct_cartesian<E: From<PhysicsError>>(
     if opts.method == Method::Zf {
         return Ok((zf, report));
     }
-    let s = scale_for(peak(&zf), "zero-filled")?;
-    let y: Vec<Complex32> = kspace.iter().map(|v| v * s).collect();
+    let (s, y) = normalise(kspace, &zf, "zero-filled")?;
     let (maps, name, calib) = match maps {
         Some(m) => (m, "given", (0, 0)),
         None => estimate_maps(&y, coils, ny, nx, &mask, false, opts.estimator)?,
@@ -420,8 +500,7 @@ pub fn reconstruct_noncartesian<E: From<PhysicsError>>(
         Vec<Complex32>,
     ) -> std::result::Result<Box<dyn LinearOperator<Complex32>>, E>,
 ) -> std::result::Result<(Vec<f32>, SliceReport), E> {
-    let plan = NufftPlan::new(n, n, kxy, NufftOptions::default())?;
-    let (grid_imgs, grid) = gridding(&plan, samples, coils, 20)?;
+    let g = grid_noncartesian(kxy, n, coils, samples)?;
     let mut report = SliceReport {
         scale: 1.0,
         sampled_fraction: 1.0,
@@ -429,22 +508,15 @@ pub fn reconstruct_noncartesian<E: From<PhysicsError>>(
         calibration: (0, 0),
     };
     if opts.method == Method::Zf {
-        return Ok((grid, report));
+        return Ok((g.rss, report));
     }
-    let s = scale_for(peak(&grid), "gridded")?;
-    let y: Vec<Complex32> = samples.iter().map(|v| v * s).collect();
+    let (s, y) = normalise(samples, &g.rss, "gridded")?;
     let (maps, name, calib) = match maps {
         Some(m) => (m, "given", (0, 0)),
-        None => {
-            // maps from the centre of the gridded k-space, which is fully sampled
-            let mut kgrid: Vec<Complex32> = grid_imgs.iter().map(|v| v * s).collect();
-            Fft2Plan::new(n, n)?.fft2c(&mut kgrid)?;
-            let everything = SamplingMask::columns(vec![true; n]);
-            estimate_maps(&kgrid, coils, n, n, &everything, true, opts.estimator)?
-        }
+        None => noncartesian_maps(&g, coils, opts.estimator)?,
     };
     (report.maps, report.calibration, report.scale) = (name, calib, s as f64);
-    let op = operator(plan, maps)?;
+    let op = operator(g.plan, maps)?;
     let x = solve(op.as_ref(), &y, opts)?;
     Ok((magnitude(&x).iter().map(|v| v / s).collect(), report))
 }

@@ -10,14 +10,14 @@ any shape); the type-2 NUFFT is ``y_m = Σ_x f(x) exp(−2πi k_m·x)`` with pix
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
 from ._arrays import c64, count, f32, trajectory
 
-__all__ = ["Nufft", "Sense", "mask", "recon"]
+__all__ = ["Nufft", "Sense", "estimate_maps", "mask", "recon"]
 
 
 def _points_out(y: np.ndarray, points: Tuple[int, ...]) -> np.ndarray:
@@ -130,26 +130,35 @@ def mask(
     mask: str = "random",
     accel: float = 4.0,
     center_fraction: float = 0.08,
-    seed: int = 0,
+    seed: Union[int, Sequence[int]] = 0,
 ) -> np.ndarray:
     """The sampling mask of ``fedrecon mri simulate --mask`` (same seed, same mask).
 
-    ``mask``: ``"random"`` / ``"equispaced"`` / ``"equispaced-fraction"`` (fastMRI's
-    ``RandomMaskFunc`` / ``EquispacedMaskFunc`` / ``EquispacedMaskFractionFunc`` semantics over
-    the columns; this library's seeded generator, so not fastMRI's numpy stream) or
-    ``"poisson"`` (2-D variable-density Poisson disc with a centred calibration square of side
-    ``round(center_fraction·N)``). ``shape``: ``nx`` (a column mask ``(nx,)``, fastMRI kinds) or
-    ``(ny, nx)`` (a 2-D bool mask).
+    ``mask``: ``"random"`` / ``"equispaced"`` / ``"equispaced-fraction"`` — equal to fastMRI's
+    ``RandomMaskFunc`` / ``EquiSpacedMaskFunc`` / ``EquispacedMaskFractionFunc``
+    ``([center_fraction], [accel])(shape, seed=seed)`` (``fastmri/data/subsample.py``, numpy's
+    ``RandomState`` stream; ``seed`` an integer below 2³² or, as fastMRI's data transforms pass
+    it, a sequence such as ``tuple(map(ord, fname))``; a larger integer ``s`` is the pair
+    ``(s mod 2³², s >> 32)``) — or ``"poisson"`` (2-D variable-density Poisson disc with a
+    centred calibration square of side ``round(center_fraction·N)``; this library's generator).
+    ``shape``: ``nx`` (a column mask ``(nx,)``, fastMRI kinds) or ``(ny, nx)`` (a 2-D bool mask).
     """
+    key = None
+    if isinstance(seed, (int, np.integer)):
+        seed = count("seed", seed)
+    else:
+        key = [count("seed", int(v)) for v in np.asarray(seed).ravel()]
+        if any(v > 0xFFFFFFFF for v in key):
+            raise ValueError("seed: the items of a sequence seed must be below 2**32 (as numpy's)")
+        seed = 0
+    opts = dict(mask=mask, accel=float(accel), center_fraction=float(center_fraction), seed=seed,
+                seed_key=key)
     if isinstance(shape, (int, np.integer)):
         if mask == "poisson":
             raise ValueError("mask = 'poisson' is 2-D: give shape = (ny, nx)")
-        n = count("shape", shape)
-        return _native.mri_mask(1, n, mask=mask, accel=float(accel),
-                                center_fraction=float(center_fraction), seed=count("seed", seed))[0]
+        return _native.mri_mask(1, count("shape", shape), **opts)[0]
     ny, nx = (count("shape", int(s)) for s in shape)
-    return _native.mri_mask(ny, nx, mask=mask, accel=float(accel),
-                            center_fraction=float(center_fraction), seed=count("seed", seed))
+    return _native.mri_mask(ny, nx, **opts)
 
 
 def recon(
@@ -163,6 +172,7 @@ def recon(
     size: Optional[int] = None,
     iters: Optional[int] = None,
     lambda_: Optional[float] = None,
+    recon_size: Optional[Tuple[int, int]] = None,
 ) -> np.ndarray:
     """Reconstruct k-space to magnitude images as ``fedrecon mri recon`` (same image bit for bit).
 
@@ -173,9 +183,14 @@ def recon(
     and the result scaled back: λ is relative to the image peak.
 
     Cartesian ``ksp``: ``(ny, nx)``, ``(coils, ny, nx)`` or ``(slices, coils, ny, nx)``; sampled
-    where ``mask`` (columns ``(nx,)``, e.g. a fastMRI file's) is set, else where any coil is
-    non-zero. Non-Cartesian (``traj`` ``(M, 2)`` or complex ``kx + i·ky``): samples
-    ``(coils, M)`` or ``(coils, *points)`` and the image side ``size``. Coil maps: ``maps``
+    where ``mask`` (0 / 1: columns ``(nx,)``, e.g. a fastMRI file's, or 2-D ``(ny, nx)``) is set,
+    else where any coil is non-zero (``ksp`` is expected zero where unsampled, as fastMRI's
+    masked k-space). ``recon_size`` ``(H, W)`` centre-crops the images, each side clamped to the
+    image, as ``mri recon`` crops a fastMRI ``.h5`` to its header's matrix (pass
+    ``io.read_fastmri(path)["recon_size"]``; the CLI reads it from the file, so it has no flag).
+
+    Non-Cartesian (``traj`` ``(M, 2)`` or complex ``kx + i·ky``): samples ``(coils, M)`` or
+    ``(coils, *points)`` and the image side ``size``. Coil maps: ``maps``
     ``(coils, ny, nx)``, or estimated (``estimate_maps`` ``"auto"`` — ESPIRiT when the
     calibration square is ≥ 12 × 12 on Cartesian data, else Walsh —, ``"espirit"``,
     ``"walsh"``).
@@ -203,4 +218,37 @@ def recon(
         size=count("size", size),
         iters=count("iters", iters),
         lambda_=None if lambda_ is None else float(lambda_),
+        recon_size=None if recon_size is None else tuple(count("recon_size", int(v))
+                                                         for v in recon_size),
     )
+
+
+def estimate_maps(
+    ksp: Any,
+    estimate_maps: str = "auto",
+    *,
+    mask: Any = None,
+    traj: Any = None,
+    size: Optional[int] = None,
+) -> np.ndarray:
+    """The coil maps ``(coils, ny, nx)`` complex64 that ``recon`` (and ``fedrecon mri recon``)
+    estimates when no ``maps`` are given, so that ``recon(ksp, m, maps=estimate_maps(ksp))``
+    equals ``recon(ksp, m)`` bit for bit.
+
+    ``estimate_maps``: ``"auto"`` (ESPIRiT on Cartesian data with a fully sampled centred
+    calibration square ≥ 12 × 12, else Walsh), ``"espirit"`` or ``"walsh"``, from the largest
+    fully sampled centred calibration block (at most 24 × 24) of the data normalised to a peak-1
+    zero-filled image. Cartesian ``ksp`` ``(coils, ny, nx)`` sampled where ``mask`` (columns
+    ``(nx,)`` or ``(ny, nx)``) is set, else where any coil is non-zero. Non-Cartesian (``traj``
+    ``(M, 2)`` or complex ``kx + i·ky``): samples ``(coils, M)`` or ``(coils, *points)`` are
+    gridded (Pipe–Menon weights) onto ``size × size`` and the maps estimated from the centre of
+    the gridded k-space, which is fully sampled.
+    """
+    y = c64(ksp, "ksp")
+    kxy = None
+    if traj is not None:
+        kxy, points = trajectory(traj)
+        y = _points_in(y, points, kxy.shape[0])
+    mk = None if mask is None else np.ascontiguousarray(np.asarray(mask), dtype=np.float32)
+    return _native.mri_estimate_maps(y, estimate_maps=estimate_maps, mask=mk, traj=kxy,
+                                     size=count("size", size))

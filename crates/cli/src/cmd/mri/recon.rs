@@ -39,7 +39,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args as ClapArgs, ValueEnum};
 use fedrecon_io::FastmriFile;
 use fedrecon_physics::LinearOperator;
-use fedrecon_physics::mri::eval::center_crop;
 use fedrecon_physics::mri::pipeline::{
     self, SliceOptions, SliceReport, reconstruct_cartesian, reconstruct_noncartesian,
 };
@@ -214,7 +213,7 @@ fn sampling_mask(k: &KSlice) -> Result<SamplingMask> {
         k.coils,
         k.ny,
         k.nx,
-        k.file_mask.as_deref(),
+        k.file_mask.clone().map(SamplingMask::columns),
     )?)
 }
 
@@ -510,13 +509,8 @@ pub fn run(a: Args) -> Result<()> {
             res,
         )
     };
-    let (ny, nx) = (shape[1], shape[2]);
-    if let Some([h, w]) = crop {
-        let (h, w) = (h.min(ny), w.min(nx));
-        if (h, w) != (ny, nx) && h > 0 && w > 0 {
-            data = center_crop("image", &data, shape, [h, w])?;
-            shape = [shape[0], h, w];
-        }
+    if let Some(recon_size) = crop {
+        (data, shape) = pipeline::crop_to_recon_size(data, shape, recon_size)?;
     }
     let is_h5 = a
         .output

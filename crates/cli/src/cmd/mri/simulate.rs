@@ -90,7 +90,9 @@ pub struct Args {
     /// Standard deviation of the complex Gaussian k-space noise (per real/imaginary part).
     #[arg(long, default_value_t = 0.0)]
     pub noise: f64,
-    /// Seed of the mask, the noise and `--phantom ellipses`.
+    /// Seed of the mask, the noise and `--phantom ellipses`. The fastMRI masks (random,
+    /// equispaced, equispaced-fraction) equal fastMRI's mask functions called with this seed
+    /// (numpy's `RandomState(seed)`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// `acquisition` attribute of the fastMRI file.
