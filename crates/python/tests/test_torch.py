@@ -1,7 +1,8 @@
 """fedrecon.torch: operators as autograd functions whose backward is the exact adjoint.
 
-Skipped, with the reason, where PyTorch is not installed (``.ci/python-tests`` installs it only
-when asked: ``FEDRECON_TORCH=1``; see that script).
+Skipped, with the reason, where PyTorch is not installed; in CI ``.ci/python-tests`` installs it
+(``FEDRECON_INSTALL_TORCH=1``) and sets ``FEDRECON_REQUIRE_TORCH=1``, which turns the skip into a
+failure.
 
 Tolerances (float32): the finite-difference checks use ``torch.autograd.gradcheck`` with
 ``eps = 1e-2``, ``atol = 1e-2``, ``rtol = 1e-2``; for a linear map the central difference is exact
@@ -11,11 +12,17 @@ transpose of another geometry) fails by O(1).
 
 from __future__ import annotations
 
+import os
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="PyTorch is not installed; the fedrecon.torch tests need it")
+if os.environ.get("FEDRECON_REQUIRE_TORCH") == "1":
+    import torch  # CI installs it: a missing torch is a failure there, not a skip
+else:
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is not installed; the fedrecon.torch tests need it"
+    )
 
 import fedrecon.torch as ft  # noqa: E402
 from fedrecon import ct, mri  # noqa: E402
