@@ -366,30 +366,29 @@ def site_killed(c: Cluster) -> str:
     )
 
 
-def unauthorised(c: Cluster) -> str:
-    ca = c.kits / "sites" / "intruder" / "ca.crt"
-    p = c.spawn("node-intruder", c.supernode_argv("intruder", "A-sparse", "intruder", ca))
+def refused_exit(c: Cluster, proc: str, key: str, ca: Path, what: str) -> int:
+    """Start a SuperNode that must be refused; its (non-zero) exit code within 60 s."""
+    p = c.spawn(f"node-{proc}", c.supernode_argv(proc, "A-sparse", key, ca))
     try:
         code = p.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        c.kill("node-intruder")
-        raise AssertionError("a SuperNode with an unregistered key kept running for 60 s")
-    c.procs.pop("node-intruder", None)
+        c.kill(f"node-{proc}")
+        raise AssertionError(f"a SuperNode {what} kept running for 60 s")
+    c.procs.pop(f"node-{proc}", None)
     check(code != 0, f"exit code {code}")
+    return code
+
+
+def unauthorised(c: Cluster) -> str:
+    ca = c.kits / "sites" / "intruder" / "ca.crt"
+    code = refused_exit(c, "intruder", "intruder", ca, "with an unregistered key")
     return f"SuperNode with an unregistered key exited with code {code}"
 
 
 def no_ca(c: Cluster) -> str:
+    # a registered key (spare) and another kit's CA, so only the CA is wrong
     other = c.work / "other" / "superlink" / "ca.crt"
-    # a registered key (spare), so only the CA is wrong
-    p = c.spawn("node-no-ca", c.supernode_argv("no-ca", "A-sparse", "spare", other))
-    try:
-        code = p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        c.kill("node-no-ca")
-        raise AssertionError("a SuperNode trusting another CA kept running for 60 s")
-    c.procs.pop("node-no-ca", None)
-    check(code != 0, f"exit code {code}")
+    code = refused_exit(c, "no-ca", "spare", other, "trusting another CA")
     log = (c.logs / "node-no-ca.log").read_text(errors="replace")
     check("CERTIFICATE_VERIFY_FAILED" in log, "its log does not name a certificate failure")
     return f"SuperNode trusting another CA exited with code {code} (CERTIFICATE_VERIFY_FAILED)"
