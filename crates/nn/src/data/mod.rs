@@ -37,7 +37,7 @@
 pub mod numpy_rng;
 mod sources;
 
-pub use sources::{ct_phantom_sample, lodopab_geometry, mri_phantom_sample};
+pub use sources::{area_resample, ct_phantom_sample, lodopab_geometry, mri_phantom_sample};
 
 use crate::config::{DataConfig, Source};
 use crate::error::{NnError, Result};
