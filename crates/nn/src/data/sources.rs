@@ -175,7 +175,7 @@ pub(crate) struct RealCt {
 }
 
 impl RealCt {
-    fn open(proto: &CtSimulation, geom: &CtGeometry) -> Result<Self> {
+    fn open(proto: &CtSimulation, geom: &CtGeometry, split: Split) -> Result<Self> {
         let Some(spec) = &proto.effects.real_ct else {
             return Err(NnError::argument(
                 "data.ct.effects.real_ct",
@@ -193,7 +193,7 @@ impl RealCt {
         }
         let n = grid.nx;
         let fine = spec
-            .block()?
+            .block(split == Split::Val)?
             .map(|k| {
                 let path = &spec.files[k];
                 let img = fedrecon_io::read_dicom_ct(path).map_err(|e| io_err(path, e))?;
@@ -282,7 +282,7 @@ impl CtPhantoms {
             }
         }
         let real = match p.effects.anatomy() {
-            Anatomy::RealCt => Some(RealCt::open(p, &geom)?),
+            Anatomy::RealCt => Some(RealCt::open(p, &geom, split)?),
             _ => None,
         };
         let src = Self {

@@ -738,6 +738,18 @@ mod tests {
         // more samples than slices cycle through the block under seeded symmetries
         let [_, (t1, _)] = ct_pair_samples(&sites, 1);
         assert_ne!(t1, target);
+        // separate anatomy blocks for training and held-out slices
+        if files.len() >= 2 {
+            let sites = ct_pair(&format!(
+                "anatomy = \"real-ct\"\nreal_ct = {{ files = [{list}], count = 1, val_first = 1 }}"
+            ));
+            let (d, _) = site_data_config(&sites, &sites.site[1], 4).unwrap();
+            let val = crate::data::Dataset::new(&d, crate::data::Split::Val).unwrap();
+            let v = &val.get(0).unwrap().target;
+            let [_, (t, _)] = ct_pair_samples(&sites, 0);
+            assert_ne!(v, &t, "held-out slice from its own block");
+            assert!(v.iter().all(|x| x.is_finite() && *x >= 0.0));
+        }
     }
 
     #[test]

@@ -342,27 +342,35 @@ pub enum Anatomy {
 }
 
 /// The real-CT slices of a site: the listed single-frame DICOM CT files, in the given order, form
-/// the series; the site uses slices `first … first + count − 1` (its anatomy block). Slice `i` of
-/// the block is resampled (area average of the central square) to the site's image size and
-/// converted by `value = 0.3·μ/μ_water = 0.3·(1 + HU/1000)`, clamped at 0 (water at the level
-/// of the phantoms' soft tissue). Samples cycle through the block, each with a seeded flip/90°
-/// rotation (one of the 8 symmetries of the square).
+/// the series; the site trains on slices `first … first + count − 1` (its anatomy block) and
+/// holds out `val_first … val_first + val_count − 1` (default: the training block, so held-out
+/// metrics then measure fit, not generalisation to new anatomy). Each slice is resampled (area
+/// average of its central square) onto the site's field of view, like the phantoms (the DICOM
+/// pixel spacing is not used), and converted by `value = 0.3·μ/μ_water = 0.3·(1 + HU/1000)`,
+/// clamped at 0 (water at the level of the phantoms' soft tissue). Samples cycle through the
+/// block, each under a seeded flip/90° rotation (one of the 8 symmetries of the square).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealCtSlices {
     /// DICOM files of the series, in slice order.
     pub files: Vec<PathBuf>,
-    /// First slice of this site's block (default 0).
+    /// First slice of this site's training block (default 0).
     #[serde(default)]
     pub first: usize,
-    /// Slices in the block (default: all from `first`).
+    /// Slices in the training block (default: all from `first`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// First slice of the held-out block (default: the training block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_first: Option<usize>,
+    /// Slices in the held-out block (default: all from `val_first`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_count: Option<usize>,
 }
 
 impl RealCtSlices {
-    /// The block's indices into `files`, checked.
-    pub fn block(&self) -> Result<std::ops::Range<usize>> {
+    /// The training (`held_out = false`) or held-out block's indices into `files`, checked.
+    pub fn block(&self, held_out: bool) -> Result<std::ops::Range<usize>> {
         let n = self.files.len();
         if n == 0 {
             return Err(PhysicsError::argument(
@@ -371,15 +379,26 @@ impl RealCtSlices {
                 "list at least one DICOM file",
             ));
         }
-        let count = self.count.unwrap_or(n.saturating_sub(self.first));
-        if count == 0 || self.first + count > n {
+        let (name, first, count) = match (held_out, self.val_first) {
+            (true, Some(f)) => ("effects.real_ct.val_first", f, self.val_count),
+            (true, None) if self.val_count.is_some() => {
+                return Err(PhysicsError::argument(
+                    "effects.real_ct.val_count",
+                    format!("{:?}", self.val_count),
+                    "needs val_first",
+                ));
+            }
+            _ => ("effects.real_ct.first", self.first, self.count),
+        };
+        let count = count.unwrap_or(n.saturating_sub(first));
+        if count == 0 || first + count > n {
             return Err(PhysicsError::argument(
-                "effects.real_ct",
-                format!("first = {}, count = {count}", self.first),
+                name,
+                format!("{first} (count {count})"),
                 format!("the block must be non-empty and within the {n} listed files"),
             ));
         }
-        Ok(self.first..self.first + count)
+        Ok(first..first + count)
     }
 }
 
@@ -444,7 +463,8 @@ impl SiteEffects {
         )?;
         match (self.anatomy(), &self.real_ct) {
             (Anatomy::RealCt, Some(r)) => {
-                r.block()?;
+                r.block(false)?;
+                r.block(true)?;
             }
             (Anatomy::RealCt, None) => {
                 return Err(PhysicsError::argument(
@@ -670,8 +690,30 @@ mod tests {
             e.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("effects.real_ct")
+                .contains("effects.real_ct.first")
         );
+        let r = RealCtSlices {
+            files: vec!["a".into(), "b".into(), "c".into()],
+            first: 0,
+            count: Some(2),
+            val_first: Some(2),
+            val_count: None,
+        };
+        assert_eq!(
+            (r.block(false).unwrap(), r.block(true).unwrap()),
+            (0..2, 2..3)
+        );
+        let same = RealCtSlices {
+            val_first: None,
+            ..r.clone()
+        };
+        assert_eq!(same.block(true).unwrap(), 0..2);
+        let bad = RealCtSlices {
+            val_first: Some(3),
+            ..r
+        };
+        let e = bad.block(true).unwrap_err().to_string();
+        assert!(e.contains("val_first"), "{e}");
         let e: SiteEffects = toml::from_str("gain_profile = 1.5").unwrap();
         assert!(
             e.validate()
