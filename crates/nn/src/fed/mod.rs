@@ -644,6 +644,35 @@ mod tests {
     }
 
     #[test]
+    fn noiseless_sinogram_effects_are_exactly_the_documented_formulas() {
+        let sites = ct_pair("beam_hardening = 0.05\ngain_scale = 1.05\ngain_profile = 0.03");
+        let [a, b] = [0, 1].map(|k| {
+            let (mut d, _) = site_data_config(&sites, &sites.site[k], 4).unwrap();
+            d.ct.photons = 0.0; // noiseless: the clean line integrals themselves
+            let ds = crate::data::Dataset::new(&d, crate::data::Split::Train).unwrap();
+            let Measurement::Ct { sinogram } = &ds.get(0).unwrap().measurement else {
+                panic!("CT sample")
+            };
+            (sinogram.clone(), d)
+        });
+        let (d, mu) = (&b.1, b.1.ct.resolved_mu_scale(24));
+        let nd = d.ct.detectors.unwrap();
+        // the gain phases come from the site's detector seed
+        let g = fedrecon_physics::ct::effects::gain_profile(
+            nd,
+            1.05,
+            0.03,
+            crate::data::mix(d.seed, 0xde7),
+        )
+        .unwrap();
+        for (k, (p, q)) in a.0.iter().zip(&b.0).enumerate() {
+            let p = *p as f64;
+            let want = p - 0.05 * mu * p * p - g[k % nd].ln() / mu;
+            assert!((*q as f64 - want).abs() < 1e-5, "[{k}] {q} vs {want}");
+        }
+    }
+
+    #[test]
     fn effect_errors_name_the_site_and_field() {
         let bad = |fx: &str| {
             let base = ct_pair("").site[0].clone();
