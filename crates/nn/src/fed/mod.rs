@@ -741,6 +741,10 @@ mod tests {
     fn real_ct_anatomy_uses_the_installed_slices() {
         let files = real_ct_files();
         if files.is_empty() {
+            assert!(
+                std::env::var_os("FEDRECON_REQUIRE_REAL_CT").is_none(),
+                "FEDRECON_REQUIRE_REAL_CT is set but no real CT was found"
+            );
             eprintln!(
                 "skipped: no real CT installed (pip install pydicom pydicom-data, or set \
                  FEDRECON_REAL_CT to DICOM CT files)"
