@@ -112,8 +112,15 @@ fn hu_to_value(hu: f32) -> f32 {
 
 /// Area-average resampling of the central `s × s` square (`s = min(ny, nx)`) of a row-major
 /// `(ny, nx)` image to `m × m`: each output pixel is the mean of the input over its footprint
-/// (fractional overlaps weighted).
-pub fn area_resample(img: &[f32], ny: usize, nx: usize, m: usize) -> Vec<f32> {
+/// (fractional overlaps weighted). An error for an empty or mis-sized image.
+pub fn area_resample(img: &[f32], ny: usize, nx: usize, m: usize) -> Result<Vec<f32>> {
+    if img.len() != ny * nx || ny == 0 || nx == 0 || m == 0 {
+        return Err(NnError::argument(
+            "area_resample",
+            format!("{} values as ({ny}, {nx}) → ({m}, {m})", img.len()),
+            "needs a non-empty image of ny·nx values and m ≥ 1",
+        ));
+    }
     let s = ny.min(nx);
     let (y0, x0) = ((ny - s) / 2, (nx - s) / 2);
     let scale = s as f64 / m as f64;
@@ -142,7 +149,7 @@ pub fn area_resample(img: &[f32], ny: usize, nx: usize, m: usize) -> Vec<f32> {
             out[k * m + j] = w.iter().map(|&(i, w)| w * rows[i * m + j]).sum::<f64>() as f32;
         }
     }
-    out
+    Ok(out)
 }
 
 /// One of the 8 symmetries of the square (`d & 4` transpose, `d & 1` flip rows, `d & 2` flip
@@ -198,7 +205,7 @@ impl RealCt {
                 let path = &spec.files[k];
                 let img = fedrecon_io::read_dicom_ct(path).map_err(|e| io_err(path, e))?;
                 let v: Vec<f32> = img.hu.iter().map(|&h| hu_to_value(h)).collect();
-                Ok(area_resample(&v, img.ny, img.nx, 2 * n))
+                area_resample(&v, img.ny, img.nx, 2 * n)
             })
             .collect::<Result<Vec<_>>>()?;
         let fine_geom = geom.with_image(ImageGrid::new(2 * n, 2 * n, grid.pixel_size / 2.0)?)?;

@@ -789,7 +789,7 @@ mod tests {
     fn area_resample_keeps_the_mean_of_the_square() {
         let (ny, nx) = (10, 14);
         let img: Vec<f32> = (0..ny * nx).map(|i| ((i * 13) % 7) as f32).collect();
-        let out = crate::data::area_resample(&img, ny, nx, 4);
+        let out = crate::data::area_resample(&img, ny, nx, 4).unwrap();
         let crop_mean = (0..ny)
             .flat_map(|i| (2..12).map(move |j| (i, j)))
             .map(|(i, j)| img[i * nx + j] as f64)
@@ -797,7 +797,8 @@ mod tests {
             / 100.0;
         let m = out.iter().map(|&v| v as f64).sum::<f64>() / 16.0;
         assert!((m - crop_mean).abs() < 1e-5, "{m} vs {crop_mean}");
-        let c = crate::data::area_resample(&[2.0; 9], 3, 3, 7);
+        let c = crate::data::area_resample(&[2.0; 9], 3, 3, 7).unwrap();
+        assert!(crate::data::area_resample(&[1.0; 5], 2, 3, 2).is_err());
         assert!(c.iter().all(|v| (v - 2.0).abs() < 1e-6));
     }
 }
