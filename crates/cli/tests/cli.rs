@@ -11,6 +11,24 @@ fn ok(args: &[&str]) -> String {
 }
 
 #[test]
+fn phantom_head_and_body_kinds() {
+    let t = Tmp::new("anatomy");
+    for kind in ["head", "body"] {
+        let img = t.path(&format!("{kind}.npy"));
+        let args = ["phantom", "--kind", kind, "--size", "32", "--seed", "2"];
+        ok(&[&args[..], &["--count", "4", "-o", &img]].concat());
+        let (shape, data) = read_f32(&img);
+        assert_eq!(shape, vec![32, 32]);
+        let p = match kind {
+            "head" => fedrecon_physics::phantom::Phantom::head(4, 2),
+            _ => fedrecon_physics::phantom::Phantom::body(4, 2),
+        };
+        let grid = fedrecon_physics::geometry::ImageGrid::square(32).unwrap();
+        assert_eq!(data, p.fit_to(&grid).rasterize(&grid, 4), "{kind}");
+    }
+}
+
+#[test]
 fn phantom_project_backproject_chain() {
     let t = Tmp::new("chain");
     let (img, sino, bp) = (t.path("img.npy"), t.path("sino.npy"), t.path("bp.npy"));

@@ -189,6 +189,56 @@ fn shipped_federation_configs_run_on_the_hyperfed_sites() {
     );
 }
 
+/// The heterogeneity benchmarks (site effects the operator does not model) run, keep their
+/// `[sites.site.effects]` in the resolved config, and a bad effect is named with its site.
+#[test]
+fn hetero_benchmark_configs_run_with_their_site_effects() {
+    let t = Tmp::new("fed-hetero");
+    for (file, sites, effect) in [
+        (
+            "hetero-kernels",
+            &["K-smooth", "K-soft", "K-standard", "K-sharp"][..],
+            "target_kernel",
+        ),
+        (
+            "hetero-physics",
+            &["P-ideal", "P-hardening", "P-gain", "P-both"][..],
+            "beam_hardening",
+        ),
+        (
+            "hetero-anatomy",
+            &["H-head", "B-body", "E-ellipses"][..],
+            "anatomy",
+        ),
+    ] {
+        let config = format!("{}/../../configs/{file}.toml", env!("CARGO_MANIFEST_DIR"));
+        let out = t.path(file);
+        let mut a = vec!["fed", "simulate", "--config", &config, "--out", &out];
+        a.extend(TINY);
+        a.extend(["--rounds", "1", "--set", "local.steps=1"]);
+        let table = String::from_utf8_lossy(&succeed(&a).stdout).to_string();
+        for site in sites {
+            assert!(
+                table.contains(site),
+                "{file}: no column for {site}: {table}"
+            );
+        }
+        let resolved = std::fs::read_to_string(format!("{out}/config.resolved.toml")).unwrap();
+        assert!(resolved.contains(effect), "{file}: {resolved}");
+        if file == "hetero-physics" {
+            let bad = t.path("bad-physics.toml");
+            let text = std::fs::read_to_string(&config)
+                .unwrap()
+                .replace("beam_hardening = 0.1", "beam_hardening = -0.1");
+            std::fs::write(&bad, text).unwrap();
+            fails(
+                &["fed", "simulate", "--config", &bad, "--out", &t.path("b")],
+                "site.P-hardening.effects.beam_hardening",
+            );
+        }
+    }
+}
+
 /// The MRI federation configs (E2E-VarNet, FedAvg / FedBN) run on the four MRI sites, with the
 /// zero-filled reconstruction as the classical reference row.
 #[test]

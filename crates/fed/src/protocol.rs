@@ -27,6 +27,8 @@
 //! vector is always computed from the nominal (unscaled) protocol.
 
 use crate::error::{FedError, Result};
+use fedrecon_physics::ct::effects::SiteEffects;
+use fedrecon_physics::error::PhysicsError;
 use fedrecon_physics::geometry::{
     CtGeometry, Detector, DetectorShape, FanBeam, ImageGrid, equispaced_angles,
 };
@@ -362,6 +364,11 @@ pub struct SiteSpec {
     pub ellipses: Option<usize>,
     /// Data files instead of phantoms.
     pub data: Option<DataFiles>,
+    /// Effects the reconstruction operator does not model (CT phantom sites only): the site's
+    /// reconstruction kernel in the target, uncorrected beam hardening, detector gain and its
+    /// anatomy (`[site.effects]`, see `fedrecon_physics::ct::effects`); none by default.
+    #[serde(default, skip_serializing_if = "SiteEffects::is_off")]
+    pub effects: SiteEffects,
 }
 
 impl SiteSpec {
@@ -396,6 +403,38 @@ impl SiteSpec {
             e => e,
         })?;
         Ok(p)
+    }
+
+    /// The site's effects must fit it: CT, phantoms (no `[site.data]`), valid fields; errors
+    /// name `site.NAME.effects.FIELD`.
+    pub fn check_effects(&self, protocol: &ScanProtocol) -> Result<()> {
+        let e = &self.effects;
+        if e.is_off() {
+            return Ok(());
+        }
+        let field = |f: &str| format!("site.{}.{f}", self.name);
+        if !matches!(protocol, ScanProtocol::Ct(_)) {
+            return Err(FedError::field(
+                field("effects"),
+                "set",
+                "site effects are CT effects; this is an MRI site",
+            ));
+        }
+        if self.data.is_some() {
+            return Err(FedError::field(
+                field("effects"),
+                "set",
+                "site effects are simulated on phantoms; this site reads [site.data] files",
+            ));
+        }
+        e.validate().map_err(|err| match err {
+            PhysicsError::InvalidArgument {
+                name,
+                value,
+                reason,
+            } => FedError::field(field(name), value, reason),
+            other => other.into(),
+        })
     }
 
     /// The simulation geometry of a CT site at `image_scale`.
@@ -511,6 +550,7 @@ impl SitesConfig {
             if let ScanProtocol::Ct(c) = &protocol {
                 c.scaled(self.image_scale)?.validate()?;
             }
+            s.check_effects(&protocol)?;
             if let Some(d) = &s.data {
                 let field = |f: &str| format!("site.{}.data.{f}", s.name);
                 match (&protocol, d.format) {

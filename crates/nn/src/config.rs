@@ -26,6 +26,7 @@
 //! inside its checkpoints, so a run is rebuilt from its outputs alone.
 
 use crate::error::{NnError, Result};
+use fedrecon_physics::ct::effects::SiteEffects;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -146,6 +147,10 @@ pub struct CtSimulation {
     /// `patch`-sized geometry (0 = whole images).
     #[serde(default)]
     pub patch: usize,
+    /// Site effects the operator does not model (target kernel, beam hardening, detector gain,
+    /// anatomy; `fedrecon_physics::ct::effects`); none by default. Whole images only (`patch = 0`).
+    #[serde(default, skip_serializing_if = "SiteEffects::is_off")]
+    pub effects: SiteEffects,
 }
 
 fn d_beam() -> String {

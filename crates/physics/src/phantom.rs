@@ -75,6 +75,17 @@ pub struct Phantom {
     pub ellipses: Vec<Ellipse>,
 }
 
+/// Bone of the skull ring of [`Phantom::head`].
+pub const HEAD_BONE: f64 = 1.0;
+/// Brain tissue of [`Phantom::head`].
+pub const HEAD_BRAIN: f64 = 0.3;
+/// Soft tissue of [`Phantom::body`].
+pub const BODY_SOFT: f64 = 0.3;
+/// Lung of [`Phantom::body`].
+pub const BODY_LUNG: f64 = 0.05;
+/// Bone (spine) of [`Phantom::body`].
+pub const BODY_BONE: f64 = 0.9;
+
 const SHEPP_LOGAN: &str = include_str!("../../../phantoms/shepp_logan.toml");
 const MODIFIED_SHEPP_LOGAN: &str = include_str!("../../../phantoms/modified_shepp_logan.toml");
 
@@ -140,6 +151,104 @@ impl Phantom {
             ellipses,
         }
     }
+    /// A head-like phantom, reproducible from `seed`: an elliptical skull ring of bone (value
+    /// [`HEAD_BONE`]) of thickness `t ~ U(0.05, 0.09)` around brain tissue ([`HEAD_BRAIN`]), with
+    /// `count` soft-tissue ellipses inside the brain (values `U(0.02, 0.12)` brighter or
+    /// `U(0.02, 0.08)` darker, semi-axes in [0.04, 0.2], wholly inside the inner skull edge).
+    ///
+    /// The ring is two concentric ellipses: the outer one (semi-axes `a ~ U(0.72, 0.80)`,
+    /// `b ~ U(0.86, 0.94)`, rotation `U(−8°, 8°)`, value `HEAD_BONE`) and the inner one (semi-axes
+    /// `a − t`, `b − t`, value `HEAD_BRAIN − HEAD_BONE`), so that `f = HEAD_BONE` in the ring,
+    /// `HEAD_BRAIN` inside it and 0 outside. The first two ellipses are always the ring.
+    pub fn head(count: usize, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (a, b) = (rng.random_range(0.72..0.80), rng.random_range(0.86..0.94));
+        let t = rng.random_range(0.05..0.09);
+        let phi = rng.random_range(-8.0..8.0);
+        let ring = |value, a, b| Ellipse {
+            value,
+            a,
+            b,
+            x: 0.0,
+            y: 0.0,
+            phi,
+        };
+        let mut ellipses = vec![
+            ring(HEAD_BONE, a, b),
+            ring(HEAD_BRAIN - HEAD_BONE, a - t, b - t),
+        ];
+        // inner edge ≥ a − t ≥ 0.63; a structure of semi-axes ≤ 0.2 centred within 0.42 stays inside
+        for _ in 0..count {
+            let r = 0.42 * rng.random::<f64>().sqrt();
+            let th = rng.random_range(0.0..std::f64::consts::TAU);
+            let value = if rng.random::<bool>() {
+                rng.random_range(0.02..0.12)
+            } else {
+                -rng.random_range(0.02..0.08)
+            };
+            ellipses.push(Ellipse {
+                value,
+                a: rng.random_range(0.04..0.2),
+                b: rng.random_range(0.04..0.2),
+                x: r * th.cos(),
+                y: r * th.sin(),
+                phi: rng.random_range(0.0..180.0),
+            });
+        }
+        Self {
+            name: format!("head-seed{seed}"),
+            ellipses,
+        }
+    }
+
+    /// A body-like (thorax/abdomen) phantom, reproducible from `seed`: a wide body ellipse of soft
+    /// tissue ([`BODY_SOFT`], semi-axes `a ~ U(0.85, 0.95)`, `b ~ U(0.55, 0.68)`), two lungs of low
+    /// attenuation ([`BODY_LUNG`]; semi-axes `U(0.22, 0.28)·a/0.9` and `U(0.5, 0.6)·b`, centred at
+    /// `(±0.45·a, 0.1·b)`), a spine of bone ([`BODY_BONE`], radius `0.1·b` at `(0, −0.75·b)`) and
+    /// `count` organ ellipses in the body's central part (values `U(0.02, 0.12)` brighter or
+    /// `U(0.02, 0.06)` darker, semi-axes in [0.05, 0.18]). The first four ellipses are always the
+    /// body, the lungs and the spine.
+    pub fn body(count: usize, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (a, b) = (rng.random_range(0.85..0.95), rng.random_range(0.55..0.68));
+        let e = |value, a, b, x, y| Ellipse {
+            value,
+            a,
+            b,
+            x,
+            y,
+            phi: 0.0,
+        };
+        let mut ellipses = vec![e(BODY_SOFT, a, b, 0.0, 0.0)];
+        for side in [-1.0, 1.0] {
+            let (la, lb) = (
+                rng.random_range(0.22..0.28) * a / 0.9,
+                rng.random_range(0.5..0.6) * b,
+            );
+            ellipses.push(e(BODY_LUNG - BODY_SOFT, la, lb, side * 0.45 * a, 0.1 * b));
+        }
+        ellipses.push(e(BODY_BONE - BODY_SOFT, 0.1 * b, 0.1 * b, 0.0, -0.75 * b));
+        for _ in 0..count {
+            let value = if rng.random::<bool>() {
+                rng.random_range(0.02..0.12)
+            } else {
+                -rng.random_range(0.02..0.06)
+            };
+            ellipses.push(Ellipse {
+                value,
+                a: rng.random_range(0.05..0.18),
+                b: rng.random_range(0.05..0.18),
+                x: rng.random_range(-0.3..0.3) * a,
+                y: rng.random_range(-0.45..0.3) * b,
+                phi: rng.random_range(0.0..180.0),
+            });
+        }
+        Self {
+            name: format!("body-seed{seed}"),
+            ellipses,
+        }
+    }
+
     /// Scale all lengths by `s` (normalised → physical units).
     pub fn scaled(&self, s: f64) -> Self {
         let ellipses = self
@@ -366,6 +475,64 @@ mod tests {
                 (1.7..2.4).contains(&order),
                 "{name}: error ratio {order} is not first-order convergence"
             );
+        }
+    }
+
+    #[test]
+    fn head_has_its_skull_ring_and_stays_in_range() {
+        for seed in 0..8 {
+            let p = Phantom::head(6, seed);
+            assert_eq!(p, Phantom::head(6, seed), "deterministic");
+            assert_ne!(p, Phantom::head(6, seed + 100), "seeds differ");
+            let (outer, inner) = (p.ellipses[0], p.ellipses[1]);
+            let t = outer.a - inner.a;
+            assert!((0.05..0.09).contains(&t));
+            let (s, c) = outer.phi.to_radians().sin_cos();
+            // midway through the ring along the ellipse's own axes: bone
+            for (u, v) in [
+                (outer.a - t / 2.0, 0.0),
+                (-(outer.a - t / 2.0), 0.0),
+                (0.0, outer.b - t / 2.0),
+                (0.0, -(outer.b - t / 2.0)),
+            ] {
+                let v0 = p.value_at(c * u - s * v, s * u + c * v);
+                assert!((v0 - HEAD_BONE).abs() < 1e-12, "ring {v0}");
+            }
+            assert_eq!(p.value_at(0.99, 0.0), 0.0, "outside the head");
+            let grid = ImageGrid::square(48).unwrap();
+            let img = p.fit_to(&grid).rasterize(&grid, 2);
+            let (lo, hi) = img
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            assert!(lo >= -0.1 && hi <= 1.3, "{lo} {hi}");
+            // the brain inside the ring is soft tissue, far below bone
+            let centre = img[24 * 48 + 24];
+            assert!((0.05..0.7).contains(&centre), "{centre}");
+        }
+    }
+
+    #[test]
+    fn body_has_lungs_spine_and_stays_in_range() {
+        for seed in 0..8 {
+            let p = Phantom::body(5, seed);
+            assert_eq!(p, Phantom::body(5, seed));
+            assert_ne!(p, Phantom::body(5, seed + 100));
+            let body = p.ellipses[0];
+            assert!(body.a > body.b, "wider than tall");
+            let spine = p.ellipses[3];
+            assert!((p.value_at(spine.x, spine.y) - BODY_BONE).abs() < 0.2);
+            // lung centres: low attenuation unless an organ overlaps
+            for l in &p.ellipses[1..3] {
+                let on_lung = Phantom {
+                    name: String::new(),
+                    ellipses: p.ellipses[..4].to_vec(),
+                };
+                assert!((on_lung.value_at(l.x, l.y) - BODY_LUNG).abs() < 1e-12);
+            }
+            assert_eq!(p.value_at(0.0, 0.99), 0.0);
+            let grid = ImageGrid::square(48).unwrap();
+            let img = p.fit_to(&grid).rasterize(&grid, 2);
+            assert!(img.iter().all(|&v| (-0.1..=1.3).contains(&v)));
         }
     }
 }

@@ -17,6 +17,10 @@ pub enum Kind {
     ModifiedSheppLogan,
     /// Random ellipses (seeded).
     Ellipses,
+    /// Head-like: a skull ring around brain tissue with `count` soft-tissue ellipses (seeded).
+    Head,
+    /// Body-like: body, lungs, spine and `count` organ ellipses (seeded).
+    Body,
 }
 
 /// Arguments of `fedrecon phantom`.
@@ -34,10 +38,10 @@ pub struct Args {
     /// Pixel side length (the phantom's field of view [−1, 1]² fills the image).
     #[arg(long, default_value_t = 1.0)]
     pub pixel_size: f64,
-    /// Seed for `--kind ellipses`.
+    /// Seed for `--kind ellipses | head | body`.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of ellipses for `--kind ellipses`.
+    /// Number of ellipses for `--kind ellipses` (inner structures for `head` / `body`).
     #[arg(long, default_value_t = 10)]
     pub count: usize,
     /// Sub-samples per pixel side.
@@ -63,6 +67,8 @@ pub fn load(kind: Kind, table: Option<&Path>, seed: u64, count: usize) -> Result
             Kind::SheppLogan => Phantom::shepp_logan(),
             Kind::ModifiedSheppLogan => Phantom::modified_shepp_logan(),
             Kind::Ellipses => Phantom::random_ellipses(count, seed),
+            Kind::Head => Phantom::head(count, seed),
+            Kind::Body => Phantom::body(count, seed),
         },
     })
 }

@@ -10,6 +10,11 @@
 //!   geometry as the clean sinogram (no inverse crime: the model's projector is the discrete
 //!   Joseph one), and Poisson transmission noise with `I₀ = photons`, `μ = mu_scale`
 //!   (`fedrecon_physics::ct::noise`).
+//!   Optional site effects (`[data.ct.effects]`, `fedrecon_physics::ct::effects`) change the
+//!   anatomy (head / body phantoms, or real-CT DICOM slices projected on a 2× finer grid), pass the
+//!   target through the site's reconstruction kernel, and add uncorrected beam hardening and
+//!   detector gain to the clean line integrals before the noise; without them the data are those
+//!   above, bit for bit.
 //! - **MRI phantoms** ([`crate::config::Source::MriPhantom`]): the phantom `f` times birdcage
 //!   coil maps `S_c` (`Σ_c |S_c|² = 1`), `k_c = fft2c(S_c f) + n_c` (complex Gaussian noise of σ
 //!   = `noise · max f` per part), target `RSS(ifft2c(k))` of the fully sampled noisy k-space
@@ -37,7 +42,7 @@
 
 mod sources;
 
-pub use sources::{ct_phantom_sample, lodopab_geometry, mri_phantom_sample};
+pub use sources::{area_resample, ct_phantom_sample, lodopab_geometry, mri_phantom_sample};
 
 use crate::config::{DataConfig, Source};
 use crate::error::{NnError, Result};

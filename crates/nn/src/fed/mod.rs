@@ -136,7 +136,9 @@ fn site_data_config(
     let (mut d, v) = match s.protocol()? {
         ScanProtocol::Ct(p) => {
             let p = p.scaled(sites.image_scale)?;
-            (ct_data_config(&p, n)?, p.to_vector()?)
+            let mut d = ct_data_config(&p, n)?;
+            d.ct.effects = s.effects.clone();
+            (d, p.to_vector()?)
         }
         ScanProtocol::Mri(p) => (
             mri_data_config(&p, sites.mri_image_size, n)?,
@@ -564,5 +566,239 @@ mod tests {
         let rest = |p: &ParamSet| p.filter(|n| fedbn.strategy.policy_of(n).0 != "norm");
         assert!(norm(a).max_abs_diff(&norm(b)).unwrap() > 0.0);
         assert_eq!(rest(a).max_abs_diff(&rest(b)).unwrap(), 0.0);
+    }
+
+    /// Two small CT sites of the demo's first protocol, the second with `effects` (TOML body of
+    /// `[sites.site.effects]`).
+    fn ct_pair(effects: &str) -> SitesConfig {
+        let site = |name: &str, fx: &str| {
+            format!(
+                "[[site]]\nname = \"{name}\"\ntrain_samples = 2\nval_samples = 1\nseed = 5\n\
+                 [site.ct]\nviews = 24\ndetector_bins = 48\npixel_size_mm = 1.0\n\
+                 detector_cell_mm = 1.6\nsod_mm = 120.0\nsdd_mm = 200.0\ndose_i0 = 5e4\n\
+                 image_size = 24\n{fx}"
+            )
+        };
+        let fx = if effects.is_empty() {
+            String::new()
+        } else {
+            format!("[site.effects]\n{effects}\n")
+        };
+        SitesConfig::from_toml(&format!("{}\n{}", site("plain", ""), site("fx", &fx))).unwrap()
+    }
+
+    /// `(target, sinogram)` of sample `i` of both sites' training splits.
+    fn ct_pair_samples(sites: &SitesConfig, i: usize) -> [(Vec<f32>, Vec<f32>); 2] {
+        [0, 1].map(|k| {
+            let (d, _) = site_data_config(sites, &sites.site[k], 4).unwrap();
+            let ds = crate::data::Dataset::new(&d, crate::data::Split::Train).unwrap();
+            let s = ds.get(i).unwrap().clone();
+            let Measurement::Ct { sinogram } = s.measurement else {
+                panic!("CT sample")
+            };
+            (s.target, sinogram)
+        })
+    }
+
+    #[test]
+    fn no_effects_and_empty_effects_give_identical_data() {
+        for fx in ["", "anatomy = \"ellipses\""] {
+            let sites = ct_pair(fx);
+            let [a, b] = ct_pair_samples(&sites, 1);
+            assert_eq!(a, b, "{fx:?}: data must be bit-identical");
+        }
+        // a site table without effects serialises as before
+        let text = toml::to_string(&ct_pair("").site[0]).unwrap();
+        assert!(!text.contains("effects"), "{text}");
+    }
+
+    #[test]
+    fn each_effect_changes_only_what_it_models() {
+        // kernel: same sinogram, target = G_σ(target)
+        let [a, b] = ct_pair_samples(&ct_pair("target_kernel = { gaussian_sigma = 1.5 }"), 0);
+        assert_eq!(a.1, b.1, "the kernel leaves the measurement alone");
+        let k = fedrecon_physics::ct::effects::ReconKernel::Gaussian { sigma: 1.5 };
+        assert_eq!(b.0, k.apply(&a.0, 24, 24).unwrap());
+        // beam hardening and gain: same target, different measurement
+        for fx in [
+            "beam_hardening = 0.05",
+            "gain_scale = 1.05",
+            "gain_profile = 0.03",
+        ] {
+            let [a, b] = ct_pair_samples(&ct_pair(fx), 0);
+            assert_eq!(a.0, b.0, "{fx}: target unchanged");
+            assert_ne!(a.1, b.1, "{fx}: measurement changed");
+        }
+        // beam hardening lowers the long line integrals (noise aside, on average)
+        let [a, b] = ct_pair_samples(&ct_pair("beam_hardening = 0.1"), 0);
+        let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        assert!(mean(&b.1) < mean(&a.1));
+        // a gain above 1 reads as less attenuation: p − ln(s)/μ
+        let [a, b] = ct_pair_samples(&ct_pair("gain_scale = 1.2"), 0);
+        assert!(mean(&b.1) < mean(&a.1));
+        // anatomy: other images, deterministic
+        let sites = ct_pair("anatomy = \"head\"");
+        let [a, b] = ct_pair_samples(&sites, 0);
+        assert_ne!(a.0, b.0);
+        assert_eq!(b, ct_pair_samples(&sites, 0)[1]);
+    }
+
+    #[test]
+    fn noiseless_sinogram_effects_are_exactly_the_documented_formulas() {
+        let sites = ct_pair("beam_hardening = 0.05\ngain_scale = 1.05\ngain_profile = 0.03");
+        let [a, b] = [0, 1].map(|k| {
+            let (mut d, _) = site_data_config(&sites, &sites.site[k], 4).unwrap();
+            d.ct.photons = 0.0; // noiseless: the clean line integrals themselves
+            let ds = crate::data::Dataset::new(&d, crate::data::Split::Train).unwrap();
+            let Measurement::Ct { sinogram } = &ds.get(0).unwrap().measurement else {
+                panic!("CT sample")
+            };
+            (sinogram.clone(), d)
+        });
+        let (d, mu) = (&b.1, b.1.ct.resolved_mu_scale(24));
+        let nd = d.ct.detectors.unwrap();
+        // the gain phases come from the site's detector seed
+        let g = fedrecon_physics::ct::effects::gain_profile(
+            nd,
+            1.05,
+            0.03,
+            crate::data::mix(d.seed, 0xde7),
+        )
+        .unwrap();
+        for (k, (p, q)) in a.0.iter().zip(&b.0).enumerate() {
+            let p = *p as f64;
+            let want = p - 0.05 * mu * p * p - g[k % nd].ln() / mu;
+            assert!((*q as f64 - want).abs() < 1e-5, "[{k}] {q} vs {want}");
+        }
+    }
+
+    #[test]
+    fn effect_errors_name_the_site_and_field() {
+        let bad = |fx: &str| {
+            let base = ct_pair("").site[0].clone();
+            let text = format!(
+                "{}\n[site.effects]\n{fx}\n",
+                toml::to_string(&SitesConfig {
+                    image_scale: 1.0,
+                    mri_image_size: 32,
+                    site: vec![base],
+                })
+                .unwrap()
+            );
+            SitesConfig::from_toml(&text).unwrap_err().to_string()
+        };
+        let e = bad("beam_hardening = -0.1");
+        assert!(e.contains("site.plain.effects.beam_hardening"), "{e}");
+        let e = bad("target_kernel = { gaussian_sigma = -1.0 }");
+        assert!(
+            e.contains("site.plain.effects.target_kernel.gaussian_sigma") && e.contains("-1"),
+            "{e}"
+        );
+        let e = bad("gain_profile = 2.0");
+        assert!(e.contains("site.plain.effects.gain_profile"), "{e}");
+        let e = bad("beam_hardnening = 0.1");
+        assert!(e.contains("beam_hardnening"), "{e}");
+        // β too large for the line integrals of this site: refused when the data are made
+        let sites = ct_pair("beam_hardening = 5.0");
+        let (d, _) = site_data_config(&sites, &sites.site[1], 4).unwrap();
+        let ds = crate::data::Dataset::new(&d, crate::data::Split::Train).unwrap();
+        let e = ds.get(0).unwrap_err().to_string();
+        assert!(
+            e.contains("effects.beam_hardening") && e.contains("monotone"),
+            "{e}"
+        );
+        // MRI sites have no CT effects
+        let mut m = mri_sites(1);
+        m.site[0].effects.beam_hardening = Some(0.1);
+        let e = m.validate().unwrap_err().to_string();
+        assert!(e.contains("site.mri-a-equi4x.effects"), "{e}");
+    }
+
+    /// Real CT slices from pydicom's and pydicom-data's test files (MIT), when installed: the
+    /// paths in `FEDRECON_REAL_CT` (`:`-separated), else asked of `python3` (or
+    /// `FEDRECON_PYTHON`) without importing pydicom's download manager.
+    fn real_ct_files() -> Vec<std::path::PathBuf> {
+        if let Ok(v) = std::env::var("FEDRECON_REAL_CT") {
+            return std::env::split_paths(&v).filter(|p| p.is_file()).collect();
+        }
+        let py = std::env::var("FEDRECON_PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = "import importlib.util, os, sys\n\
+            s = importlib.util.find_spec('pydicom')\n\
+            c = [os.path.join(d, 'data_store', 'data', '693_UNCI.dcm') for d in sys.path if d]\n\
+            if s: c.append(os.path.join(os.path.dirname(s.origin), 'data', 'test_files', 'CT_small.dcm'))\n\
+            print('\\n'.join(dict.fromkeys(p for p in c if os.path.isfile(p))))";
+        let Ok(out) = std::process::Command::new(py).args(["-c", script]).output() else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(std::path::PathBuf::from)
+            .collect()
+    }
+
+    #[test]
+    fn real_ct_anatomy_uses_the_installed_slices() {
+        let files = real_ct_files();
+        if files.is_empty() {
+            assert!(
+                std::env::var_os("FEDRECON_REQUIRE_REAL_CT").is_none(),
+                "FEDRECON_REQUIRE_REAL_CT is set but no real CT was found"
+            );
+            eprintln!(
+                "skipped: no real CT installed (pip install pydicom pydicom-data, or set \
+                 FEDRECON_REAL_CT to DICOM CT files)"
+            );
+            return;
+        }
+        let list = files
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sites = ct_pair(&format!(
+            "anatomy = \"real-ct\"\nreal_ct = {{ files = [{list}], first = 0, count = {} }}",
+            files.len()
+        ));
+        let [_, (target, sino)] = ct_pair_samples(&sites, 0);
+        assert_eq!(target.len(), 24 * 24);
+        let mean = target.iter().map(|&v| v as f64).sum::<f64>() / target.len() as f64;
+        let max = target.iter().copied().fold(0.0f32, f32::max);
+        assert!(target.iter().all(|&v| v >= 0.0));
+        assert!(mean > 0.02 && max < 2.0, "mean {mean}, max {max}");
+        assert!(sino.iter().all(|v| v.is_finite()));
+        assert_eq!(ct_pair_samples(&sites, 0)[1].0, target, "deterministic");
+        // more samples than slices cycle through the block under seeded symmetries
+        let [_, (t1, _)] = ct_pair_samples(&sites, 1);
+        assert_ne!(t1, target);
+        // separate anatomy blocks for training and held-out slices
+        if files.len() >= 2 {
+            let sites = ct_pair(&format!(
+                "anatomy = \"real-ct\"\nreal_ct = {{ files = [{list}], count = 1, val_first = 1 }}"
+            ));
+            let (d, _) = site_data_config(&sites, &sites.site[1], 4).unwrap();
+            let val = crate::data::Dataset::new(&d, crate::data::Split::Val).unwrap();
+            let v = &val.get(0).unwrap().target;
+            let [_, (t, _)] = ct_pair_samples(&sites, 0);
+            assert_ne!(v, &t, "held-out slice from its own block");
+            assert!(v.iter().all(|x| x.is_finite() && *x >= 0.0));
+        }
+    }
+
+    #[test]
+    fn area_resample_keeps_the_mean_of_the_square() {
+        let (ny, nx) = (10, 14);
+        let img: Vec<f32> = (0..ny * nx).map(|i| ((i * 13) % 7) as f32).collect();
+        let out = crate::data::area_resample(&img, ny, nx, 4).unwrap();
+        let crop_mean = (0..ny)
+            .flat_map(|i| (2..12).map(move |j| (i, j)))
+            .map(|(i, j)| img[i * nx + j] as f64)
+            .sum::<f64>()
+            / 100.0;
+        let m = out.iter().map(|&v| v as f64).sum::<f64>() / 16.0;
+        assert!((m - crop_mean).abs() < 1e-5, "{m} vs {crop_mean}");
+        let c = crate::data::area_resample(&[2.0; 9], 3, 3, 7).unwrap();
+        assert!(crate::data::area_resample(&[1.0; 5], 2, 3, 2).is_err());
+        assert!(c.iter().all(|v| (v - 2.0).abs() < 1e-6));
     }
 }

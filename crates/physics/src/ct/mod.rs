@@ -1,6 +1,7 @@
 //! 2-D CT: projectors, the analytic reference, FBP and noise models.
 
 pub mod center;
+pub mod effects;
 pub mod fbp;
 pub mod joseph;
 pub mod noise;
