@@ -90,21 +90,33 @@ pub struct HypernetworkConfig {
     pub hidden: usize,
     /// Number of hidden layers (≥ 1).
     pub hidden_layers: usize,
+    /// Length `S` of a one-hot site code appended to the protocol vector (0: none). The
+    /// `central-onehot` baseline uses one entry per training site.
+    pub site_code: usize,
 }
 
 impl Default for HypernetworkConfig {
-    /// `P = 8`, two hidden layers of 64.
+    /// `P = 8`, two hidden layers of 64, no site code.
     fn default() -> Self {
         Self {
             protocol_dim: 8,
             hidden: 64,
             hidden_layers: 2,
+            site_code: 0,
         }
     }
 }
 
-/// HyperFed-style hypernetwork: an MLP mapping a site's protocol vector `p ∈ ℝᴾ` to FiLM
-/// scales and shifts for every conditioned block,
+impl HypernetworkConfig {
+    /// Length of the hypernetwork's input: `P + S`.
+    pub fn input_dim(&self) -> usize {
+        self.protocol_dim + self.site_code
+    }
+}
+
+/// HyperFed-style hypernetwork: an MLP mapping a site's protocol vector `p ∈ ℝᴾ` (followed by
+/// its one-hot site code when [`HypernetworkConfig::site_code`] > 0) to FiLM scales and shifts
+/// for every conditioned block,
 /// `[γ_1, β_1, …, γ_K, β_K] = W_L σ(… σ(W_1 p + b_1) …) + b_L` with ReLU `σ`. The last layer is
 /// initialised to zero, so a fresh hypernetwork produces zero FiLM (the identity).
 #[derive(Module, Debug)]
@@ -136,7 +148,7 @@ impl HypernetworkConfig {
         let hidden = (0..self.hidden_layers)
             .map(|i| {
                 let a = if i == 0 {
-                    self.protocol_dim
+                    self.input_dim()
                 } else {
                     self.hidden
                 };
@@ -154,9 +166,9 @@ impl HypernetworkConfig {
         })
     }
 
-    /// Parameters by formula: `(P+1)H + (L−1)(H+1)H + (H+1)·2ΣC`.
+    /// Parameters by formula: `(P+S+1)H + (L−1)(H+1)H + (H+1)·2ΣC`.
     pub fn num_params(&self, film_channels: &[usize]) -> usize {
-        let (p, h, l) = (self.protocol_dim, self.hidden, self.hidden_layers);
+        let (p, h, l) = (self.input_dim(), self.hidden, self.hidden_layers);
         let total: usize = film_channels.iter().sum();
         (p + 1) * h + (l - 1) * (h + 1) * h + (h + 1) * 2 * total
     }
@@ -166,7 +178,7 @@ impl Hypernetwork {
     /// The FiLM for a batch of protocol vectors.
     ///
     /// # Shapes
-    /// `protocol`: `[B, P]` → FiLM with `scale[b], shift[b]`: `[B, C_b]`.
+    /// `protocol`: `[B, P + S]` → FiLM with `scale[b], shift[b]`: `[B, C_b]`.
     pub fn forward(&self, protocol: Tensor<2>) -> Film {
         let mut h = protocol;
         for l in &self.hidden {

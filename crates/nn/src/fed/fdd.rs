@@ -97,6 +97,8 @@ impl Default for FddConfig {
 }
 
 /// One branch.
+// two per model, built once: the size of the U-Net variant does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum FddBranch {
     /// RED-CNN on `[band, image]`.
