@@ -307,6 +307,7 @@ fn fresh_hypernetwork_gives_the_identity() {
         hidden: 16,
         hidden_layers: 2,
         site_code: 0,
+        tied: false,
     };
     let ch = model.film_channels();
     let hyper = hc.init(&ch, &dev).unwrap();
@@ -517,6 +518,7 @@ fn hypernetwork_receives_gradients_through_the_model() {
         hidden: 8,
         hidden_layers: 2,
         site_code: 0,
+        tied: false,
     };
     let hyper = hc.init(&model.film_channels(), &dev).unwrap();
     let protocol = Tensor::<2>::from_data(TensorData::new(randv(6, 9), [2, 3]), &dev);

@@ -226,6 +226,7 @@ impl FedConfig {
                 hidden: 16,
                 hidden_layers: 1,
                 site_code: 0,
+                tied: false,
             },
         };
         let hyper_arch = Architecture::Hyper(crate::HypernetworkConfig {

@@ -94,7 +94,7 @@ impl NetSpec {
                 let net = self.model.init(physics, device)?;
                 let ch = net.film_channels();
                 FedNet {
-                    hyper: Some(h.init(&ch, device)?),
+                    hyper: Some(h.init_with_period(&ch, net.film_period(), device)?),
                     net: Some(net),
                     lowfreq: None,
                     highfreq: None,
@@ -728,6 +728,7 @@ mod tests {
             hidden: 8,
             hidden_layers: 1,
             site_code: 0,
+            tied: false,
         });
         let mut t = sites(arch);
         let hyper = build_method(&PresetOptions::named("hyperfed")).unwrap();
@@ -844,6 +845,7 @@ mod preset_tests {
                 hidden: 4,
                 hidden_layers: 1,
                 site_code: 0,
+                tied: false,
             }),
         };
         let dev = Device::flex();

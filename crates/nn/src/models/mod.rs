@@ -47,6 +47,11 @@ pub trait ReconNet {
     ) -> Result<Tensor<4>>;
     /// Channels of each FiLM-conditioned block, in order (empty = no hooks).
     fn film_channels(&self) -> Vec<usize>;
+    /// FiLM blocks per iteration of an unrolled model (what a tied hypernetwork produces);
+    /// by default all of them.
+    fn film_period(&self) -> usize {
+        self.film_channels().len()
+    }
 }
 
 /// The `[model]` table: `kind` plus that kind's fields.
@@ -189,6 +194,13 @@ impl ReconNet for AnyModel {
                 },
                 got: i.modality(),
             }),
+        }
+    }
+
+    fn film_period(&self) -> usize {
+        match self {
+            AnyModel::Learn(_) => Learn::FILM_PER_ITER,
+            m => m.film_channels().len(),
         }
     }
 
