@@ -9,7 +9,7 @@
 //!
 //! Defaults (the papers' sizes):
 //! - `lpd`: `n_iter = 10, n_primal = 5, n_dual = 5, hidden = 32, activation = "prelu"`;
-//! - `learn`: `n_iter = 10, hidden = 48, kernel = 5, alpha_init = 0.5`;
+//! - `learn`: `n_iter = 10, hidden = 48, kernel = 5, alpha_init = 0.5, normalise = true`;
 //! - `fbpconvnet`: `base_channels = 32, depth = 4, norm = "instance"`;
 //! - `varnet`: `cascades = 12, chans = 18, pools = 4, sens_chans = 8, sens_pools = 4`;
 //! - `modl`: `n_iter = 10, cg_iter = 10, layers = 5, hidden = 64, lambda_init = 0.05`.
