@@ -100,7 +100,7 @@ fn fed_compare_writes_the_json_layout() {
         "--rounds",
         "1",
         "--methods",
-        "local,fedavg,hyperfed,central,hyperfed-shared,fdd-fedavg",
+        "local,fedavg,hyperfed,central,hyperfed-shared,fdd-fedavg,central-onehot",
     ];
     a.extend(TINY);
     succeed(&a);
@@ -113,6 +113,7 @@ fn fed_compare_writes_the_json_layout() {
         "central",
         "hyperfed-shared",
         "fdd-fedavg",
+        "central-onehot",
         "fbp",
     ] {
         let r = &v["methods"][m];

@@ -14,6 +14,12 @@
 //! `M(u, v) = [√(u² + v²) ≤ r·D]` with `D = √(ny² + nx²)` the diagonal of the coefficient array and
 //! `r` the cut-off fraction (FedFDD draws `r` uniformly in `[0.43, 0.50]`), into
 //! `low = IDCT(M ⊙ DCT(x))` and `high = x − low`, so `low + high = x` up to one `f32` rounding.
+//!
+//! FedFDD's own mask ([`fedfdd_mask`], `afm()` in `config/utils.py` of
+//! github.com/xuhang2019/FedFDD, drawn afresh for every image it loads) adds random high
+//! frequencies to that disc: with `d(u, v) = √(u² + v²)`,
+//! `M(u, v) = [d ≤ r·√(ny² + nx²)] ∨ B(u, v)`, `r ~ U(0.43, 0.50)`,
+//! `B(u, v) ~ Bernoulli(d(u, v) / max d)`, `max d = √((ny−1)² + (nx−1)²)`.
 
 use crate::error::{FedError, Result};
 use rand::Rng;
@@ -147,6 +153,24 @@ pub fn random_cutoff(rng: &mut impl Rng) -> f64 {
     rng.random_range(lo..=hi)
 }
 
+/// FedFDD's random mask over the `(ny, nx)` DCT coefficients (see the module docs), row-major,
+/// and its cut-off fraction `r`: the RNG draws `r` first, then one Bernoulli per coefficient in
+/// row-major order (deterministic for a seeded `rng`).
+pub fn fedfdd_mask(ny: usize, nx: usize, rng: &mut impl Rng) -> (Vec<bool>, f64) {
+    let r = random_cutoff(rng);
+    let rad = r * ((ny * ny + nx * nx) as f64).sqrt();
+    let dmax = (((ny.saturating_sub(1)).pow(2) + (nx.saturating_sub(1)).pow(2)) as f64).sqrt();
+    let mask = (0..ny * nx)
+        .map(|i| {
+            let (u, v) = ((i / nx) as f64, (i % nx) as f64);
+            let d = (u * u + v * v).sqrt();
+            let extra = dmax > 0.0 && rng.random_bool((d / dmax).clamp(0.0, 1.0));
+            d <= rad || extra
+        })
+        .collect();
+    (mask, r)
+}
+
 /// The circular DCT low-pass split of `(ny, nx)` images at cut-off fraction `r` of the diagonal.
 #[derive(Debug)]
 pub struct FreqSplit {
@@ -185,9 +209,22 @@ impl FreqSplit {
     }
     /// `(low, high)` with `low = IDCT(M ⊙ DCT(x))`, `high = x − low`.
     pub fn split(&self, image: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.split_masked(image, &self.mask)
+    }
+
+    /// [`Self::split`] with another mask `mask` of the same `(ny, nx)` coefficients (e.g. a
+    /// [`fedfdd_mask`]).
+    pub fn split_masked(&self, image: &[f32], mask: &[bool]) -> Result<(Vec<f32>, Vec<f32>)> {
+        if mask.len() != self.mask.len() {
+            return Err(FedError::field(
+                "mask",
+                format!("{} entries", mask.len()),
+                format!("expected {} (ny·nx)", self.mask.len()),
+            ));
+        }
         let x: Vec<f64> = image.iter().map(|&v| v as f64).collect();
         let mut c = self.dct.forward(&x)?;
-        for (c, &m) in c.iter_mut().zip(&self.mask) {
+        for (c, &m) in c.iter_mut().zip(mask) {
             if !m {
                 *c = 0.0;
             }
@@ -350,6 +387,64 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("cutoff")
+        );
+    }
+
+    #[test]
+    fn fedfdd_mask_statistics_and_determinism() {
+        let (ny, nx) = (32, 24);
+        let diag = ((ny * ny + nx * nx) as f64).sqrt();
+        let dmax = (((ny - 1) * (ny - 1) + (nx - 1) * (nx - 1)) as f64).sqrt();
+        let mut rng = StdRng::seed_from_u64(11);
+        let (mut lo, mut hi) = (1.0f64, 0.0f64);
+        let (mut extra, mut expected) = (0.0, 0.0);
+        let draws = 400;
+        for _ in 0..draws {
+            let (m, r) = fedfdd_mask(ny, nx, &mut rng);
+            assert!((0.43..=0.50).contains(&r), "{r}");
+            lo = lo.min(r);
+            hi = hi.max(r);
+            // the mask holds the whole disc of radius r·diag: the largest full disc, as a
+            // fraction of the diagonal, is at least r ≥ 0.43
+            let mut full = f64::INFINITY;
+            for i in 0..ny * nx {
+                let (u, v) = ((i / nx) as f64, (i % nx) as f64);
+                let d = (u * u + v * v).sqrt();
+                if d <= r * diag {
+                    assert!(m[i], "coefficient {i} inside the disc is masked out");
+                } else {
+                    expected += d / dmax;
+                    extra += m[i] as u8 as f64;
+                    if !m[i] {
+                        full = full.min(d);
+                    }
+                }
+            }
+            assert!(full / diag >= 0.43, "{}", full / diag);
+        }
+        // the cut-offs cover the range; the extra high frequencies appear with probability d/max d
+        assert!(lo < 0.44 && hi > 0.49, "cut-offs in [{lo}, {hi}]");
+        let rel = (extra - expected).abs() / expected;
+        assert!(rel < 0.02, "extra {extra} vs expected {expected}");
+        // deterministic for a seed, different for another
+        let draw = |seed| fedfdd_mask(ny, nx, &mut StdRng::seed_from_u64(seed));
+        assert_eq!(draw(5), draw(5));
+        assert_ne!(draw(5).0, draw(6).0);
+        // a split with it still sums to the image; a mask of the wrong size is an error
+        let img: Vec<f32> = random_image(ny, nx, 2).iter().map(|&v| v as f32).collect();
+        let s = FreqSplit::new(ny, nx, 0.45).unwrap();
+        let (l, h) = s.split_masked(&img, &draw(5).0).unwrap();
+        assert!(
+            l.iter()
+                .zip(&h)
+                .zip(&img)
+                .all(|((a, b), x)| (a + b - x).abs() < 1e-5)
+        );
+        assert!(
+            s.split_masked(&img, &[true; 3])
+                .unwrap_err()
+                .to_string()
+                .contains("mask")
         );
     }
 

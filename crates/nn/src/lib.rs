@@ -30,6 +30,7 @@ pub mod models;
 pub mod ops;
 pub mod params;
 pub mod physics;
+pub mod redcnn;
 pub mod selfcheck;
 pub mod train;
 pub mod unet;

@@ -70,9 +70,27 @@ impl CtPhysics {
     /// # Shapes
     /// `x`: `[B, 1, ny, nx]` → `[B, 1, n_angles, n_det]`.
     pub fn project_normalised(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        Ok(self.project(x)?.mul_scalar(1.0 / self.op_norm))
+    }
+
+    /// The projector `A` of a batch (autodiff).
+    ///
+    /// # Shapes
+    /// `x`: `[B, 1, ny, nx]` → `[B, 1, n_angles, n_det]`.
+    pub fn project(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         let [b, _, _, _] = x.dims();
         let [na, nd] = self.sino_shape;
-        Ok(crate::ops::apply_nd(x, &self.linop(), [b, 1, na, nd])?.mul_scalar(1.0 / self.op_norm))
+        crate::ops::apply_nd(x, &self.linop(), [b, 1, na, nd])
+    }
+
+    /// Its adjoint `Aᵀ` (autodiff).
+    ///
+    /// # Shapes
+    /// `y`: `[B, 1, n_angles, n_det]` → `[B, 1, ny, nx]`.
+    pub fn backproject(&self, y: Tensor<4>) -> Result<Tensor<4>> {
+        let [b, _, _, _] = y.dims();
+        let [ny, nx] = self.image_shape;
+        crate::ops::apply_adjoint_nd(y, &self.linop(), [b, 1, ny, nx])
     }
 
     /// Its adjoint `Kᵀ = Aᵀ/‖A‖` (autodiff).
@@ -80,12 +98,7 @@ impl CtPhysics {
     /// # Shapes
     /// `y`: `[B, 1, n_angles, n_det]` → `[B, 1, ny, nx]`.
     pub fn backproject_normalised(&self, y: Tensor<4>) -> Result<Tensor<4>> {
-        let [b, _, _, _] = y.dims();
-        let [ny, nx] = self.image_shape;
-        Ok(
-            crate::ops::apply_adjoint_nd(y, &self.linop(), [b, 1, ny, nx])?
-                .mul_scalar(1.0 / self.op_norm),
-        )
+        Ok(self.backproject(y)?.mul_scalar(1.0 / self.op_norm))
     }
 
     /// FBP of every sinogram of the batch (no gradient: the measurement is data).

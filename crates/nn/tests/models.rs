@@ -94,6 +94,7 @@ fn small_configs() -> Vec<ModelConfig> {
             hidden: 6,
             kernel: 3,
             alpha_init: 0.5,
+            normalise: true,
         }),
         ModelConfig::Fbpconvnet(FbpConvNetConfig {
             base_channels: 4,
@@ -305,6 +306,8 @@ fn fresh_hypernetwork_gives_the_identity() {
         protocol_dim: 5,
         hidden: 16,
         hidden_layers: 2,
+        site_code: 0,
+        tied: false,
     };
     let ch = model.film_channels();
     let hyper = hc.init(&ch, &dev).unwrap();
@@ -514,6 +517,8 @@ fn hypernetwork_receives_gradients_through_the_model() {
         protocol_dim: 3,
         hidden: 8,
         hidden_layers: 2,
+        site_code: 0,
+        tied: false,
     };
     let hyper = hc.init(&model.film_channels(), &dev).unwrap();
     let protocol = Tensor::<2>::from_data(TensorData::new(randv(6, 9), [2, 3]), &dev);

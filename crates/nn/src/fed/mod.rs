@@ -525,6 +525,7 @@ mod tests {
                 hidden: 2,
                 kernel: 3,
                 alpha_init: 0.5,
+                normalise: true,
             }),
             arch: Architecture::Plain,
         };

@@ -159,20 +159,39 @@ impl FedConfig {
 
     /// `(training sites, evaluation-only sites)` with architecture `arch`
     /// ([`super::site_trainers`]).
+    /// With a site code in the architecture (`central-onehot`), the `j`-th training site gets
+    /// code `j`; evaluation-only sites none (all zeros).
     pub fn site_trainers(
         &self,
         arch: Architecture,
         device: &Device,
     ) -> Result<(Vec<NnSiteTrainer>, Vec<NnSiteTrainer>)> {
-        Ok(site_trainers(&self.sites, &self.site_build(arch, device))?)
+        let (mut train, eval) = site_trainers(&self.sites, &self.site_build(arch, device))?;
+        if has_site_code(&arch) {
+            for (j, t) in train.iter_mut().enumerate() {
+                t.set_site_codes(j)?;
+            }
+        }
+        Ok((train, eval))
     }
 
-    /// The pooled trainer of the central baseline ([`super::central_trainer`]).
+    /// The pooled trainer of the central baseline ([`super::central_trainer`]); with a site
+    /// code, part `j` (the `j`-th training site) gets code `j`.
     pub fn central_trainer(&self, arch: Architecture, device: &Device) -> Result<NnSiteTrainer> {
-        Ok(central_trainer(
-            &self.sites,
-            &self.site_build(arch, device),
-        )?)
+        let mut t = central_trainer(&self.sites, &self.site_build(arch, device))?;
+        if has_site_code(&arch) {
+            t.set_site_codes(0)?;
+        }
+        Ok(t)
+    }
+
+    /// Number of training sites (`train_samples > 0`).
+    pub fn training_sites(&self) -> usize {
+        self.sites
+            .site
+            .iter()
+            .filter(|s| s.train_samples > 0)
+            .count()
     }
 
     /// How this config builds its sites with architecture `arch`.
@@ -193,19 +212,27 @@ impl FedConfig {
         Ok(s.protocol()?.to_vector()?.len())
     }
 
-    /// The federated method (`None` for `central`) and architecture of a method name: a preset
-    /// or one of [`COMPARE_EXTRA`]; the config's architecture when it fits the method, else a
-    /// small default. The config's aggregation rule, weighting, μ, norm patterns and
-    /// hypernetwork mode apply to every method, its custom groups only to its own preset.
+    /// The federated method (`None` for `central` and `central-onehot`) and architecture of a
+    /// method name: a preset or one of [`COMPARE_EXTRA`]; the config's architecture when it
+    /// fits the method, else a small default. The config's aggregation rule, weighting, μ and
+    /// norm patterns apply to every method, its custom groups only to its own preset.
+    /// `hyperfed` keeps the hypernetwork local (the paper's personalised HyperFed) whatever the
+    /// config's `[method] hyper` (which `fed simulate` applies); `hyperfed-shared` aggregates it.
     pub fn method(&self, method: &str) -> Result<(Option<FedMethod>, Architecture)> {
-        let hyper_arch = match self.arch {
-            Architecture::Hyper(_) => self.arch,
-            _ => Architecture::Hyper(crate::HypernetworkConfig {
+        let hyper_cfg = match self.arch {
+            Architecture::Hyper(h) => h,
+            _ => crate::HypernetworkConfig {
                 protocol_dim: self.protocol_dim()?,
                 hidden: 16,
                 hidden_layers: 1,
-            }),
+                site_code: 0,
+                tied: false,
+            },
         };
+        let hyper_arch = Architecture::Hyper(crate::HypernetworkConfig {
+            site_code: 0,
+            ..hyper_cfg
+        });
         let fdd_arch = match self.arch {
             Architecture::Fdd(_) => self.arch,
             _ => Architecture::Fdd(Default::default()),
@@ -221,13 +248,19 @@ impl FedConfig {
         };
         let (opts, arch) = match method {
             "central" => return Ok((None, Architecture::Plain)),
-            "hyperfed" => (named("hyperfed"), hyper_arch),
-            "hyperfed-local" | "hyperfed-shared" => {
+            "central-onehot" => {
+                let h = crate::HypernetworkConfig {
+                    site_code: self.training_sites().max(1),
+                    ..hyper_cfg
+                };
+                return Ok((None, Architecture::Hyper(h)));
+            }
+            "hyperfed" | "hyperfed-local" | "hyperfed-shared" => {
                 let mut o = named("hyperfed");
-                o.hyper = if method == "hyperfed-local" {
-                    fedrecon_fed::presets::HyperMode::Local
-                } else {
+                o.hyper = if method == "hyperfed-shared" {
                     fedrecon_fed::presets::HyperMode::Aggregate
+                } else {
+                    fedrecon_fed::presets::HyperMode::Local
                 };
                 (o, hyper_arch)
             }
@@ -251,11 +284,25 @@ impl FedConfig {
 }
 
 /// The method names [`FedConfig::method`] accepts besides the presets: `central` (pooled
-/// training), `hyperfed-local` / `hyperfed-shared` (HyperFed with personal / one aggregated
-/// hypernetwork; plain `hyperfed` uses the config's `[method] hyper`), and `fdd-fedavg` (FedFDD's
-/// two-branch network with both branches aggregated: FedAvg on FedFDD's architecture, the
-/// like-for-like baseline of `fedfdd`).
-pub const COMPARE_EXTRA: [&str; 4] = ["central", "hyperfed-local", "hyperfed-shared", "fdd-fedavg"];
+/// training), `central-onehot` (pooled training of the backbone with a hypernetwork fed the
+/// protocol vector and a one-hot code of the site, the same FiLM path as HyperFed: an upper
+/// bound for personalisation, evaluated at each site with its own code; evaluation-only sites
+/// get an all-zero code), `hyperfed-local` / `hyperfed-shared` (HyperFed with personal / one
+/// aggregated hypernetwork; plain `hyperfed` is `hyperfed-local`, the paper's setting), and
+/// `fdd-fedavg` (FedFDD's two-branch network with both branches aggregated: FedAvg on FedFDD's
+/// architecture, the like-for-like baseline of `fedfdd`).
+pub const COMPARE_EXTRA: [&str; 5] = [
+    "central",
+    "central-onehot",
+    "hyperfed-local",
+    "hyperfed-shared",
+    "fdd-fedavg",
+];
+
+/// Whether `arch` carries a one-hot site code.
+fn has_site_code(arch: &Architecture) -> bool {
+    matches!(arch, Architecture::Hyper(h) if h.site_code > 0)
+}
 
 /// `[sites] presets = ["ct-hyperfed", "ct-hyperfed-unseen"]`: the built-in site lists of
 /// `SitesConfig::preset`, in order, before any sites given as `[[sites.site]]`; `image_scale`
@@ -379,8 +426,15 @@ impl Site {
             ));
         }
         let method = build_method(&config.method)?;
-        let (train, eval) = one.site_trainers(config.arch, device)?;
-        let trainer = train.into_iter().chain(eval).next().expect("one site");
+        let (train, eval) = site_trainers(&one.sites, &one.site_build(config.arch, device))?;
+        let mut trainer = train.into_iter().chain(eval).next().expect("one site");
+        if has_site_code(&config.arch) {
+            // the code of the site in the whole federation: its index among the training sites
+            let training = config.sites.site.iter().filter(|s| s.train_samples > 0);
+            if let Some(j) = training.map(|s| &s.name).position(|n| n == name) {
+                trainer.set_site_codes(j)?;
+            }
+        }
         Ok(Self {
             trainer,
             local: LocalTrainConfig {
@@ -443,6 +497,57 @@ mod tests {
     fn tiny() -> FedConfig {
         let set = ["local.steps=1", "model.n_iter=2", "model.hidden=4"].map(String::from);
         FedConfig::parse(DEFAULT_CONFIG, &set).unwrap()
+    }
+
+    #[test]
+    fn central_onehot_gives_each_site_its_code_through_the_film_path() {
+        let cfg = tiny();
+        let dev = Device::flex();
+        let (method, arch) = cfg.method("central-onehot").unwrap();
+        assert!(method.is_none(), "pooled training");
+        let Architecture::Hyper(h) = arch else {
+            panic!("{arch:?}")
+        };
+        let p = cfg.protocol_dim().unwrap();
+        assert_eq!((h.protocol_dim, h.site_code), (p, 3));
+        let (train, eval) = cfg.site_trainers(arch, &dev).unwrap();
+        let inputs: Vec<Vec<f32>> = train
+            .iter()
+            .map(|t| t.parts()[0].hyper_input().to_vec())
+            .collect();
+        for (j, v) in inputs.iter().enumerate() {
+            assert_eq!(&v[..p], &train[j].parts()[0].protocol[..]);
+            let code: Vec<f32> = (0..3).map(|i| if i == j { 1.0 } else { 0.0 }).collect();
+            assert_eq!(&v[p..], &code[..], "site {j}");
+        }
+        // the unseen site has no code
+        assert!(
+            eval[0].parts()[0].hyper_input()[p..]
+                .iter()
+                .all(|&c| c == 0.0)
+        );
+        // the pooled trainer's parts carry the same inputs, in the same order
+        let central = cfg.central_trainer(arch, &dev).unwrap();
+        let pooled: Vec<Vec<f32>> = central
+            .parts()
+            .iter()
+            .map(|d| d.hyper_input().to_vec())
+            .collect();
+        assert_eq!(pooled, inputs);
+        // a site built alone gets its federation code
+        let one = FedConfig {
+            arch,
+            ..cfg.clone()
+        };
+        let mut site = Site::new(&one, train[1].name(), &dev).unwrap();
+        assert_eq!(site.trainer().parts()[0].hyper_input(), &inputs[1][..]);
+        // hyperfed is the personal variant, hyperfed-shared aggregates the hypernetwork
+        let groups = |m: &str| {
+            let (m, _) = cfg.method(m).unwrap();
+            format!("{:?}", m.unwrap().strategy)
+        };
+        assert_eq!(groups("hyperfed"), groups("hyperfed-local"));
+        assert_ne!(groups("hyperfed"), groups("hyperfed-shared"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - `Hyper`: the backbone plus a hypernetwork `hyper.*` mapping the site's normalised protocol
 //!   vector `p` ([`fedrecon_fed::protocol::CtScanProtocol::to_vector`]) to FiLM scales and shifts of
 //!   the backbone's blocks, `net.reconstruct(y, A, H(p))` (HyperFed, Yang et al. 2023);
-//! - `Fdd`: FedFDD's two branches on the FBP image ([`super::fdd`]).
+//! - `Fdd`: FedFDD's two branches on the FBP image ([`super::fdd`]), with FedFDD's random DCT
+//!   mask drawn per image and local step from `round_seed(seed, round, ·)`.
 //!
 //! **Local training** (one round): `S` Adam steps ([`crate::train::DeviceAdam`] on the site's
 //! device, moments reset every round) on the mean squared error `‖f_θ(y) − x‖²/N` of
@@ -23,7 +24,7 @@
 //! **Evaluation**: mean PSNR (range of each target), SSIM and NMSE of the held-out samples
 //! (`fedrecon_physics::metrics`).
 
-use super::fdd::{FddConfig, FddNet};
+use super::fdd::{EVAL_MASK_SEED, FddBranch, FddConfig, FddNet};
 use super::site_err;
 use crate::config::DataConfig;
 use crate::data::{Dataset, Sample, Split, center_crop};
@@ -71,9 +72,11 @@ pub struct FedNet {
     /// Backbone.
     pub net: Option<AnyModel>,
     /// FedFDD low-frequency branch.
-    pub lowfreq: Option<crate::unet::Unet>,
+    pub lowfreq: Option<FddBranch>,
     /// FedFDD high-frequency branch.
-    pub highfreq: Option<crate::unet::Unet>,
+    pub highfreq: Option<FddBranch>,
+    /// FedFDD's random mask (else the fixed disc).
+    pub fdd_random_mask: bool,
 }
 
 impl NetSpec {
@@ -85,24 +88,31 @@ impl NetSpec {
                 net: Some(self.model.init(physics, device)?),
                 lowfreq: None,
                 highfreq: None,
+                fdd_random_mask: false,
             },
             Architecture::Hyper(h) => {
                 let net = self.model.init(physics, device)?;
                 let ch = net.film_channels();
                 FedNet {
-                    hyper: Some(h.init(&ch, device)?),
+                    hyper: Some(h.init_with_period(&ch, net.film_period(), device)?),
                     net: Some(net),
                     lowfreq: None,
                     highfreq: None,
+                    fdd_random_mask: false,
                 }
             }
             Architecture::Fdd(f) => {
-                let FddNet { lowfreq, highfreq } = f.init(device)?;
+                let FddNet {
+                    lowfreq,
+                    highfreq,
+                    random_mask,
+                } = f.init(device)?;
                 FedNet {
                     hyper: None,
                     net: None,
                     lowfreq: Some(lowfreq),
                     highfreq: Some(highfreq),
+                    fdd_random_mask: random_mask,
                 }
             }
         })
@@ -111,13 +121,15 @@ impl NetSpec {
 
 impl FedNet {
     /// Reconstruct a batch; `protocol` is the site's normalised protocol vector (used by the
-    /// hypernetwork), `split` the FedFDD split of the image grid.
+    /// hypernetwork input: the protocol vector and any site code), `split` the FedFDD split of
+    /// the image grid, `mask_seeds` the seeds of FedFDD's random masks, one per image.
     pub fn forward(
         &self,
         input: &ModelInput,
         physics: &Physics,
         protocol: &[f32],
         split: Option<&FreqSplit>,
+        mask_seeds: &[u64],
     ) -> Result<Tensor<4>> {
         if let (Some(lo), Some(hi)) = (&self.lowfreq, &self.highfreq) {
             let ModelInput::Ct { sinogram } = input else {
@@ -132,8 +144,9 @@ impl FedNet {
             let net = FddNet {
                 lowfreq: lo.clone(),
                 highfreq: hi.clone(),
+                random_mask: self.fdd_random_mask,
             };
-            return net.forward(&x, split);
+            return net.forward(&x, split, mask_seeds);
         }
         let net = self
             .net
@@ -155,6 +168,9 @@ impl FedNet {
         }
     }
 }
+
+/// Stream of the per-step FedFDD mask seeds (`round_seed(seed, round, MASK_STREAM + step)`).
+const MASK_STREAM: u64 = 0x6d61_736b_0000_0000;
 
 /// Local-training settings that the federation's [`LocalTrainConfig`] does not carry.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -185,6 +201,9 @@ pub struct SiteData {
     pub val: Option<Dataset>,
     /// Normalised protocol vector.
     pub protocol: Vec<f32>,
+    /// The hypernetwork's input: the protocol vector, then the one-hot site code
+    /// ([`HypernetworkConfig::site_code`] entries; all zero until [`Self::set_site_code`]).
+    hyper_input: Vec<f32>,
     split: Option<FreqSplit>,
 }
 
@@ -234,13 +253,42 @@ impl SiteData {
                 ));
             }
         }
+        let code = match arch {
+            Architecture::Hyper(h) => h.site_code,
+            _ => 0,
+        };
+        let mut hyper_input = protocol.clone();
+        hyper_input.resize(protocol.len() + code, 0.0);
         Ok(Self {
             name: name.into(),
             train,
             val,
             protocol,
+            hyper_input,
             split,
         })
+    }
+
+    /// Set the one-hot site code to entry `index` (an error naming the site when the
+    /// architecture has no such entry).
+    pub fn set_site_code(&mut self, index: usize) -> Result<()> {
+        let p = self.protocol.len();
+        let n = self.hyper_input.len() - p;
+        if index >= n {
+            return Err(NnError::argument(
+                "hypernetwork.site_code",
+                n,
+                format!("site {} needs code entry {index}", self.name),
+            ));
+        }
+        self.hyper_input[p..].fill(0.0);
+        self.hyper_input[p + index] = 1.0;
+        Ok(())
+    }
+
+    /// The hypernetwork's input `[protocol, one-hot site code]`.
+    pub fn hyper_input(&self) -> &[f32] {
+        &self.hyper_input
     }
 }
 
@@ -312,6 +360,14 @@ impl NnSiteTrainer {
         &self.parts
     }
 
+    /// Give part `i` the one-hot site code `first + i` (see [`SiteData::set_site_code`]).
+    pub fn set_site_codes(&mut self, first: usize) -> Result<()> {
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            p.set_site_code(first + i)?;
+        }
+        Ok(())
+    }
+
     /// The site's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -349,8 +405,16 @@ impl NnSiteTrainer {
         for chunk in idx.chunks(self.settings.eval_batch.max(1)) {
             let b = val.batch(chunk, &self.device).map_err(&e)?;
             let [_, _, h, w] = b.target.dims();
+            // FedFDD's random masks of the held-out images: fixed per image
+            let seeds: Vec<u64> = chunk.iter().map(|&i| EVAL_MASK_SEED + i as u64).collect();
             let y = net
-                .forward(&b.input, &val.physics, &part.protocol, part.split.as_ref())
+                .forward(
+                    &b.input,
+                    &val.physics,
+                    part.hyper_input(),
+                    part.split.as_ref(),
+                    &seeds,
+                )
                 .and_then(|y| center_crop(y, h, w))
                 .map_err(&e)?;
             let v = y
@@ -431,12 +495,18 @@ impl NnSiteTrainer {
             let data = part.train.as_ref().expect("trainable");
             let seed = round_seed(cfg.seed, round, 0x6e6e_0000 + trainable[s % k] as u64);
             let batch = data.train_batch(bs, seed, s / k, &ad)?;
-            let [_, _, th, tw] = batch.target.dims();
+            let [nb, _, th, tw] = batch.target.dims();
+            // FedFDD's random masks: one per image, from the run seed, round and step
+            let mask_seed = round_seed(cfg.seed, round, MASK_STREAM + s as u64);
+            let seeds: Vec<u64> = (0..nb as u64)
+                .map(|i| round_seed(mask_seed, 0, i))
+                .collect();
             let out = net.forward(
                 &batch.input,
                 &data.physics,
-                &part.protocol,
+                part.hyper_input(),
                 part.split.as_ref(),
+                &seeds,
             )?;
             let d = center_crop(out, th, tw)? - batch.target;
             let loss = (d.clone() * d).mean();
@@ -555,6 +625,7 @@ mod tests {
                 hidden: 4,
                 kernel: 3,
                 alpha_init: 0.5,
+                normalise: true,
             }),
             arch,
         }
@@ -656,6 +727,8 @@ mod tests {
             protocol_dim: 7,
             hidden: 8,
             hidden_layers: 1,
+            site_code: 0,
+            tied: false,
         });
         let mut t = sites(arch);
         let hyper = build_method(&PresetOptions::named("hyperfed")).unwrap();
@@ -679,10 +752,11 @@ mod tests {
 
     #[test]
     fn fedfdd_keeps_low_branch_local_and_resume_is_bit_identical() {
+        // the paper's RED-CNN branches (small: 16² images) with the random mask
         let arch = Architecture::Fdd(FddConfig {
-            unet: crate::unet::UnetConfig {
-                base_channels: 2,
-                depth: 1,
+            redcnn: crate::redcnn::RedCnnConfig {
+                width: 2,
+                kernel: 3,
                 ..Default::default()
             },
             ..Default::default()
@@ -764,11 +838,14 @@ mod preset_tests {
                 hidden: 2,
                 kernel: 3,
                 alpha_init: 0.5,
+                normalise: true,
             }),
             arch: Architecture::Hyper(HypernetworkConfig {
                 protocol_dim: 7,
                 hidden: 4,
                 hidden_layers: 1,
+                site_code: 0,
+                tied: false,
             }),
         };
         let dev = Device::flex();

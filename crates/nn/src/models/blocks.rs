@@ -20,7 +20,8 @@ pub enum Activation {
 }
 
 /// `conv(k×k, a→h) → σ → conv(h→h) → σ → FiLM → conv(h→b)`, all convs with bias, "same"
-/// padding. The FiLM hook sits on the last hidden activation (`h` channels).
+/// padding. [`Cnn3::forward`] has one FiLM hook, on the last hidden activation (`h` channels);
+/// [`Cnn3::forward_film_each`] modulates the output of every convolution (HyperFed's placement).
 #[derive(Module, Debug)]
 pub struct Cnn3 {
     c1: Conv2d,
@@ -84,5 +85,19 @@ impl Cnn3 {
         let x = act(self.c1.forward(x), &self.a1);
         let x = act(self.c2.forward(x), &self.a2);
         self.c3.forward(film_at(film, block, x))
+    }
+
+    /// FiLM on the output of each of the three convolutions, before its activation (HyperFed,
+    /// Yang et al. 2023: `ConvBlock.forward` in `models/hyperfed_LEARN.py`):
+    /// `σ(F_{f}(c₁x)) → σ(F_{f+1}(c₂·)) → F_{f+2}(c₃·)` with `F_b(z) = z·(1 + γ_b) + β_b`.
+    /// Without FiLM this is exactly [`Self::forward`] without FiLM.
+    ///
+    /// # Shapes
+    /// `[B, a, H, W]` → `[B, b, H, W]`; FiLM blocks `first` (`h` channels), `first + 1` (`h`),
+    /// `first + 2` (`b`).
+    pub fn forward_film_each(&self, x: Tensor<4>, film: Option<&Film>, first: usize) -> Tensor<4> {
+        let x = act(film_at(film, first, self.c1.forward(x)), &self.a1);
+        let x = act(film_at(film, first + 1, self.c2.forward(x)), &self.a2);
+        film_at(film, first + 2, self.c3.forward(x))
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Defaults (the papers' sizes):
 //! - `lpd`: `n_iter = 10, n_primal = 5, n_dual = 5, hidden = 32, activation = "prelu"`;
-//! - `learn`: `n_iter = 10, hidden = 48, kernel = 5, alpha_init = 0.5`;
+//! - `learn`: `n_iter = 10, hidden = 48, kernel = 5, alpha_init = 0.5, normalise = true`;
 //! - `fbpconvnet`: `base_channels = 32, depth = 4, norm = "instance"`;
 //! - `varnet`: `cascades = 12, chans = 18, pools = 4, sens_chans = 8, sens_pools = 4`;
 //! - `modl`: `n_iter = 10, cg_iter = 10, layers = 5, hidden = 64, lambda_init = 0.05`.
@@ -47,6 +47,11 @@ pub trait ReconNet {
     ) -> Result<Tensor<4>>;
     /// Channels of each FiLM-conditioned block, in order (empty = no hooks).
     fn film_channels(&self) -> Vec<usize>;
+    /// FiLM blocks per iteration of an unrolled model (what a tied hypernetwork produces);
+    /// by default all of them.
+    fn film_period(&self) -> usize {
+        self.film_channels().len()
+    }
 }
 
 /// The `[model]` table: `kind` plus that kind's fields.
@@ -189,6 +194,13 @@ impl ReconNet for AnyModel {
                 },
                 got: i.modality(),
             }),
+        }
+    }
+
+    fn film_period(&self) -> usize {
+        match self {
+            AnyModel::Learn(_) => Learn::FILM_PER_ITER,
+            m => m.film_channels().len(),
         }
     }
 

@@ -48,7 +48,8 @@ pub struct CompareArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Comma-separated methods: the presets local, fedavg, fedprox, fedbn, fedfdd, hyperfed, and
-    /// central, hyperfed-local, hyperfed-shared, fdd-fedavg (see `fedrecon_nn::fed::scenario::COMPARE_EXTRA`).
+    /// central, central-onehot, hyperfed-local, hyperfed-shared, fdd-fedavg (see
+    /// `fedrecon_nn::fed::scenario::COMPARE_EXTRA`).
     #[arg(
         long,
         default_value = "local,fedavg,fedprox,fedbn,fedfdd,hyperfed,central"
