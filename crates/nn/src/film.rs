@@ -272,7 +272,8 @@ mod tests {
         let mut h = crate::unseeded_init(|| hc.init_with_period(&ch, 4, &dev)).unwrap();
         assert_eq!(h.num_params(), hc.num_params(&ch[..4]));
         // a random last layer (a fresh one is zero): iteration 2 repeats iteration 1
-        h.last = crate::unseeded_init(|| LinearConfig::new(4, 16).init(&dev));
+        h.last =
+            crate::unseeded_init(|| Ok::<_, NnError>(LinearConfig::new(4, 16).init(&dev))).unwrap();
         let p = Tensor::<2>::from_data(TensorData::new(vec![0.3f32, -0.2], [1, 2]), &dev);
         let f = h.forward(p);
         f.check(1, &ch).unwrap();
