@@ -128,6 +128,77 @@ fn fed_compare_writes_the_json_layout() {
     );
 }
 
+/// `--seeds`: one full comparison per seed, each equal to a single-seed run with that seed, and a
+/// summary whose means, sample sds and paired gains are those of the per-seed tables.
+#[test]
+fn fed_compare_over_seeds_summarises_the_per_seed_runs() {
+    let t = Tmp::new("fed-compare-seeds");
+    let (out, json, single) = (t.path("cmp"), t.path("cmp.json"), t.path("single"));
+    let base = [
+        "fed",
+        "compare",
+        "--rounds",
+        "1",
+        "--methods",
+        "local,fedavg",
+    ];
+    let mut a = base.to_vec();
+    a.extend(["--out", &out, "--json", &json, "--seeds", "3,4"]);
+    a.extend(TINY);
+    succeed(&a);
+    let mut b = base.to_vec();
+    b.extend(["--out", &single, "--set", "seed=4"]);
+    b.extend(TINY);
+    succeed(&b);
+    let read = |p: String| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    // the seed-4 run is the single run with seed 4, bit for bit
+    assert_eq!(
+        read(format!("{out}/seed-4/compare.csv")),
+        read(format!("{single}/compare.csv"))
+    );
+    let resolved: toml::Table =
+        toml::from_str(&read(format!("{out}/seed-3/config.resolved.toml"))).unwrap();
+    assert_eq!(resolved["seed"].as_integer(), Some(3));
+    // per-seed site means from the per-seed CSVs
+    let mean_row = |seed: u64, method: &str| -> f64 {
+        let csv = read(format!("{out}/seed-{seed}/compare.csv"));
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("{method},mean,")))
+            .unwrap_or_else(|| panic!("{method} mean row in seed {seed}: {csv}"));
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    let v: serde_json::Value = serde_json::from_str(&read(json.clone())).unwrap();
+    assert_eq!(v["seeds"], serde_json::json!([3, 4]));
+    for m in ["local", "fedavg", "fbp"] {
+        let (p3, p4) = (mean_row(3, m), mean_row(4, m));
+        let e = &v["methods"][m];
+        assert_eq!(e["seed_psnr"], serde_json::json!([p3, p4]), "{m}");
+        let mean = (p3 + p4) / 2.0;
+        let sd = ((p3 - mean).powi(2) + (p4 - mean).powi(2)).sqrt();
+        assert!(
+            (e["mean_psnr"].as_f64().unwrap() - mean).abs() < 1e-9,
+            "{m}"
+        );
+        assert!((e["sd_psnr"].as_f64().unwrap() - sd).abs() < 1e-9, "{m}");
+    }
+    let md = read(format!("{out}/compare.md"));
+    let gain = ((mean_row(3, "local") - mean_row(3, "fedavg"))
+        + (mean_row(4, "local") - mean_row(4, "fedavg")))
+        / 2.0;
+    assert!(md.contains("Δ PSNR vs fedavg (paired)"), "{md}");
+    let local = md.lines().find(|l| l.starts_with("| local |")).unwrap();
+    assert!(
+        local.contains(&format!("{gain:+.2} ± ")),
+        "{gain} not in {local}"
+    );
+    assert_figure(&format!("{out}/compare.png"), (1500, 1000));
+    assert_figure(&format!("{out}/seed-3/compare.png"), (1500, 1000));
+    let mut c = base.to_vec();
+    c.extend(["--out", &out, "--seeds", "1,2,1"]);
+    fails(&c, "seed 1 is given twice");
+}
+
 /// The shipped federation configs run (one round, tiny local training) on HyperFed's five sites
 /// plus the evaluation-only unseen site, each with its own method in the table.
 #[test]

@@ -242,6 +242,270 @@ impl ResultsTable {
     }
 }
 
+/// Mean and sample standard deviation (n − 1; 0 for a single value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = v.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return (mean, 0.0);
+    }
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
+    (mean, var.sqrt())
+}
+
+/// The same comparison run once per run seed (`fed compare --seeds`): the data and sites are the
+/// same, the seeds change the initial weights, the mini-batch order and the random masks. Every
+/// figure is a mean ± sample standard deviation over the seeds; differences between methods are
+/// paired (per seed, then mean ± sd), which is what decides "A beats B" on the same data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedStudy {
+    /// `(seed, table)` in run order.
+    pub runs: Vec<(u64, ResultsTable)>,
+}
+
+/// One method's entry in [`SeedStudyJson`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyMethod {
+    /// Mean over seeds of the site-mean PSNR.
+    pub mean_psnr: f64,
+    /// Sample sd over seeds of the site-mean PSNR.
+    pub sd_psnr: f64,
+    /// Mean over seeds of the site-mean SSIM.
+    pub mean_ssim: f64,
+    /// Sample sd over seeds of the site-mean SSIM.
+    pub sd_ssim: f64,
+    /// Site-mean PSNR per seed, in seed order.
+    pub seed_psnr: Vec<f64>,
+    /// Per site: mean and sd over seeds.
+    pub sites: BTreeMap<String, StudySite>,
+}
+
+/// One site's entry in [`StudyMethod`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudySite {
+    /// Mean PSNR over seeds.
+    pub psnr: f64,
+    /// Its sample sd.
+    pub sd_psnr: f64,
+    /// Mean SSIM over seeds.
+    pub ssim: f64,
+    /// Its sample sd.
+    pub sd_ssim: f64,
+}
+
+/// The `fed compare --seeds … --json` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedStudyJson {
+    /// The run seeds.
+    pub seeds: Vec<u64>,
+    /// Per method.
+    pub methods: BTreeMap<String, StudyMethod>,
+}
+
+impl SeedStudy {
+    /// Methods in the order of the first run.
+    fn methods(&self) -> Vec<String> {
+        self.runs
+            .first()
+            .map(|(_, t)| t.rows.iter().map(|r| r.method.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn row<'a>(t: &'a ResultsTable, method: &str) -> Option<&'a MethodResult> {
+        t.rows.iter().find(|r| r.method == method)
+    }
+
+    /// Per-seed values of `f` on `method` (seeds where the method is missing are skipped).
+    fn per_seed(&self, method: &str, f: impl Fn(&MethodResult) -> Option<f64>) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter_map(|(_, t)| Self::row(t, method).and_then(&f))
+            .collect()
+    }
+
+    fn site_values(&self, method: &str, site: &str, f: fn(&SiteMetrics) -> f64) -> Vec<f64> {
+        self.per_seed(method, |r| {
+            r.sites.iter().find(|(s, _)| s == site).map(|(_, m)| f(m))
+        })
+    }
+
+    /// Per-seed paired difference of the site-mean PSNR, `method − baseline`.
+    pub fn paired_psnr_gain(&self, method: &str, baseline: &str) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter_map(|(_, t)| {
+                let a = Self::row(t, method)?.means().0;
+                let b = Self::row(t, baseline)?.means().0;
+                Some(a - b)
+            })
+            .collect()
+    }
+
+    /// The table of per-(method, site) means over the seeds (for figures).
+    pub fn mean_table(&self) -> ResultsTable {
+        let sites = self
+            .runs
+            .first()
+            .map(|(_, t)| t.site_names())
+            .unwrap_or_default();
+        ResultsTable {
+            rows: self
+                .methods()
+                .into_iter()
+                .map(|m| MethodResult {
+                    sites: sites
+                        .iter()
+                        .filter(|s| !self.site_values(&m, s, |x| x.psnr).is_empty())
+                        .map(|s| {
+                            let v =
+                                |f: fn(&SiteMetrics) -> f64| mean_sd(&self.site_values(&m, s, f)).0;
+                            (
+                                s.clone(),
+                                SiteMetrics {
+                                    psnr: v(|x| x.psnr),
+                                    ssim: v(|x| x.ssim),
+                                    nmse: v(|x| x.nmse),
+                                },
+                            )
+                        })
+                        .collect(),
+                    method: m,
+                })
+                .collect(),
+        }
+    }
+
+    /// Markdown: one row per method; per site the PSNR mean ± sd over seeds; the site-mean PSNR
+    /// and SSIM (mean ± sd over seeds); and, when `baseline` ran, the paired PSNR gain over it.
+    pub fn to_markdown(&self, baseline: &str) -> String {
+        let sites = self
+            .runs
+            .first()
+            .map(|(_, t)| t.site_names())
+            .unwrap_or_default();
+        let has_base = self.methods().iter().any(|m| m == baseline);
+        let mut s = String::from("| method |");
+        for n in &sites {
+            let _ = write!(s, " {n} PSNR |");
+        }
+        s.push_str(" mean PSNR | mean SSIM |");
+        if has_base {
+            let _ = write!(s, " Δ PSNR vs {baseline} (paired) |");
+        }
+        s.push_str("\n|---|");
+        for _ in &sites {
+            s.push_str("---:|");
+        }
+        s.push_str("---:|---:|");
+        if has_base {
+            s.push_str("---:|");
+        }
+        s.push('\n');
+        for m in self.methods() {
+            let _ = write!(s, "| {m} |");
+            for n in &sites {
+                let v = self.site_values(&m, n, |x| x.psnr);
+                if v.is_empty() {
+                    s.push_str(" — |");
+                } else {
+                    let (a, d) = mean_sd(&v);
+                    let _ = write!(s, " {a:.2} ± {d:.2} |");
+                }
+            }
+            let (p, pd) = mean_sd(&self.per_seed(&m, |r| Some(r.means().0)));
+            let (q, qd) = mean_sd(&self.per_seed(&m, |r| Some(r.means().1)));
+            let _ = write!(s, " {p:.2} ± {pd:.2} | {q:.4} ± {qd:.4} |");
+            if has_base {
+                let (g, gd) = mean_sd(&self.paired_psnr_gain(&m, baseline));
+                let _ = write!(s, " {g:+.2} ± {gd:.2} |");
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// CSV `seed,method,site,psnr,ssim,nmse`: every run's rows (with its `mean` rows).
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("seed,method,site,psnr,ssim,nmse\n");
+        for (seed, t) in &self.runs {
+            for line in t.to_csv().lines().skip(1) {
+                let _ = writeln!(s, "{seed},{line}");
+            }
+        }
+        s
+    }
+
+    /// The JSON document.
+    pub fn to_json(&self) -> SeedStudyJson {
+        let sites = self
+            .runs
+            .first()
+            .map(|(_, t)| t.site_names())
+            .unwrap_or_default();
+        SeedStudyJson {
+            seeds: self.runs.iter().map(|(s, _)| *s).collect(),
+            methods: self
+                .methods()
+                .into_iter()
+                .map(|m| {
+                    let seed_psnr = self.per_seed(&m, |r| Some(r.means().0));
+                    let (mean_psnr, sd_psnr) = mean_sd(&seed_psnr);
+                    let (mean_ssim, sd_ssim) = mean_sd(&self.per_seed(&m, |r| Some(r.means().1)));
+                    let sites = sites
+                        .iter()
+                        .filter(|s| !self.site_values(&m, s, |x| x.psnr).is_empty())
+                        .map(|s| {
+                            let (psnr, sd_psnr) = mean_sd(&self.site_values(&m, s, |x| x.psnr));
+                            let (ssim, sd_ssim) = mean_sd(&self.site_values(&m, s, |x| x.ssim));
+                            (
+                                s.clone(),
+                                StudySite {
+                                    psnr,
+                                    sd_psnr,
+                                    ssim,
+                                    sd_ssim,
+                                },
+                            )
+                        })
+                        .collect();
+                    (
+                        m,
+                        StudyMethod {
+                            mean_psnr,
+                            sd_psnr,
+                            mean_ssim,
+                            sd_ssim,
+                            seed_psnr,
+                            sites,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Write `<stem>.md` (paired gains against `baseline`), `<stem>.csv` into `dir` and, when
+    /// given, the JSON to `json`.
+    pub fn write(&self, dir: &Path, stem: &str, baseline: &str, json: Option<&Path>) -> Result<()> {
+        write_atomic(
+            &dir.join(format!("{stem}.md")),
+            self.to_markdown(baseline).as_bytes(),
+        )?;
+        write_atomic(&dir.join(format!("{stem}.csv")), self.to_csv().as_bytes())?;
+        if let Some(j) = json {
+            let text = serde_json::to_vec_pretty(&self.to_json()).map_err(|e| FedError::Parse {
+                what: "compare JSON".into(),
+                reason: e.to_string(),
+            })?;
+            write_atomic(j, &text)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +554,62 @@ mod tests {
             }
             assert_eq!(e.as_object().unwrap().len(), 3);
         }
+    }
+
+    #[test]
+    fn mean_sd_is_the_sample_formula() {
+        let (m, d) = mean_sd(&[1.0, 2.0, 4.0]);
+        assert!((m - 7.0 / 3.0).abs() < 1e-15);
+        let var = ((1.0 - m).powi(2) + (2.0 - m).powi(2) + (4.0 - m).powi(2)) / 2.0;
+        assert!((d - f64::sqrt(var)).abs() < 1e-15);
+        assert_eq!(mean_sd(&[3.5]), (3.5, 0.0));
+        assert!(mean_sd(&[]).0.is_nan());
+    }
+
+    #[test]
+    fn seed_study_means_sds_and_paired_gains() {
+        // seed 1: every PSNR of the base table + 1 dB for fedavg, + 3 dB for hyperfed
+        let t0 = table();
+        let mut t1 = table();
+        for r in &mut t1.rows {
+            let add = if r.method == "fedavg" { 1.0 } else { 3.0 };
+            for (_, m) in &mut r.sites {
+                m.psnr += add;
+            }
+        }
+        let st = SeedStudy {
+            runs: vec![(0, t0.clone()), (1, t1)],
+        };
+        // fedavg site means 28, 29; hyperfed 30.75, 33.75
+        let g = st.paired_psnr_gain("hyperfed", "fedavg");
+        assert_eq!(g, vec![2.75, 4.75]);
+        let j = st.to_json();
+        assert_eq!(j.seeds, vec![0, 1]);
+        let h = &j.methods["hyperfed"];
+        assert_eq!(h.seed_psnr, vec![30.75, 33.75]);
+        assert!((h.mean_psnr - 32.25).abs() < 1e-12);
+        assert!((h.sd_psnr - (4.5f64).sqrt()).abs() < 1e-12);
+        assert!((h.sites["A"].psnr - 34.0).abs() < 1e-12);
+        assert_eq!(h.sites["A"].sd_ssim, 0.0);
+        let md = st.to_markdown("fedavg");
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].contains("Δ PSNR vs fedavg (paired)"), "{md}");
+        assert!(
+            lines[2].starts_with("| fedavg |") && lines[2].contains("+0.00 ± 0.00"),
+            "{md}"
+        );
+        assert!(
+            lines[3].contains("+3.75 ± 1.41") && lines[3].contains("32.25 ± 2.12"),
+            "{md}"
+        );
+        // no baseline column when the baseline did not run
+        assert!(!st.to_markdown("central").contains("Δ PSNR"));
+        let mt = st.mean_table();
+        assert_eq!(mt.rows[1].sites[1].1.psnr, 30.5);
+        let csv = st.to_csv();
+        assert_eq!(csv.lines().count(), 1 + 2 * 6);
+        assert!(csv.lines().nth(7).unwrap().starts_with("1,fedavg,A,31"));
     }
 
     #[test]

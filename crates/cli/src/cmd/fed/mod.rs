@@ -13,7 +13,9 @@
 //!
 //! `fed compare` runs several methods on the same sites and seeds and writes `compare.md/csv`
 //! (final metrics per site), `compare.png` (those as grouped bars, and the mean over sites per
-//! round for every method) and `config.resolved.toml`.
+//! round for every method) and `config.resolved.toml`. With `--seeds 0,1,2` it repeats the whole
+//! comparison per run seed (`seed-<k>/`) and summarises them as mean ± sample sd with paired
+//! gains over a baseline method (`fedrecon_fed::results::SeedStudy`).
 //!
 //! `fed provision` writes the CA, the SuperLink's TLS certificate and the sites' node keys of a
 //! Flower 1.42 deployment across machines ([`provision`]).
@@ -67,6 +69,15 @@ pub struct CompareArgs {
     /// Override a config key (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Run the whole comparison once per run seed (comma-separated, e.g. `0,1,2`; the config's
+    /// `seed` when absent): each run is written to `OUT/seed-<k>/`, and `OUT/compare.md/csv/png`
+    /// (and `--json`) hold the mean ± sample sd over the seeds and the paired gains over
+    /// `--baseline`.
+    #[arg(long, value_delimiter = ',', value_name = "K,K,…")]
+    pub seeds: Vec<u64>,
+    /// The method the paired PSNR gains of a multi-seed comparison are measured against.
+    #[arg(long, default_value = "fedavg")]
+    pub baseline: String,
     /// Compute device of every site's training: `cpu` (burn-flex) or `cuda[:N]` (burn's CUDA
     /// backend on GPU N, fedrecon's kernels as the physics ops; a `--features cuda` build). The
     /// in-process sites share it.
@@ -258,16 +269,86 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     for m in &methods {
         cfg.method(m).context("--methods")?;
     }
-    write_resolved(&a.out, &cfg)?;
     let dev = a.device.open()?;
+    let t0 = Instant::now();
+    if a.seeds.is_empty() {
+        write_resolved(&a.out, &cfg)?;
+        let (table, histories) = compare_run(&cfg, &methods, &dev)?;
+        table.write(&a.out, "compare", a.json.as_deref())?;
+        plots::write_figure(
+            plots::compare_figure(&table, &histories),
+            &a.out.join("compare.png"),
+            plots::COMPARE_SIZE,
+        )?;
+        println!("{}", table.to_markdown());
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(k) = a.seeds.iter().find(|k| !seen.insert(**k)) {
+            bail!("--seeds: seed {k} is given twice");
+        }
+        let mut cfg = cfg;
+        let mut runs = Vec::new();
+        let mut first_histories = None;
+        for &seed in &a.seeds {
+            cfg.seed = seed;
+            let dir = a.out.join(format!("seed-{seed}"));
+            write_resolved(&dir, &cfg)?;
+            let start = Instant::now();
+            eprintln!("==== seed {seed}");
+            let (table, histories) = compare_run(&cfg, &methods, &dev)?;
+            table.write(&dir, "compare", None)?;
+            plots::write_figure(
+                plots::compare_figure(&table, &histories),
+                &dir.join("compare.png"),
+                plots::COMPARE_SIZE,
+            )?;
+            eprintln!("   seed {seed}: {:.1} s", start.elapsed().as_secs_f64());
+            first_histories.get_or_insert(histories);
+            runs.push((seed, table));
+        }
+        let study = fedrecon_fed::results::SeedStudy { runs };
+        study.write(&a.out, "compare", &a.baseline, a.json.as_deref())?;
+        // bars: per-site means over the seeds; curves: the first seed's run
+        plots::write_figure(
+            plots::compare_figure(&study.mean_table(), &first_histories.unwrap_or_default()),
+            &a.out.join("compare.png"),
+            plots::COMPARE_SIZE,
+        )?;
+        println!("{}", study.to_markdown(&a.baseline));
+    }
+    println!(
+        "{} methods × {} seed(s) in {:.1} s. Outputs in {}: compare.md, compare.csv, compare.png, config.resolved.toml{}{}",
+        methods.len(),
+        a.seeds.len().max(1),
+        t0.elapsed().as_secs_f64(),
+        a.out.display(),
+        if a.seeds.is_empty() {
+            ""
+        } else {
+            ", seed-<k>/"
+        },
+        a.json
+            .as_ref()
+            .map(|j| format!(", {}", j.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// One `fed compare` run of `methods` on `cfg`'s sites (with the FBP reference row after the
+/// first method): the methods × sites table and each method's round history.
+fn compare_run(
+    cfg: &FedConfig,
+    methods: &[String],
+    dev: &fedrecon_nn::burn::tensor::Device,
+) -> Result<(ResultsTable, Vec<(String, Vec<RoundRecord>)>)> {
     let sim = cfg.simulation(None, false);
     let mut rows = Vec::new();
     let mut histories = Vec::new();
-    let t0 = Instant::now();
-    for m in &methods {
+    for m in methods {
         let start = Instant::now();
         let (method, arch) = cfg.method(m)?;
-        let (mut train, mut eval) = cfg.site_trainers(arch, &dev)?;
+        let (mut train, mut eval) = cfg.site_trainers(arch, dev)?;
         let mut progress = Progress {
             start,
             rounds: cfg.rounds,
@@ -279,7 +360,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             let sims = sim_sites(&mut train, &mut eval);
             simulate(&method, &init, sims, &sim, &mut progress)?
         } else {
-            let mut pooled = cfg.central_trainer(arch, &dev)?;
+            let mut pooled = cfg.central_trainer(arch, dev)?;
             let init = pooled.params();
             let sims = sim_sites(&mut train, &mut eval)
                 .into_iter()
@@ -300,23 +381,5 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             });
         }
     }
-    let table = ResultsTable { rows };
-    table.write(&a.out, "compare", a.json.as_deref())?;
-    plots::write_figure(
-        plots::compare_figure(&table, &histories),
-        &a.out.join("compare.png"),
-        plots::COMPARE_SIZE,
-    )?;
-    println!("{}", table.to_markdown());
-    println!(
-        "{} methods in {:.1} s. Outputs in {}: compare.md, compare.csv, compare.png, config.resolved.toml{}",
-        methods.len(),
-        t0.elapsed().as_secs_f64(),
-        a.out.display(),
-        a.json
-            .as_ref()
-            .map(|j| format!(", {}", j.display()))
-            .unwrap_or_default()
-    );
-    Ok(())
+    Ok((ResultsTable { rows }, histories))
 }
