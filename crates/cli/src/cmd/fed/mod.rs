@@ -335,13 +335,16 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     Ok(())
 }
 
+/// Each method's round history, in run order.
+type Histories = Vec<(String, Vec<RoundRecord>)>;
+
 /// One `fed compare` run of `methods` on `cfg`'s sites (with the FBP reference row after the
 /// first method): the methods × sites table and each method's round history.
 fn compare_run(
     cfg: &FedConfig,
     methods: &[String],
     dev: &fedrecon_nn::burn::tensor::Device,
-) -> Result<(ResultsTable, Vec<(String, Vec<RoundRecord>)>)> {
+) -> Result<(ResultsTable, Histories)> {
     let sim = cfg.simulation(None, false);
     let mut rows = Vec::new();
     let mut histories = Vec::new();
