@@ -7,6 +7,7 @@ cd "$(dirname "$0")/../.."
 out="${1:-runs/bench}"
 seeds="${2:-0,1,2}"
 methods=local,fedavg,fedprox,fedbn,hyperfed,hyperfed-shared,fedfdd,fdd-fedavg,central,central-onehot
+.ci/install-deps
 cargo build --release -p fedrecon
 bin="${CARGO_TARGET_DIR:-target}/release/fedrecon"
 mkdir -p "$out"
