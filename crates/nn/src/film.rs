@@ -251,10 +251,7 @@ mod tests {
     use burn::tensor::TensorData;
 
     fn host(t: Tensor<2>) -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()
+        crate::train::tensor_to_vec(t).unwrap()
     }
 
     #[test]

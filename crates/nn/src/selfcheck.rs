@@ -16,13 +16,13 @@
 //! CPU device the checks exercise the same op plumbing against the same reference (a useful
 //! sanity run; the interesting device is `cuda`).
 
-use crate::error::{NnError, Result};
+use crate::error::Result;
 use crate::models::lpd::LpdConfig;
 use crate::models::{ModelConfig, ReconNet};
 use crate::ops::{LinOp, apply, apply_adjoint};
 use crate::params::{ParamSet, export_params, load_params};
 use crate::physics::{CtPhysics, ModelInput, Physics};
-use crate::train::{BuildModel, collect_grads};
+use crate::train::{BuildModel, collect_grads, tensor_to_vec as host};
 use burn::tensor::{Device, Tensor, TensorData};
 use fedrecon_physics::ct::fbp::{Fbp, FbpOptions};
 use fedrecon_physics::ct::joseph::JosephProjector;
@@ -73,13 +73,6 @@ fn rel(a: &[f32], b: &[f32]) -> f64 {
         return f64::INFINITY;
     }
     (num / den.max(f64::MIN_POSITIVE)).sqrt()
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| NnError::argument("tensor", "read", format!("{e:?}")))
 }
 
 fn tensor2(v: Vec<f32>, b: usize, n: usize, dev: &Device) -> Tensor<2> {

@@ -198,10 +198,7 @@ mod tests {
     }
 
     fn host(t: Tensor<4>) -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()
+        crate::train::tensor_to_vec(t).unwrap()
     }
 
     #[test]

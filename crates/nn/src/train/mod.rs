@@ -69,7 +69,8 @@ pub(super) fn write_text(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| io_err(path, e))
 }
 
-pub(super) fn tensor_to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+/// A tensor's values on the host as `f32`, row-major.
+pub(crate) fn tensor_to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
