@@ -314,6 +314,22 @@ impl SeedStudy {
             .unwrap_or_default()
     }
 
+    /// Sites in the order of the first run.
+    fn sites(&self) -> Vec<String> {
+        self.runs
+            .first()
+            .map(|(_, t)| t.site_names())
+            .unwrap_or_default()
+    }
+
+    /// The sites `method` reported in at least one run, in site order.
+    fn sites_of(&self, method: &str) -> Vec<String> {
+        self.sites()
+            .into_iter()
+            .filter(|s| !self.site_values(method, s, |x| x.psnr).is_empty())
+            .collect()
+    }
+
     fn row<'a>(t: &'a ResultsTable, method: &str) -> Option<&'a MethodResult> {
         t.rows.iter().find(|r| r.method == method)
     }
@@ -346,30 +362,24 @@ impl SeedStudy {
 
     /// The table of per-(method, site) means over the seeds (for figures).
     pub fn mean_table(&self) -> ResultsTable {
-        let sites = self
-            .runs
-            .first()
-            .map(|(_, t)| t.site_names())
-            .unwrap_or_default();
         ResultsTable {
             rows: self
                 .methods()
                 .into_iter()
                 .map(|m| MethodResult {
-                    sites: sites
-                        .iter()
-                        .filter(|s| !self.site_values(&m, s, |x| x.psnr).is_empty())
+                    sites: self
+                        .sites_of(&m)
+                        .into_iter()
                         .map(|s| {
-                            let v =
-                                |f: fn(&SiteMetrics) -> f64| mean_sd(&self.site_values(&m, s, f)).0;
-                            (
-                                s.clone(),
-                                SiteMetrics {
-                                    psnr: v(|x| x.psnr),
-                                    ssim: v(|x| x.ssim),
-                                    nmse: v(|x| x.nmse),
-                                },
-                            )
+                            let v = |f: fn(&SiteMetrics) -> f64| {
+                                mean_sd(&self.site_values(&m, &s, f)).0
+                            };
+                            let metrics = SiteMetrics {
+                                psnr: v(|x| x.psnr),
+                                ssim: v(|x| x.ssim),
+                                nmse: v(|x| x.nmse),
+                            };
+                            (s, metrics)
                         })
                         .collect(),
                     method: m,
@@ -381,11 +391,7 @@ impl SeedStudy {
     /// Markdown: one row per method; per site the PSNR mean ± sd over seeds; the site-mean PSNR
     /// and SSIM (mean ± sd over seeds); and, when `baseline` ran, the paired PSNR gain over it.
     pub fn to_markdown(&self, baseline: &str) -> String {
-        let sites = self
-            .runs
-            .first()
-            .map(|(_, t)| t.site_names())
-            .unwrap_or_default();
+        let sites = self.sites();
         let has_base = self.methods().iter().any(|m| m == baseline);
         let mut s = String::from("| method |");
         for n in &sites {
@@ -440,11 +446,6 @@ impl SeedStudy {
 
     /// The JSON document.
     pub fn to_json(&self) -> SeedStudyJson {
-        let sites = self
-            .runs
-            .first()
-            .map(|(_, t)| t.site_names())
-            .unwrap_or_default();
         SeedStudyJson {
             seeds: self.runs.iter().map(|(s, _)| *s).collect(),
             methods: self
@@ -454,14 +455,14 @@ impl SeedStudy {
                     let seed_psnr = self.per_seed(&m, |r| Some(r.means().0));
                     let (mean_psnr, sd_psnr) = mean_sd(&seed_psnr);
                     let (mean_ssim, sd_ssim) = mean_sd(&self.per_seed(&m, |r| Some(r.means().1)));
-                    let sites = sites
-                        .iter()
-                        .filter(|s| !self.site_values(&m, s, |x| x.psnr).is_empty())
+                    let sites = self
+                        .sites_of(&m)
+                        .into_iter()
                         .map(|s| {
-                            let (psnr, sd_psnr) = mean_sd(&self.site_values(&m, s, |x| x.psnr));
-                            let (ssim, sd_ssim) = mean_sd(&self.site_values(&m, s, |x| x.ssim));
+                            let (psnr, sd_psnr) = mean_sd(&self.site_values(&m, &s, |x| x.psnr));
+                            let (ssim, sd_ssim) = mean_sd(&self.site_values(&m, &s, |x| x.ssim));
                             (
-                                s.clone(),
+                                s,
                                 StudySite {
                                     psnr,
                                     sd_psnr,

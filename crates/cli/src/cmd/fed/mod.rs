@@ -272,14 +272,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     let dev = a.device.open()?;
     let t0 = Instant::now();
     if a.seeds.is_empty() {
-        write_resolved(&a.out, &cfg)?;
-        let (table, histories) = compare_run(&cfg, &methods, &dev)?;
-        table.write(&a.out, "compare", a.json.as_deref())?;
-        plots::write_figure(
-            plots::compare_figure(&table, &histories),
-            &a.out.join("compare.png"),
-            plots::COMPARE_SIZE,
-        )?;
+        let (table, _) = compare_into(&a.out, &cfg, &methods, &dev, a.json.as_deref())?;
         println!("{}", table.to_markdown());
     } else {
         let mut seen = std::collections::BTreeSet::new();
@@ -292,16 +285,9 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         for &seed in &a.seeds {
             cfg.seed = seed;
             let dir = a.out.join(format!("seed-{seed}"));
-            write_resolved(&dir, &cfg)?;
             let start = Instant::now();
             eprintln!("==== seed {seed}");
-            let (table, histories) = compare_run(&cfg, &methods, &dev)?;
-            table.write(&dir, "compare", None)?;
-            plots::write_figure(
-                plots::compare_figure(&table, &histories),
-                &dir.join("compare.png"),
-                plots::COMPARE_SIZE,
-            )?;
+            let (table, histories) = compare_into(&dir, &cfg, &methods, &dev, None)?;
             eprintln!("   seed {seed}: {:.1} s", start.elapsed().as_secs_f64());
             first_histories.get_or_insert(histories);
             runs.push((seed, table));
@@ -333,6 +319,26 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// [`compare_run`] with its outputs in `dir`: `config.resolved.toml`, `compare.md/csv/png` and,
+/// when given, the compare JSON.
+fn compare_into(
+    dir: &Path,
+    cfg: &FedConfig,
+    methods: &[String],
+    dev: &fedrecon_nn::burn::tensor::Device,
+    json: Option<&Path>,
+) -> Result<(ResultsTable, Histories)> {
+    write_resolved(dir, cfg)?;
+    let (table, histories) = compare_run(cfg, methods, dev)?;
+    table.write(dir, "compare", json)?;
+    plots::write_figure(
+        plots::compare_figure(&table, &histories),
+        &dir.join("compare.png"),
+        plots::COMPARE_SIZE,
+    )?;
+    Ok((table, histories))
 }
 
 /// Each method's round history, in run order.
