@@ -25,6 +25,23 @@ fn trajectory<'a>(traj: &'a PyReadonlyArrayDyn<'_, f32>) -> Result<&'a [f32]> {
     }
 }
 
+/// [`trajectory`] of `m` points for an `n × n` image (`size`, at least 2, small enough to fit in
+/// memory): `(kxy, m, n)`.
+fn trajectory_on_grid<'a>(
+    traj: &'a PyReadonlyArrayDyn<'_, f32>,
+    size: Option<usize>,
+) -> Result<(&'a [f32], usize, usize)> {
+    let kxy = trajectory(traj)?;
+    let n = size.unwrap_or(0);
+    if n < 2 {
+        return Err(BindingError::arg(format!(
+            "size = {n}: give the image side (at least 2) for traj"
+        )));
+    }
+    memory::ensure_fits("size", n, memory::bytes_of(&[n, n, 12], 8))?;
+    Ok((kxy, kxy.len() / 2, n))
+}
+
 fn nufft_options(eps: f64, upsampling: f64) -> Result<NufftOptions> {
     Ok(NufftOptions {
         eps,
@@ -379,15 +396,7 @@ pub fn mri_recon<'py>(
                 "mask and recon_size apply to Cartesian k-space; a trajectory (traj) samples its own points on a size × size image",
             ));
         }
-        let kxy = trajectory(t)?;
-        let m = kxy.len() / 2;
-        let n = size.unwrap_or(0);
-        if n < 2 {
-            return Err(BindingError::arg(format!(
-                "size = {n}: give the image side (at least 2) for traj"
-            )));
-        }
-        memory::ensure_fits("size", n, memory::bytes_of(&[n, n, 12], 8))?;
+        let (kxy, m, n) = trajectory_on_grid(t, size)?;
         let coils = match shape[..] {
             [c, mm] if mm == m => c,
             [mm] if mm == m => 1,
@@ -491,15 +500,7 @@ pub fn mri_estimate_maps<'py>(
                 "mask applies to Cartesian k-space; a trajectory (traj) samples its own points",
             ));
         }
-        let kxy = trajectory(t)?;
-        let m = kxy.len() / 2;
-        let n = size.unwrap_or(0);
-        if n < 2 {
-            return Err(BindingError::arg(format!(
-                "size = {n}: give the image side (at least 2) for traj"
-            )));
-        }
-        memory::ensure_fits("size", n, memory::bytes_of(&[n, n, 12], 8))?;
+        let (kxy, m, n) = trajectory_on_grid(t, size)?;
         let coils = match shape[..] {
             [c, mm] if mm == m && c > 0 => c,
             _ => {
