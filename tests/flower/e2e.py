@@ -63,6 +63,11 @@ class Cluster:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, FLWR_HOME=str(work / "flwr-home"))
+        # Flower 1.42 speaks HTTPS (httpx, uvicorn) even on loopback, and httpx honours the
+        # HTTP(S)_PROXY/ALL_PROXY a CI machine may set for its registries: loopback must bypass it.
+        for var in ("NO_PROXY", "no_proxy"):
+            have = [h for h in self.env.get(var, "").split(",") if h]
+            self.env[var] = ",".join(have + [h for h in ("127.0.0.1", "localhost") if h not in have])
         self.procs: Dict[str, subprocess.Popen] = {}
         self.port = free_port()
         self.kits = work / "kits"
@@ -77,6 +82,13 @@ class Cluster:
         )
         self.procs[name] = p
         return p
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        try:
+            text = (self.logs / f"{name}.log").read_text(errors="replace")
+        except OSError as e:
+            return f"(no log: {e})"
+        return "\n".join(text.splitlines()[-lines:])
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs.pop(name, None)
@@ -154,13 +166,20 @@ class Cluster:
             f'[superlink]\ndefault = "{FED}"\n\n[superlink.{FED}]\n'
             f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{k / "ca.crt"}"\n'
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.flwr("supernode", "list", FED, check=False).get("success"):
+        deadline = time.time() + 120
+        last: dict = {}
+        while time.time() < deadline and self.procs["superlink"].poll() is None:
+            last = self.flwr("supernode", "list", FED, check=False)
+            if last.get("success"):
                 break
             time.sleep(1)
         else:
-            raise RuntimeError("the SuperLink did not come up in 60 s (see logs/superlink.log)")
+            code = self.procs["superlink"].poll()
+            state = "not answering after 120 s" if code is None else f"exited with {code}"
+            raise RuntimeError(
+                f"the SuperLink is {state}; last `flwr supernode list`: {last}\n"
+                f"--- logs/superlink.log (tail) ---\n{self.log_tail('superlink')}"
+            )
         for s in SITES + ["spare"]:  # not the intruder
             self.flwr("supernode", "register", str(self.kits / "sites" / s / f"{s}.pub"), FED)
 
@@ -188,7 +207,12 @@ class Cluster:
         deadline = time.time() + timeout
         while self.online() < n:
             if time.time() > deadline:
-                raise RuntimeError(f"{n} SuperNodes not online after {timeout} s")
+                tails = "".join(
+                    f"\n--- logs/{name}.log (tail) ---\n{self.log_tail(name, 15)}"
+                    for name in self.procs
+                    if name.startswith("node-")
+                )
+                raise RuntimeError(f"{n} SuperNodes not online after {timeout} s{tails}")
             time.sleep(1)
 
     # --- runs ---------------------------------------------------------------------------------
