@@ -2,9 +2,16 @@
 //! a 256 × 256 image, ε = 1e-6, σ = 2, f32 data — the setting of FINUFFT's usual 2-D benchmark
 //! (Barnett, Magland, af Klinteberg 2019). Planning (kernel fit, point sort) is outside the timed
 //! loop, as FINUFFT's `setpts`. The peer comparison is `benches/peers/mri_nufft_run.sh`.
+//!
+//! Also the non-Cartesian SENSE normal operator `Σ_c S_cᴴ AᴴA S_c` of issue 16's radial case
+//! (32 coils, 256², 512 samples × 64 spokes) by the Toeplitz embedding and by a type 2 and a
+//! type 1 per coil; one CG-SENSE iteration is one such application. The peer comparison (BART
+//! `pics`) is `benches/peers/mri_radial_run.sh`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fedrecon_physics::mri::{NufftOptions, NufftPlan};
+use fedrecon_physics::linop::LinearOperator;
+use fedrecon_physics::mri::traj::{RadialOrdering, radial};
+use fedrecon_physics::mri::{NufftOptions, NufftPlan, NufftSenseOperator};
 use num_complex::Complex32;
 use std::hint::black_box;
 
@@ -47,6 +54,24 @@ fn bench(c: &mut Criterion) {
             plan.type1(black_box(&samples), &mut f)
                 .expect("sizes match")
         })
+    });
+    g.finish();
+
+    let (coils, spokes) = (32, 64);
+    let traj = radial(spokes, 2 * N, RadialOrdering::Uniform).expect("valid trajectory");
+    let maps = complex(&uniform(4, 2 * coils * N * N));
+    let plain = NufftSenseOperator::new(maps, coils, N, N, &traj, NufftOptions::default())
+        .expect("valid operator");
+    let toeplitz = plain.clone().with_toeplitz().expect("valid operator");
+    let x = complex(&uniform(5, 2 * N * N));
+    let mut z = vec![Complex32::default(); N * N];
+    let mut g = c.benchmark_group("mri_sense_normal_32coils_256_radial512x64");
+    g.sample_size(10);
+    g.bench_function("toeplitz", |b| {
+        b.iter(|| toeplitz.normal(black_box(&x), &mut z).expect("sizes match"))
+    });
+    g.bench_function("nufft_pair", |b| {
+        b.iter(|| plain.normal(black_box(&x), &mut z).expect("sizes match"))
     });
     g.finish();
 }

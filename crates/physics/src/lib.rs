@@ -15,6 +15,7 @@ pub mod mri;
 pub mod numpy_rng;
 pub mod phantom;
 pub mod scalar;
+pub mod scratch;
 pub mod solvers;
 pub mod test_env;
 pub mod wavelet;
