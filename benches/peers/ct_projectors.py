@@ -21,9 +21,12 @@ it times, in one run on one machine:
 
 and reports median wall times and median CPU times (summed over threads; ours from ``cpu_ms:``
 lines of ``ct_timing``, unknown through the CLI; peers from ``time.process_time``) and the ratios
-(peer time / our time; > 1 means we are faster). Wall times on a machine shared with other work
-are inflated, ours more than the single-threaded peers' since we use every core: read the CPU
-table then.
+(peer time / our time; > 1 means we are faster), ours at each of ``--threads`` (default 1 and 2;
+ASTRA's CPU projectors and scikit-image are single-threaded), so that per-thread ratios are
+visible. With ``--instructions 512`` it also counts the instructions of one operation at 1 thread
+for us and for ASTRA under valgrind's callgrind (``instructions.py``: the difference between two
+and one repetitions, so process and set-up cost cancel), which does not move with other load on
+the machine (minutes per case).
 
 Numerical cross-check: the same phantom (scikit-image's Shepp-Logan, resized) is projected by
 ASTRA and by us, and the ASTRA back-projection of ASTRA's sinogram is compared with our transpose
@@ -41,7 +44,8 @@ unchanged, without detector flip or angle offset, and the arrays are compared el
 element.
 
 Usage: ``python ct_projectors.py [--repeat N] [--skimage-repeat M] [--cases 512,lodopab]
-[--no-skimage] [--ours PATH]``; normally run through ``benches/peers/run.sh``.
+[--no-skimage] [--ours PATH] [--threads 1,2] [--instructions 512]``; normally run through
+``benches/peers/run.sh``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import instructions  # noqa: E402
 
 import numpy as np
 
@@ -165,8 +172,9 @@ class Ours:
     def name(self) -> str:
         return str(self.cli or self.timing)
 
-    def run(self, case: Case, op: str, data: np.ndarray, repeat: int, tmp: Path) -> tuple[Timing, np.ndarray]:
-        """Median times of `op` ('forward' | 'adjoint') on `data`, and its output."""
+    def command(self, case: Case, op: str, data: np.ndarray, repeat: int, tmp: Path) -> tuple[list, Path, tuple]:
+        """The command that runs `op` ('forward' | 'adjoint') on `data` `repeat` times, its output
+        file and the output's shape."""
         out_shape = (case.n_angles, case.n_det) if op == "forward" else (case.n, case.n)
         ext = ".npy" if self.cli else ".f32"
         inp, out = tmp / f"in_{case.name}_{op}{ext}", tmp / f"out_{case.name}_{op}{ext}"
@@ -181,19 +189,28 @@ class Ours:
                 f"pixel_size = {float(case.pixel)!r}\n"
             )
             cmd = [self.cli, "ct", sub, "--input", inp, "-o", out, "--geometry", geom,
-                   "--repeat", str(max(repeat, 2))]
+                   "--repeat", str(repeat)]
             if op == "adjoint":
                 cmd += ["--size", str(case.n)]
         else:
             cmd = [self.timing, "--case", case.name, "--op", op, "--repeat", str(repeat), "--warmup", "1",
                    "--input", inp, "--output", out]
-        r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+        return [str(c) for c in cmd], out, out_shape
+
+    def run(self, case: Case, op: str, data: np.ndarray, repeat: int, tmp: Path,
+            threads: int) -> tuple[Timing, np.ndarray]:
+        """Median times of `op` ('forward' | 'adjoint') on `data` with `threads` threads, and its
+        output."""
+        # the CLI prints its median only for --repeat ≥ 2
+        cmd, out, out_shape = self.command(case, op, data, max(repeat, 2) if self.cli else repeat, tmp)
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode != 0:
             sys.exit(f"{' '.join(map(str, cmd))} failed:\n{r.stderr}")
         times = [float(t) for t in re.findall(r"time_ms:\s*([0-9.eE+-]+)", r.stdout + r.stderr)]
         cpus = [float(t) for t in re.findall(r"cpu_ms:\s*([0-9.eE+-]+)", r.stdout + r.stderr)]
         if not times:
-            sys.exit(f"no time_ms in the output of {' '.join(map(str, cmd))}:\n{r.stdout}\n{r.stderr}")
+            sys.exit(f"no time_ms in the output of {' '.join(cmd)}:\n{r.stdout}\n{r.stderr}")
         cpu = statistics.median(cpus) if cpus else float("nan")
         return Timing(statistics.median(times), cpu), read_npy_or_raw(out, out_shape)
 
@@ -240,6 +257,31 @@ class Astra:
             a.algorithm.delete(alg)
         a.data2d.delete([self.vol, self.sino])
         a.projector.delete(self.proj)
+
+
+def astra_loop(case: Case, op: str, data: np.ndarray, tmp: Path):
+    """`make_cmd(k)` for instructions.marginal: a Python process that sets up ASTRA's `FP` / `BP`
+    on `data` and runs it k times."""
+    inp, ang = tmp / f"astra_{case.name}_{op}.npy", tmp / f"astra_{case.name}_angles.npy"
+    np.save(inp, data.astype(np.float32))
+    np.save(ang, np.asarray(case.angles, dtype=np.float64))
+    h = case.fov / 2
+    name, data_key, arg = ("FP", "VolumeDataId", "vol") if op == "forward" else ("BP", "ReconstructionDataId", "sino")
+    setup = (
+        "import numpy as np, astra\n"
+        f"vg = astra.create_vol_geom({case.n}, {case.n}, {-h!r}, {h!r}, {-h!r}, {h!r})\n"
+        f"pg = astra.create_proj_geom('parallel', {float(case.det_spacing)!r}, {case.n_det}, np.load('{ang}'))\n"
+        "proj = astra.create_projector('linear', pg, vg)\n"
+        "vol = astra.data2d.create('-vol', vg, 0)\n"
+        "sino = astra.data2d.create('-sino', pg, 0)\n"
+        f"astra.data2d.store({arg}, np.load('{inp}'))\n"
+        f"cfg = astra.astra_dict('{name}')\n"
+        "cfg['ProjectorId'] = proj\n"
+        "cfg['ProjectionDataId'] = sino\n"
+        f"cfg['{data_key}'] = vol\n"
+        "alg = astra.algorithm.create(cfg)"
+    )
+    return instructions.python_loop(sys.executable, setup, "astra.algorithm.run(alg)")
 
 
 def check_conventions() -> dict[str, float]:
@@ -296,6 +338,9 @@ def main() -> None:
     ap.add_argument("--no-skimage", action="store_true")
     ap.add_argument("--ours", help="path of the fedrecon binary or of ct_timing (default: target/release/…)")
     ap.add_argument("--check-conventions", action="store_true", help="only run the ASTRA convention test")
+    ap.add_argument("--threads", default="1,2", help="our thread counts (RAYON_NUM_THREADS), comma-separated")
+    ap.add_argument("--instructions", default="",
+                    help="cases whose instructions per operation to count at 1 thread (callgrind; minutes)")
     args = ap.parse_args()
 
     import astra
@@ -316,7 +361,8 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {threads} CPUs; ours: {ours.name}")
     print(f"times: median of {args.repeat} (ASTRA, fedrecon) / {args.skimage_repeat} (scikit-image) runs, in ms\n")
 
-    rows = []
+    thread_counts = [int(t) for t in args.threads.split(",") if t]
+    rows = []  # (op, {threads: Timing}, astra, skimage, instructions (ours, astra) or None)
     checks = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -327,24 +373,52 @@ def main() -> None:
             a_fwd, a_sino = ast.run("forward", img, args.repeat)
             a_bwd, a_back = ast.run("adjoint", a_sino, args.repeat)
             ast.close()
-            o_fwd, o_sino = ours.run(case, "forward", img, args.repeat, tmp)
-            o_bwd, o_back = ours.run(case, "adjoint", a_sino, args.repeat, tmp)
+            o_fwd, o_bwd = {}, {}
+            for t in thread_counts:
+                o_fwd[t], o_sino = ours.run(case, "forward", img, args.repeat, tmp, t)
+                o_bwd[t], o_back = ours.run(case, "adjoint", a_sino, args.repeat, tmp, t)
             s_fwd = s_bwd = Timing(float("nan"))
             if not args.no_skimage:
                 s_fwd, s_bwd = skimage_times(case, img, args.skimage_repeat)
-            rows.append((f"{name} forward", o_fwd, a_fwd, s_fwd))
-            rows.append((f"{name} back", o_bwd, a_bwd, s_bwd))
+            instr = {"forward": None, "adjoint": None}
+            if name in args.instructions.split(","):
+                env = dict(os.environ, RAYON_NUM_THREADS="1")
+                for op, data in (("forward", img), ("adjoint", a_sino)):
+                    mine = instructions.marginal(
+                        lambda k, op=op, data=data: ours.command(case, op, data, k, tmp)[0], env)
+                    theirs = instructions.marginal(astra_loop(case, op, data, tmp), env)
+                    instr[op] = (mine, theirs)
+            rows.append((f"{name} forward", o_fwd, a_fwd, s_fwd, instr["forward"]))
+            rows.append((f"{name} back", o_bwd, a_bwd, s_bwd, instr["adjoint"]))
             checks.append((name, rel_l2(o_sino, a_sino), rel_l2(o_back, a_back)))
 
-    print("wall time (what a user waits for; inflated by any other load on the machine):")
-    print(f"{'op':<18}{'ours ms':>10}{'astra ms':>11}{'skimage ms':>12}{'astra/ours':>12}{'skimage/ours':>14}")
-    for op, o, a, s in rows:
-        print(f"{op:<18}{o.wall:>10.1f}{a.wall:>11.1f}{s.wall:>12.1f}{a.wall / o.wall:>11.1f}x{s.wall / o.wall:>13.1f}x")
-    print("\nCPU time, summed over all threads (robust to other load; ours uses every core, ASTRA and")
-    print("scikit-image one, so these ratios are per core of work):")
-    print(f"{'op':<18}{'ours ms':>10}{'astra ms':>11}{'skimage ms':>12}{'astra/ours':>12}{'skimage/ours':>14}")
-    for op, o, a, s in rows:
-        print(f"{op:<18}{o.cpu:>10.1f}{a.cpu:>11.1f}{s.cpu:>12.1f}{a.cpu / o.cpu:>11.1f}x{s.cpu / o.cpu:>13.1f}x")
+    tcols = "".join(f"{f'ours {t}T ms':>13}" for t in thread_counts)
+    rcols = "".join(f"{f'astra/{t}T':>11}" for t in thread_counts)
+    sk = not args.no_skimage
+    best = max(thread_counts)
+    print("wall time (what a user waits for; inflated by any other load on the machine); ASTRA and")
+    print("scikit-image are single-threaded, ours runs at each thread count (RAYON_NUM_THREADS):")
+    print(f"{'op':<18}{tcols}{'astra ms':>11}" + (f"{'skimage ms':>12}" if sk else "") + rcols
+          + (f"{'skimage/ours':>14}" if sk else ""))
+    for op, o, a, s, _ in rows:
+        print(f"{op:<18}" + "".join(f"{o[t].wall:>13.1f}" for t in thread_counts)
+              + f"{a.wall:>11.1f}" + (f"{s.wall:>12.1f}" if sk else "")
+              + "".join(f"{a.wall / o[t].wall:>10.1f}x" for t in thread_counts)
+              + (f"{s.wall / o[best].wall:>13.1f}x" if sk else ""))
+    if all(o[t].cpu == o[t].cpu for _, o, _, _, _ in rows for t in thread_counts):  # not NaN
+        print("\nCPU time, summed over all threads (robust to other load); per core of work:")
+        print(f"{'op':<18}{tcols}{'astra ms':>11}{rcols}")
+        for op, o, a, s, _ in rows:
+            print(f"{op:<18}" + "".join(f"{o[t].cpu:>13.1f}" for t in thread_counts)
+                  + f"{a.cpu:>11.1f}"
+                  + "".join(f"{a.cpu / o[t].cpu:>10.1f}x" for t in thread_counts))
+    if any(r[4] for r in rows):
+        print("\ninstructions of one operation at 1 thread (valgrind callgrind, set-up excluded: the")
+        print("difference between k = 2 and k = 1 repetitions; the same on any load):")
+        print(f"{'op':<18}{'ours':>14}{'astra':>14}{'astra/ours':>12}")
+        for op, _, _, _, ins in rows:
+            if ins:
+                print(f"{op:<18}{ins[0] / 1e6:>12.0f} M{ins[1] / 1e6:>12.0f} M{ins[1] / ins[0]:>11.1f}x")
     try:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"\nload average at the end (1, 5, 15 min): {load}")

@@ -28,3 +28,17 @@ def count(cmd, env=None, cwd=None) -> int:
     if not m:
         raise RuntimeError(f"no 'Collected' line from callgrind on {' '.join(cmd)}")
     return int(m[-1])
+
+
+def marginal(make_cmd, env=None, k0: int = 1, k1: int = 2) -> float:
+    """Instructions of one repetition of an operation, without the process's set-up:
+    `(count(make_cmd(k1)) − count(make_cmd(k0))) / (k1 − k0)` for a command that runs the
+    operation `k` times (`--repeat k` of our CLI, or a peer's loop in a Python snippet)."""
+    return (count(make_cmd(k1), env) - count(make_cmd(k0), env)) / (k1 - k0)
+
+
+def python_loop(python: str, setup: str, op: str):
+    """`make_cmd` for `marginal`: a Python process that runs `setup`, then `op` k times."""
+    def make(k: int):
+        return [python, "-c", f"{setup}\nfor _ in range({k}):\n    {op}\n"]
+    return make

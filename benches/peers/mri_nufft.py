@@ -20,6 +20,11 @@ difference between the two. FINUFFT's single-precision interface takes float32 c
 radians, whose rounding (relative 6e-8, phases up to pi N / 2) costs it about 1e-5 at N = 256;
 fedrecon reads float32 cycles/pixel and keeps coordinates in f64. For an equal-accuracy
 comparison the table also times FINUFFT in double precision (complex128, same eps). The script exits non-zero if our error exceeds --max-diff.
+
+Ratios are FINUFFT's time over ours (> 1: we are faster), at each of --threads (default 1 and 2).
+--instructions also counts the instructions of one transform at 1 thread for both (valgrind's
+callgrind, the difference between two and one repetitions; see instructions.py), which, unlike
+wall time, does not move with other load on the machine.
 """
 
 import argparse
@@ -31,6 +36,9 @@ import time
 
 import finufft
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import instructions  # noqa: E402
 
 
 def median_time(fn, repeat):
@@ -58,13 +66,31 @@ def finufft_run(kind, kx, ky, data, n, eps, threads, repeat, dtype="complex64"):
     return median_time(lambda: plan.execute(data.astype(dtype)), repeat)
 
 
-def ours_run(binary, kind, traj_path, in_path, out_path, n, eps, threads, repeat):
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-    cmd = [
+def ours_cmd(binary, kind, traj_path, in_path, out_path, n, eps, repeat):
+    return [
         binary, "mri", "nufft", "--type", str(kind), "--traj", traj_path,
         "--input", in_path, "--size", str(n), "--eps", str(eps), "--upsampling", "2",
         "-o", out_path, "--repeat", str(repeat),
     ]
+
+
+def finufft_loop(kind, d, n, eps, in_path):
+    """`make_cmd(k)` for instructions.marginal: FINUFFT (complex64, 1 thread) planned on the same
+    points as finufft_run, then executed k times."""
+    setup = (
+        "import numpy as np, finufft\n"
+        f"t = np.load('{os.path.join(d, 'traj.npy')}').astype(np.float64)\n"
+        f"data = np.load('{in_path}').astype(np.complex64)\n"
+        f"plan = finufft.Plan({kind}, ({n}, {n}), n_trans=1, eps={eps!r}, "
+        f"isign={-1 if kind == 2 else 1}, dtype='complex64', nthreads=1, upsampfac=2.0, modeord=0)\n"
+        "plan.setpts((2 * np.pi * t[:, 1]).astype(np.float32), (2 * np.pi * t[:, 0]).astype(np.float32))"
+    )
+    return instructions.python_loop(sys.executable, setup, "plan.execute(data)")
+
+
+def ours_run(binary, kind, traj_path, in_path, out_path, n, eps, threads, repeat):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    cmd = ours_cmd(binary, kind, traj_path, in_path, out_path, n, eps, repeat)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{p.stderr}")
@@ -89,6 +115,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count the instructions of one transform at 1 thread (callgrind)")
     ap.add_argument("--max-diff", type=float, default=None,
                     help="fail if our relative L2 error vs the f64 reference exceeds this "
                     "(default 10 eps)")
@@ -103,9 +131,10 @@ def main():
 
     print(f"# FINUFFT {finufft.__version__} vs fedrecon: N = {n}, M = {m}, eps = {eps:g}, "
           f"complex64, sigma = 2, median of {args.repeat}; os.cpu_count() = {os.cpu_count()}")
-    print(f"{'type':>4} {'threads':>7} {'finufft_ms':>11} {'ours_ms':>9} {'ours/finufft':>12} "
+    print(f"{'type':>4} {'threads':>7} {'finufft_ms':>11} {'ours_ms':>9} {'finufft/ours':>12} "
           f"{'err_finufft':>11} {'err_ours':>9} {'ours_vs_fi':>10} {'finufft64_ms':>12} {'err_fi64':>9}")
     worst = 0.0
+    counts = []
     with tempfile.TemporaryDirectory() as d:
         traj_path = os.path.join(d, "traj.npy")
         np.save(traj_path, np.stack([kx, ky], axis=1))
@@ -123,9 +152,21 @@ def main():
                                           dtype="complex128")
                 e_f, e_o, diff = rel_l2(f_out, ref), rel_l2(o_out, ref), rel_l2(o_out, f_out)
                 worst = max(worst, e_o)
-                print(f"{kind:>4} {threads:>7} {f_ms:>11.2f} {o_ms:>9.2f} {o_ms / f_ms:>12.2f} "
+                print(f"{kind:>4} {threads:>7} {f_ms:>11.2f} {o_ms:>9.2f} {f_ms / o_ms:>12.2f} "
                       f"{e_f:>11.2e} {e_o:>9.2e} {diff:>10.2e} {d_ms:>12.2f} "
                       f"{rel_l2(d_out, ref):>9.2e}")
+            if args.instructions:
+                env = dict(os.environ, RAYON_NUM_THREADS="1")
+                mine = instructions.marginal(
+                    lambda k: ours_cmd(args.binary, kind, traj_path, in_path, out_path, n, eps, k), env)
+                theirs = instructions.marginal(finufft_loop(kind, d, n, eps, in_path), env)
+                counts.append((kind, mine, theirs))
+    if counts:
+        print("\n# instructions of one transform at 1 thread (valgrind callgrind; the difference between")
+        print("# 2 and 1 repetitions, so planning and process start-up cancel; independent of load):")
+        for kind, mine, theirs in counts:
+            print(f"type {kind}: ours {mine / 1e6:.0f} M, FINUFFT {theirs / 1e6:.0f} M, "
+                  f"FINUFFT/ours {theirs / mine:.2f}")
     if worst > max_err:
         sys.exit(f"our relative L2 error {worst:.2e} > {max_err:.2e}")
 

@@ -22,8 +22,10 @@ fraction 0.08), noiseless. Every tool gets the same k-space and the same coil ma
 
 Equal iterations: N for all (CG: N CG steps; L1: N FISTA steps after a power iteration).
 Agreement: NMSE ||a - b||^2 / ||b||^2 of the magnitude images against ours, and against the
-phantom. Thread counts: ours RAYON_NUM_THREADS, BART OMP_NUM_THREADS, both --threads; sigpy runs
-on numpy (single-threaded FFT).
+phantom. Thread counts: ours RAYON_NUM_THREADS, BART OMP_NUM_THREADS, both at each of --threads
+(default 1 and 2); sigpy runs on numpy (single-threaded FFT). --instructions also counts each
+whole process's instructions at 1 thread under valgrind's callgrind (instructions.py), which,
+unlike wall time, does not move with other load on the machine.
 """
 
 import argparse
@@ -34,6 +36,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import instructions  # noqa: E402
 
 
 def ifft2c(k):
@@ -84,13 +89,19 @@ def run_timed(cmd, env, repeat):
     return float(np.median(times)), float(np.median(cpus)), err
 
 
-def ours(args, env, method, work, lam):
+def ours_cmd(args, method, work, lam):
     out = os.path.join(work, f"ours_{method}.npy")
     cmd = [args.binary, "mri", "recon", "--method", method, "--input",
            os.path.join(work, "ksp.npy"), "--maps", os.path.join(work, "maps.npy"),
            "--iters", str(args.iters), "-o", out]
     if lam is not None:
         cmd += ["--lambda", str(lam)]
+    return cmd
+
+
+def ours(args, env, method, work, lam):
+    out = os.path.join(work, f"ours_{method}.npy")
+    cmd = ours_cmd(args, method, work, lam)
     _, _, err = run_timed(cmd + ["--repeat", str(args.repeat)], env, 1)
     inproc = [float(l.split(":")[1]) for l in err.splitlines() if l.startswith("time_ms:")]
     if not inproc:
@@ -99,10 +110,15 @@ def ours(args, env, method, work, lam):
     return inproc[0], wall, cpu, np.load(out)
 
 
-def bart(args, env, work, extra, name, peak):
+def bart_cmd(args, work, extra, name, peak):
     out = os.path.join(work, f"bart_{name}")
     cmd = [args.bart, "pics", "-i", str(args.iters), "-w", repr(peak), "-S", *extra,
            os.path.join(work, "ksp"), os.path.join(work, "maps"), out]
+    return cmd, out
+
+
+def bart(args, env, work, extra, name, peak):
+    cmd, out = bart_cmd(args, work, extra, name, peak)
     wall, cpu, _ = run_timed(cmd, env, args.repeat)
     return wall, cpu, np.abs(read_cfl(out)), " ".join(cmd[1:])
 
@@ -140,7 +156,9 @@ def main():
     ap.add_argument("--lambda", dest="lam", type=float, default=1e-3,
                     help="L1 weight relative to the zero-filled image peak")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", default="1,2", help="thread counts for fedrecon and BART")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each whole process's instructions at 1 thread (callgrind)")
     ap.add_argument("--no-sigpy", action="store_true")
     args = ap.parse_args()
 
@@ -155,8 +173,6 @@ def main():
     zf = np.sqrt(np.sum(np.abs(ifft2c(ksp)) ** 2, axis=0))
     peak = float(zf.max())
 
-    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads),
-               OMP_NUM_THREADS=str(args.threads))
     load = os.getloadavg()
     print(f"# {ksp.shape[0]} coils, {ksp.shape[1]} x {ksp.shape[2]}, "
           f"{int(mask.sum())}/{mask.size} columns, {args.iters} iterations, "
@@ -165,24 +181,34 @@ def main():
 
     rows = []
     sig = {} if args.no_sigpy else sigpy_runs(args, ksp, maps, mask, peak, args.lam)
-    for method, label, extra, lam in (
-        ("cgsense", "cgsense", [], None),
-        ("l1", "l1", ["-R", f"W:7:0:{args.lam}", "-n"], args.lam),
-        # BART's FISTA uses a fixed step 0.95 unless -e (power iteration, as ours and sigpy do)
-        ("l1", "l1 (BART -e)", ["-R", f"W:7:0:{args.lam}", "-n", "-e"], args.lam),
-    ):
-        t_in, t_wall, t_cpu, img = ours(args, env, method, work, lam)
-        b_wall, b_cpu, b_img, b_cmd = bart(args, env, work, extra, method, peak)
-        row = {
-            "method": label, "ours_ms": t_in, "ours_wall_ms": t_wall, "bart_ms": b_wall,
-            "ours_cpu_ms": t_cpu, "bart_cpu_ms": b_cpu,
-            "nmse_bart": nmse(img, b_img), "nmse_truth": nmse(img, truth),
-            "bart_nmse_truth": nmse(b_img, truth), "bart_cmd": b_cmd,
-        }
-        if method in sig and label == method:
-            row["sigpy_ms"], s_img = sig[method]
-            row["nmse_sigpy"] = nmse(img, s_img)
-        rows.append(row)
+    counts = []
+    for threads in [int(t) for t in args.threads.split(",") if t]:
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        for method, label, extra, lam in (
+            ("cgsense", "cgsense", [], None),
+            ("l1", "l1", ["-R", f"W:7:0:{args.lam}", "-n"], args.lam),
+            # BART's FISTA uses a fixed step 0.95 unless -e (power iteration, as ours and sigpy do)
+            ("l1", "l1 (BART -e)", ["-R", f"W:7:0:{args.lam}", "-n", "-e"], args.lam),
+        ):
+            t_in, t_wall, t_cpu, img = ours(args, env, method, work, lam)
+            b_wall, b_cpu, b_img, b_cmd = bart(args, env, work, extra, method, peak)
+            row = {
+                "method": f"{label}, {threads} thread(s)", "ours_ms": t_in,
+                "ours_wall_ms": t_wall, "bart_ms": b_wall,
+                "ours_cpu_ms": t_cpu, "bart_cpu_ms": b_cpu,
+                "nmse_bart": nmse(img, b_img), "nmse_truth": nmse(img, truth),
+                "bart_nmse_truth": nmse(b_img, truth), "bart_cmd": b_cmd,
+            }
+            if method in sig and label == method:
+                row["sigpy_ms"], s_img = sig[method]
+                row["nmse_sigpy"] = nmse(img, s_img)
+            rows.append(row)
+            if args.instructions and threads == 1 and label == method:
+                one = dict(os.environ, RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
+                o_cmd = ours_cmd(args, method, work, lam)
+                b_cmd_list = bart_cmd(args, work, extra, method, peak)[0]
+                counts.append((label, instructions.count(o_cmd, one),
+                               instructions.count(b_cmd_list, one)))
 
     print()
     print("| method | ours ms (in-process) | ours ms (process) | BART pics ms (process) "
@@ -207,6 +233,11 @@ def main():
     print()
     for r in rows:
         print(f"# BART {r['method']}: bart {r['bart_cmd']}")
+    if counts:
+        print("\n# instructions of the whole process at 1 thread (valgrind callgrind; independent of load):")
+        for label, mine, theirs in counts:
+            print(f"# {label}: ours {mine / 1e9:.2f} G, BART {theirs / 1e9:.2f} G, "
+                  f"BART/ours {theirs / mine:.2f}")
     load = os.getloadavg()
     print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
