@@ -26,15 +26,14 @@ its output differently), NMSE ||a - s b||^2 / ||a||^2; and each against `bart ph
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import instructions  # noqa: E402
+from mri_recon import run_timed, write_cfl  # noqa: E402  (same process timing, same .cfl layout)
 
 
 def read_cfl(base):
@@ -42,14 +41,6 @@ def read_cfl(base):
         f.readline()
         dims = [int(d) for d in f.readline().split()]
     return np.fromfile(base + ".cfl", dtype=np.complex64).reshape(dims[::-1])
-
-
-def write_cfl(base, arr):
-    """Row-major (coils, ny, nx) -> BART [nx, ny, 1, coils] (column-major): same bytes."""
-    c, ny, nx = arr.shape
-    with open(base + ".hdr", "w") as f:
-        f.write(f"# Dimensions\n{nx} {ny} 1 {c} 1\n")
-    np.ascontiguousarray(arr, dtype=np.complex64).tofile(base + ".cfl")
 
 
 def birdcage(coils, n, r=1.5):
@@ -70,25 +61,6 @@ def nmse_fit(a, b):
     """NMSE of b against a after the least-squares scale s minimising ||a - s b||."""
     s = float(np.vdot(b, a).real / np.vdot(b, b).real)
     return float(np.sum((a - s * b) ** 2) / np.sum(a ** 2))
-
-
-def children_cpu_s():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def run_timed(cmd, env, repeat):
-    times, cpus, err = [], [], ""
-    for _ in range(repeat):
-        c0 = children_cpu_s()
-        t = time.perf_counter()
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        times.append((time.perf_counter() - t) * 1e3)
-        cpus.append((children_cpu_s() - c0) * 1e3)
-        if p.returncode != 0:
-            sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
-        err = p.stderr
-    return float(np.median(times)), float(np.median(cpus)), err
 
 
 def main():
