@@ -203,16 +203,7 @@ impl ToeplitzNormal {
         let rows_in: &[Complex32] = rows;
         let lambda_t = &self.lambda_t;
         blocks(cols, sc, par, fft, |j0, block, scr| {
-            let nj = block.len() / sc;
-            for i0 in (0..ny).step_by(TB) {
-                let i1 = (i0 + TB).min(ny);
-                for k in 0..nj {
-                    let dst = &mut block[k * sc + i0..k * sc + i1];
-                    for (d, i) in dst.iter_mut().zip(i0..i1) {
-                        *d = rows_in[i * sr + j0 + k];
-                    }
-                }
-            }
+            gather_transposed(block, sc, j0, ny, rows_in, sr);
             for (k, c) in block.chunks_exact_mut(sc).enumerate() {
                 let c = &mut c[..my];
                 c[ny..].fill(Complex32::default());
@@ -225,22 +216,36 @@ impl ToeplitzNormal {
         // back to the ny kept rows, inverse along x
         let cols_in: &[Complex32] = cols;
         blocks(rows, sr, par, fft, |i0, block, scr| {
-            let ni = block.len() / sr;
-            for j0 in (0..mx).step_by(TB) {
-                let j1 = (j0 + TB).min(mx);
-                for k in 0..ni {
-                    let dst = &mut block[k * sr + j0..k * sr + j1];
-                    for (d, j) in dst.iter_mut().zip(j0..j1) {
-                        *d = cols_in[j * sc + i0 + k];
-                    }
-                }
-            }
+            gather_transposed(block, sr, i0, mx, cols_in, sc);
             for r in block.chunks_exact_mut(sr) {
                 row_i.process_with_scratch(&mut r[..mx], scr);
             }
         });
         for (o, r) in out.chunks_exact_mut(nx).zip(rows.chunks_exact(sr)) {
             o.copy_from_slice(&r[..nx]);
+        }
+    }
+}
+
+/// Transpose into `block` (rows of stride `dst_stride`, the transposed matrix's rows `first…`):
+/// `block[k · dst_stride + e] = src[e · src_stride + first + k]` for `e < extent`, in `TB`-wide
+/// bands of `e` so that the strided reads stay in cache.
+fn gather_transposed(
+    block: &mut [Complex32],
+    dst_stride: usize,
+    first: usize,
+    extent: usize,
+    src: &[Complex32],
+    src_stride: usize,
+) {
+    let rows = block.len() / dst_stride;
+    for e0 in (0..extent).step_by(TB) {
+        let e1 = (e0 + TB).min(extent);
+        for k in 0..rows {
+            let dst = &mut block[k * dst_stride + e0..k * dst_stride + e1];
+            for (d, e) in dst.iter_mut().zip(e0..e1) {
+                *d = src[e * src_stride + first + k];
+            }
         }
     }
 }
