@@ -422,6 +422,15 @@ pub mod testing {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
+    /// Run `f` on a rayon pool of `threads` threads (thread-count independence tests).
+    pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a rayon pool of a few threads")
+            .install(f)
+    }
+
     /// Seeded random vector.
     pub fn random_vec<T: Scalar>(n: usize, seed: u64) -> Vec<T> {
         let mut rng = StdRng::seed_from_u64(seed);

@@ -277,11 +277,10 @@ mod tests {
         let a = noise.apply(&sino, 5).unwrap();
         assert_eq!(a, noise.apply(&sino, 5).unwrap());
         assert_ne!(a, noise.apply(&sino, 6).unwrap());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        assert_eq!(a, pool.install(|| noise.apply(&sino, 5).unwrap()));
+        assert_eq!(
+            a,
+            crate::linop::testing::on_threads(1, || noise.apply(&sino, 5).unwrap())
+        );
         // different chunks get different streams
         let flat = noise.apply(&vec![0.01; 2 * NOISE_CHUNK], 5).unwrap();
         assert_ne!(flat[..NOISE_CHUNK], flat[NOISE_CHUNK..]);

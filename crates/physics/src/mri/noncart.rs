@@ -133,7 +133,7 @@ impl LinearOperator<Complex32> for NufftSenseOperator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linop::testing::{assert_adjoint, assert_normal, random_vec};
+    use crate::linop::testing::{assert_adjoint, assert_normal, on_threads, random_vec};
     use crate::mri::nufft::{Upsampling, nudft2_type2};
     use crate::mri::traj::{RadialOrdering, radial};
     use num_complex::Complex64;
@@ -212,11 +212,7 @@ mod tests {
         let op = toeplitz_operator(coils, ny, nx);
         let x: Vec<Complex32> = random_vec(ny * nx, 10);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut z = vec![Complex32::default(); ny * nx];
                 op.normal(&x, &mut z).unwrap();
                 // a second application reuses the pooled buffers and must not see old values

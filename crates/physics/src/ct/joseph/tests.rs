@@ -110,11 +110,9 @@ fn results_do_not_depend_on_the_thread_count() {
         let x: Vec<f32> = crate::linop::testing::random_vec(p.domain_len(), 3);
         let y: Vec<f32> = crate::linop::testing::random_vec(p.range_len(), 4);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| (p.forward_vec(&x).unwrap(), p.adjoint_vec(&y).unwrap()))
+            crate::linop::testing::on_threads(threads, || {
+                (p.forward_vec(&x).unwrap(), p.adjoint_vec(&y).unwrap())
+            })
         };
         let (f1, a1) = run(1);
         let (f3, a3) = run(3);

@@ -1,7 +1,7 @@
 use super::kernel::HornerKernel;
 use super::*;
 use crate::linop::LinearOperator;
-use crate::linop::testing::{assert_adjoint, random_vec};
+use crate::linop::testing::{assert_adjoint, on_threads, random_vec};
 use crate::scalar::norm;
 use num_complex::{Complex32, Complex64};
 use rand::rngs::StdRng;
@@ -233,11 +233,9 @@ fn results_do_not_depend_on_the_number_of_threads() {
     let c: Vec<Complex32> = random_vec(m, 81);
     let f: Vec<Complex32> = random_vec(ny * nx, 82);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| (plan.adjoint_vec(&c).unwrap(), plan.forward_vec(&f).unwrap()))
+        on_threads(threads, || {
+            (plan.adjoint_vec(&c).unwrap(), plan.forward_vec(&f).unwrap())
+        })
     };
     let (a1, b1) = run(1);
     let (a3, b3) = run(3);
