@@ -6,10 +6,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+. benches/peers/common.sh
 venv="${VENV:-target/peers/mri-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-    "${PYTHON:-python3}" -m venv "$venv"
-    "$venv/bin/pip" install --quiet finufft numpy
-fi
+peer_venv "$venv" numpy finufft
 cargo build --release -p fedrecon
 exec "$venv/bin/python" benches/peers/mri_nufft.py --binary target/release/fedrecon "$@"

@@ -33,14 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import instructions  # noqa: E402
-from mri_recon import run_timed, write_cfl  # noqa: E402  (same process timing, same .cfl layout)
-
-
-def read_cfl(base):
-    with open(base + ".hdr") as f:
-        f.readline()
-        dims = [int(d) for d in f.readline().split()]
-    return np.fromfile(base + ".cfl", dtype=np.complex64).reshape(dims[::-1])
+from mri_recon import read_cfl, run_timed, write_cfl  # noqa: E402  (same timing and .cfl layout)
 
 
 def birdcage(coils, n, r=1.5):

@@ -6,15 +6,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+. benches/peers/common.sh
 venv="${VENV:-target/peers/mri-recon-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-    "${PYTHON:-python3}" -m venv "$venv"
-fi
-"$venv/bin/python" -c 'import numpy' 2>/dev/null || "$venv/bin/pip" install --quiet numpy
-if ! command -v bart > /dev/null; then
-    sudo_cmd=""
-    if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
-    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y bart
-fi
+peer_venv "$venv" numpy
+ensure_bart
 cargo build --release -p fedrecon --bin fedrecon
 exec "$venv/bin/python" benches/peers/mri_radial.py "$@"

@@ -8,16 +8,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+. benches/peers/common.sh
 venv="${VENV:-target/peers/mri-recon-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-    "${PYTHON:-python3}" -m venv "$venv"
-    "$venv/bin/pip" install --quiet sigpy numpy
-fi
-if ! command -v bart > /dev/null; then
-    sudo_cmd=""
-    if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
-    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y bart
-fi
+peer_venv "$venv" numpy sigpy
+ensure_bart
 cargo build --release -p fedrecon -p fedrecon-benches --bin fedrecon --bin mri_recon_data
 mkdir -p target/peers/mri-recon
 exec "$venv/bin/python" benches/peers/mri_recon.py "$@"

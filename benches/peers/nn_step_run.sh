@@ -6,11 +6,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+. benches/peers/common.sh
 venv="${VENV:-target/peers/nn-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-    "${PYTHON:-python3}" -m venv "$venv"
-    "$venv/bin/pip" install --quiet torch numpy
-fi
+peer_venv "$venv" numpy torch
 cargo build --release -p fedrecon-benches --bin nn_step_timing
 mkdir -p target/peers
 exec "$venv/bin/python" benches/peers/nn_step.py --binary target/release/nn_step_timing \
