@@ -8,12 +8,7 @@ taken once per configuration, and a multi-threaded count includes the threads' o
 """
 
 import re
-import shutil
 import subprocess
-
-
-def available() -> bool:
-    return shutil.which("valgrind") is not None
 
 
 def count(cmd, env=None, cwd=None) -> int:
