@@ -472,6 +472,10 @@ def main() -> int:
     ap.add_argument("--cli", type=Path, default=ROOT / "target" / "debug" / "fedrecon")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     a = ap.parse_args()
+    # Absolute paths: Flower's config.toml rejects relative certificate paths, and the
+    # SuperLink/SuperNodes run with their own working directories.
+    a.out = a.out.resolve()
+    a.cli = a.cli.resolve()
     a.out.mkdir(parents=True, exist_ok=True)
     work = a.out / "work"
     shutil.rmtree(work, ignore_errors=True)
