@@ -185,13 +185,13 @@ impl FftPlan1D {
         to_i32("FFT length", n)?;
         let mut radices = Vec::new();
         let mut m = n;
-        while m % 4 == 0 {
+        while m.is_multiple_of(4) {
             radices.push(4);
             m /= 4;
         }
         let mut p = 2;
         while m > 1 {
-            if m % p == 0 {
+            if m.is_multiple_of(p) {
                 radices.push(p);
                 m /= p;
             } else {

@@ -586,14 +586,14 @@ impl SitesConfig {
                         ),
                     ));
                 }
-                if let (ScanProtocol::Mri(m), true) = (&protocol, d.format == DataFormat::Fastmri) {
-                    if m.noise_sigma != 0.0 {
-                        return Err(FedError::field(
-                            format!("site.{}.mri.noise_sigma", s.name),
-                            m.noise_sigma,
-                            "must be 0 for measured k-space (it carries its own noise)",
-                        ));
-                    }
+                if let (ScanProtocol::Mri(m), true) = (&protocol, d.format == DataFormat::Fastmri)
+                    && m.noise_sigma != 0.0
+                {
+                    return Err(FedError::field(
+                        format!("site.{}.mri.noise_sigma", s.name),
+                        m.noise_sigma,
+                        "must be 0 for measured k-space (it carries its own noise)",
+                    ));
                 }
             }
         }

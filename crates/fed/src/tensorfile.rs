@@ -306,7 +306,7 @@ mod tests {
             offset += b;
         }
         let mut text = serde_json::to_string(&header).unwrap();
-        while (8 + text.len()) % 8 != 0 {
+        while !(8 + text.len()).is_multiple_of(8) {
             text.push(' ');
         }
         let mut out = (text.len() as u64).to_le_bytes().to_vec();

@@ -154,7 +154,7 @@ impl HypernetworkConfig {
         let n = film_channels.len();
         let period = if self.tied { period } else { n };
         if period == 0
-            || n % period != 0
+            || !n.is_multiple_of(period)
             || (0..n).any(|b| film_channels[b] != film_channels[b % period])
         {
             return Err(NnError::argument(

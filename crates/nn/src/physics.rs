@@ -285,14 +285,14 @@ impl ModelInput {
                         got: m.to_vec(),
                     });
                 }
-                if let Some(s) = maps {
-                    if s.dims() != d {
-                        return Err(NnError::Shape {
-                            what: "maps",
-                            expected: format!("{d:?} (as kspace)"),
-                            got: s.dims().to_vec(),
-                        });
-                    }
+                if let Some(s) = maps
+                    && s.dims() != d
+                {
+                    return Err(NnError::Shape {
+                        what: "maps",
+                        expected: format!("{d:?} (as kspace)"),
+                        got: s.dims().to_vec(),
+                    });
                 }
                 Ok(())
             }

@@ -612,14 +612,14 @@ impl GeometrySpec {
             self.angles = self.angles.or(Some(na));
             self.detectors = self.detectors.or(Some(nd));
         }
-        if let (Some([ny, nx]), Some(size)) = (image, self.size) {
-            if ny != size || nx != size {
-                return Err(PhysicsError::argument(
-                    names.size(),
-                    size,
-                    format!("disagrees with the input image shape ({ny}, {nx})"),
-                ));
-            }
+        if let (Some([ny, nx]), Some(size)) = (image, self.size)
+            && (ny != size || nx != size)
+        {
+            return Err(PhysicsError::argument(
+                names.size(),
+                size,
+                format!("disagrees with the input image shape ({ny}, {nx})"),
+            ));
         }
         if let Some([ny, nx]) = image {
             (self.ny, self.nx) = (Some(ny), Some(nx));
@@ -641,14 +641,14 @@ impl GeometrySpec {
             format!("{na} × {nd}"),
             crate::memory::bytes_of(&[na, nd, 2], 4),
         )?;
-        if let Some(shape) = sino {
-            if g.sino_shape() != shape {
-                return Err(PhysicsError::argument(
-                    "sinogram shape",
-                    format!("({}, {})", shape[0], shape[1]),
-                    format!("does not match the geometry's (angles, detectors) = ({na}, {nd})"),
-                ));
-            }
+        if let Some(shape) = sino
+            && g.sino_shape() != shape
+        {
+            return Err(PhysicsError::argument(
+                "sinogram shape",
+                format!("({}, {})", shape[0], shape[1]),
+                format!("does not match the geometry's (angles, detectors) = ({na}, {nd})"),
+            ));
         }
         Ok(g)
     }

@@ -163,7 +163,7 @@ fn batched(b: usize, shape: &[usize]) -> Vec<usize> {
 
 fn batch_size(what: &'static str, shape: &[usize], len: usize) -> Result<usize> {
     let n: usize = shape.iter().product();
-    if n == 0 || len % n != 0 || len == 0 {
+    if n == 0 || !len.is_multiple_of(n) || len == 0 {
         return Err(PhysicsError::ShapeMismatch {
             what,
             expected: n,

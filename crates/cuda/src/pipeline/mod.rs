@@ -50,7 +50,7 @@ pub(crate) fn batch_of(
     len: usize,
 ) -> Result<usize, CudaError> {
     let n: usize = shape.iter().product();
-    if n == 0 || len == 0 || len % n != 0 {
+    if n == 0 || len == 0 || !len.is_multiple_of(n) {
         return Err(PhysicsError::ShapeMismatch {
             what,
             expected: n,

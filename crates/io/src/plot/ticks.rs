@@ -54,7 +54,7 @@ pub(super) fn log_ticks(lo: f64, hi: f64, target: usize, min_gap: f64) -> Vec<(f
     if decades >= 2 {
         let every = decades.div_ceil(target.max(2)).max(1);
         return (d0..=d1)
-            .filter(|d| (d - d0) as usize % every == 0)
+            .filter(|d| ((d - d0) as usize).is_multiple_of(every))
             .map(|d| (10f64.powi(d), label(10f64.powi(d))))
             .collect();
     }

@@ -603,18 +603,18 @@ impl Lodopab {
                 None
             };
             let g = open(g)?;
-            if let Some(o) = &o {
-                if o.len() != g.len() {
-                    return Err(io_err(
-                        o.path(),
-                        format!(
-                            "{} samples but its ground truth {} has {}",
-                            o.len(),
-                            g.path().display(),
-                            g.len()
-                        ),
-                    ));
-                }
+            if let Some(o) = &o
+                && o.len() != g.len()
+            {
+                return Err(io_err(
+                    o.path(),
+                    format!(
+                        "{} samples but its ground truth {} has {}",
+                        o.len(),
+                        g.path().display(),
+                        g.len()
+                    ),
+                ));
             }
             pairs.push((o, g));
         }
@@ -648,13 +648,13 @@ impl Lodopab {
                     "ground-truth size differs from the first file's",
                 ));
             }
-            if let (Some(o), Some(o0)) = (o, &first.0) {
-                if o.sample_shape() != o0.sample_shape() {
-                    return Err(io_err(
-                        o.path(),
-                        "observation shape differs from the first file's",
-                    ));
-                }
+            if let (Some(o), Some(o0)) = (o, &first.0)
+                && o.sample_shape() != o0.sample_shape()
+            {
+                return Err(io_err(
+                    o.path(),
+                    "observation shape differs from the first file's",
+                ));
             }
         }
         let proto = cfg.ct.clone();

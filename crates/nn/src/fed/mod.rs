@@ -178,14 +178,14 @@ fn check_files_fit(s: &SiteSpec, part: &SiteData) -> Result<(), FedError> {
         return Ok(());
     };
     for d in part.train.iter().chain(&part.val) {
-        if let crate::physics::Physics::Mri(m) = &d.physics {
-            if m.coils != p.coils {
-                return Err(FedError::field(
-                    format!("site.{}.mri.coils", s.name),
-                    p.coils,
-                    format!("the site's files have {} coils", m.coils),
-                ));
-            }
+        if let crate::physics::Physics::Mri(m) = &d.physics
+            && m.coils != p.coils
+        {
+            return Err(FedError::field(
+                format!("site.{}.mri.coils", s.name),
+                p.coils,
+                format!("the site's files have {} coils", m.coils),
+            ));
         }
     }
     Ok(())

@@ -244,14 +244,14 @@ impl SiteData {
             Architecture::Fdd(f) => Some(f.split(physics[0], physics[1])?),
             _ => None,
         };
-        if let (Architecture::Hyper(h), false) = (arch, protocol.is_empty()) {
-            if h.protocol_dim != protocol.len() {
-                return Err(NnError::argument(
-                    "hypernetwork.protocol_dim",
-                    h.protocol_dim,
-                    format!("site {name} has a protocol vector of {}", protocol.len()),
-                ));
-            }
+        if let (Architecture::Hyper(h), false) = (arch, protocol.is_empty())
+            && h.protocol_dim != protocol.len()
+        {
+            return Err(NnError::argument(
+                "hypernetwork.protocol_dim",
+                h.protocol_dim,
+                format!("site {name} has a protocol vector of {}", protocol.len()),
+            ));
         }
         let code = match arch {
             Architecture::Hyper(h) => h.site_code,

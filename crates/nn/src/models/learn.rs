@@ -79,7 +79,7 @@ impl LearnConfig {
                 return Err(NnError::argument(what, v, "must be ≥ 1"));
             }
         }
-        if self.kernel % 2 == 0 {
+        if self.kernel.is_multiple_of(2) {
             return Err(NnError::argument(
                 "learn.kernel",
                 self.kernel,

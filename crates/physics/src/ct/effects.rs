@@ -309,7 +309,7 @@ pub fn gain_profile(n: usize, scale: f64, amplitude: f64, seed: u64) -> Result<V
 pub fn apply_gain(sino: &mut [f32], gains: &[f64], mu: f64) -> Result<()> {
     check("mu_scale", mu, mu > 0.0, "must be finite and > 0")?;
     let nd = gains.len();
-    if nd == 0 || sino.len() % nd != 0 {
+    if nd == 0 || !sino.len().is_multiple_of(nd) {
         return Err(PhysicsError::ShapeMismatch {
             what: "sinogram",
             expected: nd,

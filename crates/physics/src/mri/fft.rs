@@ -179,7 +179,7 @@ impl Fft2Plan {
 
     fn batch(&self, what: &'static str, len: usize) -> Result<usize> {
         let n = self.ny * self.nx;
-        if len == 0 || len % n != 0 {
+        if len == 0 || !len.is_multiple_of(n) {
             return Err(PhysicsError::ShapeMismatch {
                 what,
                 expected: n,

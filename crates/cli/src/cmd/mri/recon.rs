@@ -357,7 +357,7 @@ fn noncartesian_samples(
     let p = &traj.points_shape;
     let total = data.len();
     let coils = total / m.max(1);
-    if total == 0 || total % m != 0 {
+    if total == 0 || !total.is_multiple_of(m) {
         bail!(
             "{}: samples of shape {shape:?} do not fit the {m} points of {}",
             path.display(),

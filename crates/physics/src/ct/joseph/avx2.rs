@@ -1,54 +1,57 @@
-//! The lock-step loops of [`JosephRay::integrate_lanes`] and [`JosephRay::scatter_lanes`]
-//! written out in AVX2 intrinsics for eight lanes, bitwise equal to the portable code.
+//! The lock-step loops of [`Lines::integrate_steps`] and [`JosephRay::scatter_lanes`] written out
+//! in AVX2 intrinsics for eight lanes, bitwise equal to the portable code.
 
+use super::lines::{LINE_PAD, Lines};
 use super::ray::JosephRay;
 use super::{BLOCK_SHIFT, LANES};
 
-/// [`JosephRay::integrate_lanes`] written out in AVX2 for eight lanes: the same `f32` operations
-/// in the same order, so bitwise the same result; each lane loads its pair with one 8-byte read.
+/// [`Lines::integrate_steps`] of eight rays over their common steps `lo..=hi`, in lock-step,
+/// continuing from `acc`: the same `f32` operations in the same order as the one-ray loop, so
+/// bitwise the same result; each lane loads its two neighbours with one 8-byte read.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn integrate_lanes_avx2(
+pub(super) unsafe fn integrate_lines_avx2(
     rays: &[JosephRay; LANES],
-    blk: &[[f32; 2]],
-    kb: usize,
+    lines: &Lines,
     lo: usize,
     hi: usize,
+    acc: [f32; LANES],
 ) -> [f32; LANES] {
     use std::arch::x86_64::*;
     const { assert!(LANES == 8, "the AVX2 kernel handles eight lanes") };
     for r in rays {
-        r.check_segment(blk.len(), kb, lo, hi);
+        lines.check_steps(r, lo, hi);
     }
+    assert!(
+        lines.data.len() < i32::MAX as usize,
+        "image too large for 32-bit indices"
+    );
     let (a, b) = (rays.map(|r| r.a), rays.map(|r| r.b));
-    let p = blk.as_ptr().cast::<f32>();
-    let mut out = [0.0f32; LANES];
-    // SAFETY: `a`, `b` and `out` are eight `f32` each, `ix` eight `i32`; every ray passed
-    // `check_segment` for `lo..=hi`, so (as in `lane_samples`) each `ix[j]` at a step `k` of that
-    // range is `m₀·BLOCK + (k − kb)` with `0 ≤ ix[j] < blk.len()`: the pair at `2·ix[j]` (two
-    // `f32`, read as one `f64`) lies inside `blk`.
+    let p = lines.data.as_ptr();
+    let mut out = acc;
+    // SAFETY: `a`, `b`, `out` are eight `f32` each, `ix` eight `i32`. Every ray passed
+    // `check_steps` for `lo..=hi`, so at each step `k` of that range lane `j` reads the two values
+    // at `ix[j] = k·stride + LINE_PAD + m₀` and `ix[j] + 1`, both `< data.len() < 2³¹` (see
+    // `Lines::integrate_steps`).
     unsafe {
         let (va, vb) = (_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(b.as_ptr()));
-        let mut acc = _mm256_setzero_ps();
+        let mut acc = _mm256_loadu_ps(out.as_ptr());
         let mut ix = [0i32; LANES];
-        let pair = |i: i32| _mm_castpd_ps(_mm_load_sd(p.add(2 * i as usize).cast::<f64>()));
+        let pair = |i: i32| _mm_castpd_ps(_mm_load_sd(p.add(i as usize).cast::<f64>()));
         let two = |i: i32, j: i32| {
             _mm_castpd_ps(_mm_loadh_pd(
                 _mm_castps_pd(pair(i)),
-                p.add(2 * j as usize).cast::<f64>(),
+                p.add(j as usize).cast::<f64>(),
             ))
         };
         for k in lo..=hi {
             let m = _mm256_add_ps(va, _mm256_mul_ps(vb, _mm256_set1_ps((k as i32) as f32)));
             let i0 = _mm256_cvttps_epi32(m);
             let w = _mm256_sub_ps(m, _mm256_cvtepi32_ps(i0));
-            let idx = _mm256_add_epi32(
-                _mm256_slli_epi32::<BLOCK_SHIFT>(i0),
-                _mm256_set1_epi32((k - kb) as i32),
-            );
+            let idx = _mm256_add_epi32(i0, _mm256_set1_epi32((k * lines.stride + LINE_PAD) as i32));
             _mm256_storeu_si256(ix.as_mut_ptr().cast(), idx);
             // keep the indices in memory: eight scalar loads are cheaper than the eight
             // vector-to-register extractions the compiler would otherwise emit

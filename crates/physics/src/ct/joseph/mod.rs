@@ -17,19 +17,32 @@
 //! the exact transpose, and results that do not depend on the number of threads.
 //!
 //! # Implementation
-//! Rays are prepared once (`ray.rs`); the image is copied into blocked, zero-padded layouts of
-//! pixel pairs (`layout.rs`), and runs of neighbouring rays step through each block in lock-step,
-//! with AVX2 kernels where the CPU has them (`visit.rs`, `avx2.rs`).
-//! - **Forward**: parallel over fixed chunks of `ANGLE_CHUNK` angles; within a chunk block by
-//!   block, every angle of the chunk.
-//! - **Transpose**: parallel over blocks — each block is written by exactly one task, which
-//!   scatters the segments of every ray (in angle, then cell order) that cross it. No per-thread
-//!   image copies and no reduction. Both passes split the work in a fixed way, so the result does
-//!   not depend on the number of threads (bitwise).
+//! Rays are prepared once (`ray.rs`). Hand-written rather than bound to a library: no CPU
+//! projector library offers the exact transpose with thread-count-independent results.
+//! - **Forward** (`lines.rs`): the image is copied into lines along each ray family's minor axis
+//!   (columns for x-major rays, rows for y-major rays), zero padded, so a sample's two neighbours
+//!   are adjacent. Angles run in parallel; within an angle, runs of neighbouring rays step in
+//!   lock-step: 16 with AVX-512 (`avx512.rs`, the 16 samples of a step read as one window of 32
+//!   values and picked by register permutes), 8 with AVX2 (`avx2.rs`), one at a time otherwise.
+//!   Each ray's sum runs sequentially over its steps in every variant, so all agree bitwise.
+//! - **Transpose**, two methods with the same maths: for angles whose rays are evenly spaced
+//!   parallel lines, a pixel-driven gather (`gather.rs`; each pixel sums its 3–4 candidate rays
+//!   per angle, 16 pixels per AVX-512 vector), used on CPUs with AVX-512; everywhere else a
+//!   ray-driven scatter, parallel over blocks of a blocked layout (`layout.rs`, `visit.rs`) —
+//!   each block written by exactly one task, no per-thread image copies and no reduction. Each
+//!   method's variants agree bitwise; the two methods differ in rounding only (both are the
+//!   transpose up to rounding, which the adjoint tests check for each).
+//!
+//! Every pass splits its work in a fixed way, so results do not depend on the number of threads
+//! (bitwise).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod gather;
 mod layout;
+mod lines;
 mod ray;
 mod reference;
 mod visit;
@@ -38,20 +51,19 @@ pub use reference::reference_sinogram;
 
 use crate::geometry::CtGeometry;
 use crate::linop::LinearOperator;
+use gather::RegularAngles;
 use layout::Blocked;
+use lines::{Lines, Run, integrate_ray};
 use ray::JosephRay;
 use rayon::prelude::*;
 use std::sync::Arc;
-use visit::{AdjointSink, ForwardSink, Isa};
+use visit::{AdjointSink, Isa};
 
 /// Width (major indices) of one block of the padded layouts: `1 << BLOCK_SHIFT`.
 const BLOCK: usize = 1 << BLOCK_SHIFT;
 const BLOCK_SHIFT: i32 = 6;
-/// Rays stepped in lock-step.
+/// Rays stepped in lock-step by the AVX2 and scatter loops.
 const LANES: usize = 8;
-/// Angles per task of the forward projection (a fixed split: results do not depend on the
-/// number of threads).
-const ANGLE_CHUNK: usize = 8;
 
 /// Joseph projector for any [`CtGeometry`] (parallel or fan, flat or curved detector).
 ///
@@ -96,6 +108,8 @@ pub struct JosephProjector {
     has_major: [bool; 2],
     /// Per angle: whether any of its rays is x-major, y-major.
     angle_majors: Arc<[[bool; 2]]>,
+    /// The evenly spaced parallel angles (transposed by the gather on AVX-512 CPUs).
+    regular: Arc<RegularAngles>,
 }
 
 impl std::fmt::Debug for JosephProjector {
@@ -131,6 +145,7 @@ impl JosephProjector {
         };
         let has_major = majors(&rays);
         let angle_majors = rays.chunks_exact(nd).map(majors).collect();
+        let regular = Arc::new(RegularAngles::new(&rays, nd));
         Self {
             dom: geom.image_shape(),
             ran: geom.sino_shape(),
@@ -138,6 +153,7 @@ impl JosephProjector {
             rays: rays.into(),
             has_major,
             angle_majors,
+            regular,
         }
     }
     /// The geometry.
@@ -151,56 +167,48 @@ impl JosephProjector {
     fn forward_with(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
         let [ny, nx] = self.dom;
         let n_det = self.ran[1];
-        let (px, py) = rayon::join(
-            || self.has_major[0].then(|| Blocked::pairs_of(Blocked::columns_major(x, ny, nx))),
-            || self.has_major[1].then(|| Blocked::pairs_of(Blocked::rows_major(x, ny, nx))),
+        let (lx, ly) = rayon::join(
+            || self.has_major[0].then(|| Lines::columns(x, ny, nx)),
+            || self.has_major[1].then(|| Lines::rows(x, ny, nx)),
         );
-        // chunks of angles in parallel; within a chunk block by block, so that a block stays in
-        // the core's L2 cache while every angle of the chunk crosses it
-        let per = ANGLE_CHUNK * n_det;
-        y.par_chunks_mut(per)
-            .zip(self.rays.par_chunks(per))
-            .zip(self.angle_majors.par_chunks(ANGLE_CHUNK))
-            .for_each(|((out, rays), majors)| {
-                out.fill(0.0);
-                for (layout, x_major) in [(&px, true), (&py, false)] {
-                    let Some(layout) = layout else { continue };
-                    for (q, blk) in layout.data.chunks_exact(layout.block_len()).enumerate() {
-                        let (kb, ke) = layout.block_range(q);
-                        let angles = out
-                            .chunks_exact_mut(n_det)
-                            .zip(rays.chunks_exact(n_det))
-                            .zip(majors);
-                        for ((row, rays), m) in angles {
-                            if m[usize::from(!x_major)] {
-                                isa.visit_block(
-                                    rays,
-                                    kb,
-                                    ke,
-                                    x_major,
-                                    &mut ForwardSink {
-                                        isa,
-                                        out: row,
-                                        blk,
-                                        kb,
-                                    },
-                                );
-                            }
-                        }
-                    }
-                }
-                for (o, r) in out.iter_mut().zip(rays) {
-                    *o *= r.weight;
-                }
+        let (lx, ly) = (lx.as_ref(), ly.as_ref());
+        y.par_chunks_mut(n_det)
+            .zip(self.rays.par_chunks(n_det))
+            .for_each(|(out, rays)| match isa {
+                Isa::Baseline => forward_rays(lx, ly, rays, out),
+                // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only constructed by `detect` after
+                // the CPU reported AVX2 (and AVX-512F).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { forward_rays_avx2(lx, ly, rays, out) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { forward_rays_avx512(lx, ly, rays, out) },
             });
     }
 
-    /// `x = Pᵀ y` with the hot loops compiled for `isa`.
-    fn adjoint_with(&self, isa: Isa, y: &[f32], x: &mut [f32]) {
+    /// `x = Pᵀ y` with the hot loops compiled for `isa`: the gather for the evenly spaced parallel
+    /// angles if `gather`, the scatter for every other angle.
+    fn adjoint_with(&self, isa: Isa, gather: bool, y: &[f32], x: &mut [f32]) {
         let [ny, nx] = self.dom;
         let n_det = self.ran[1];
-        let mut px = Blocked::<[f32; 2]>::zeros(if self.has_major[0] { nx } else { 0 }, ny);
-        let mut py = Blocked::<[f32; 2]>::zeros(if self.has_major[1] { ny } else { 0 }, nx);
+        let gathered = |a: usize| gather && self.regular.is_regular[a];
+        let need = |m: usize| {
+            self.angle_majors
+                .iter()
+                .enumerate()
+                .any(|(a, majors)| majors[m] && !gathered(a))
+        };
+        let (gx, gy) = if gather {
+            let (r, rays) = (&*self.regular, &*self.rays);
+            rayon::join(
+                || r.has(true).then(|| r.gather(isa, rays, y, true, nx, ny)),
+                || r.has(false).then(|| r.gather(isa, rays, y, false, ny, nx)),
+            )
+        } else {
+            (None, None)
+        };
+        let mut px = Blocked::<[f32; 2]>::zeros(if need(0) { nx } else { 0 }, ny);
+        let mut py = Blocked::<[f32; 2]>::zeros(if need(1) { ny } else { 0 }, nx);
         let (lx, ly) = (px.block_len(), py.block_len());
         let (mx, my) = (px.n_major, py.n_major);
         let block_range = |q: usize, n_major: usize| (q * BLOCK, ((q + 1) * BLOCK).min(n_major));
@@ -218,9 +226,10 @@ impl JosephProjector {
                 let angles = y
                     .chunks_exact(n_det)
                     .zip(self.rays.chunks_exact(n_det))
-                    .zip(self.angle_majors.iter());
-                for ((values, rays), majors) in angles {
-                    if !majors[usize::from(!x_major)] {
+                    .zip(self.angle_majors.iter())
+                    .enumerate();
+                for (a, ((values, rays), majors)) in angles {
+                    if !majors[usize::from(!x_major)] || gathered(a) {
                         continue;
                     }
                     isa.visit_block(
@@ -237,15 +246,21 @@ impl JosephProjector {
                     );
                 }
             });
-        x.par_chunks_mut(nx).enumerate().for_each(|(i, row)| {
-            row.fill(0.0);
+        let (lcx, lcy) = (ny.next_multiple_of(16), nx.next_multiple_of(16));
+        // row i: the row lines' part, then the scatter's, in this order for every pixel
+        let scatter_row = |i: usize, row: &mut [f32]| {
+            if let Some(g) = &gy {
+                for (o, v) in row.iter_mut().zip(&g[i * lcy..]) {
+                    *o += v;
+                }
+            }
             if px.n_major > 0 {
                 // padded row i + 1 of every column block
                 for (q, blk) in px.data.chunks_exact(lx).enumerate() {
                     let (kb, ke) = px.block_range(q);
                     let (this, prev) = (&blk[(i + 1) * BLOCK..], &blk[i * BLOCK..]);
                     for (jj, o) in row[kb..ke].iter_mut().enumerate() {
-                        *o = this[jj][0] + prev[jj][1];
+                        *o += this[jj][0] + prev[jj][1];
                     }
                 }
             }
@@ -257,8 +272,128 @@ impl JosephProjector {
                     *o += blk[(j + 1) * BLOCK + ii][0] + blk[j * BLOCK + ii][1];
                 }
             }
-        });
+        };
+        // tiles of 16 rows: the column lines are read 16 values (one cache line) at a time
+        x.par_chunks_mut(16 * nx)
+            .enumerate()
+            .for_each(|(ti, rows)| {
+                rows.fill(0.0);
+                let i0 = 16 * ti;
+                if let Some(g) = &gx {
+                    for j in 0..nx {
+                        let col = &g[j * lcx + i0..];
+                        for (row, v) in rows.chunks_exact_mut(nx).zip(col) {
+                            row[j] += v;
+                        }
+                    }
+                }
+                for (di, row) in rows.chunks_exact_mut(nx).enumerate() {
+                    let i = i0 + di;
+                    scatter_row(i, row);
+                }
+            });
     }
+}
+
+/// The layout the rays sampled along `ray`'s major axis read.
+#[inline(always)]
+fn lines_of<'a>(lx: Option<&'a Lines>, ly: Option<&'a Lines>, ray: &JosephRay) -> &'a Lines {
+    if ray.x_major { lx } else { ly }.expect("a layout for every major axis in use")
+}
+
+/// The weighted sums of `rays` (one angle) one ray at a time: the canonical order.
+#[inline(always)]
+fn forward_rays(lx: Option<&Lines>, ly: Option<&Lines>, rays: &[JosephRay], out: &mut [f32]) {
+    for (o, r) in out.iter_mut().zip(rays) {
+        *o = integrate_ray(lines_of(lx, ly, r), r) * r.weight;
+    }
+}
+
+/// The weighted sums of `rays` (one angle) in runs of `N` rays stepped by `lanes` over their
+/// common steps (`None`: `lanes` cannot take the run, which then goes to `fallback`), each ray's
+/// steps before and after those one ray at a time; the rest one ray at a time.
+#[inline(always)]
+fn forward_runs<const N: usize>(
+    lx: Option<&Lines>,
+    ly: Option<&Lines>,
+    rays: &[JosephRay],
+    out: &mut [f32],
+    lanes: impl Fn(&[JosephRay; N], &Lines, &Run<N>, [f32; N]) -> Option<[f32; N]>,
+    fallback: impl Fn(&[JosephRay], &mut [f32]),
+) {
+    let mut runs = rays.chunks_exact(N);
+    let mut outs = out.chunks_exact_mut(N);
+    for (run, o) in (&mut runs).zip(&mut outs) {
+        let run: &[JosephRay; N] = run.try_into().expect("chunks of N");
+        let sums = Run::of(run).and_then(|c| {
+            let lines = lines_of(lx, ly, &run[0]);
+            let acc = lanes(run, lines, &c, c.leading(lines, run))?;
+            Some(c.trailing(lines, run, acc))
+        });
+        match sums {
+            Some(s) => {
+                for ((o, s), r) in o.iter_mut().zip(s).zip(run) {
+                    *o = s * r.weight;
+                }
+            }
+            None => fallback(run, o),
+        }
+    }
+    forward_rays(lx, ly, runs.remainder(), outs.into_remainder());
+}
+
+/// [`forward_runs`] in runs of eight AVX2 lanes.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_rays_avx2(
+    lx: Option<&Lines>,
+    ly: Option<&Lines>,
+    rays: &[JosephRay],
+    out: &mut [f32],
+) {
+    forward_runs::<LANES>(
+        lx,
+        ly,
+        rays,
+        out,
+        |run, lines, c, acc| {
+            // SAFETY: this function's caller guarantees AVX2.
+            Some(unsafe { avx2::integrate_lines_avx2(run, lines, c.lo, c.hi, acc) })
+        },
+        |run, o| forward_rays(lx, ly, run, o),
+    )
+}
+
+/// [`forward_runs`] in runs of 16 AVX-512 lanes where their samples fit one window, else of
+/// eight AVX2 lanes.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn forward_rays_avx512(
+    lx: Option<&Lines>,
+    ly: Option<&Lines>,
+    rays: &[JosephRay],
+    out: &mut [f32],
+) {
+    use avx512::{WIDE, integrate_window_avx512};
+    forward_runs::<WIDE>(
+        lx,
+        ly,
+        rays,
+        out,
+        |run, lines, c, acc| {
+            let lo_rel = lines::window_offset(run, c.lo, c.hi)?;
+            // SAFETY: this function's caller guarantees AVX-512F.
+            Some(unsafe { integrate_window_avx512(run, lines, c.lo, c.hi, lo_rel, acc) })
+        },
+        // SAFETY: this function's caller guarantees AVX2.
+        |run, o| unsafe { forward_rays_avx2(lx, ly, run, o) },
+    )
 }
 
 impl LinearOperator<f32> for JosephProjector {
@@ -272,7 +407,8 @@ impl LinearOperator<f32> for JosephProjector {
         self.forward_with(Isa::detect(), x, y)
     }
     fn apply_adjoint(&self, y: &[f32], x: &mut [f32]) {
-        self.adjoint_with(Isa::detect(), y, x)
+        let isa = Isa::detect();
+        self.adjoint_with(isa, isa.gathers(), y, x)
     }
 }
 

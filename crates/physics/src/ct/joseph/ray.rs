@@ -1,4 +1,5 @@
-//! One ray prepared for the Joseph loops, and its segment sums and scatters over one block.
+//! One ray prepared for the Joseph loops, and its scatters over one block of the transpose's
+//! blocked layout.
 //!
 //! **Rays are prepared once**, when the projector is built: for every (angle, cell) the line
 //! `m_k = a + b·k` in padded minor coordinates, its weight and the exact range `k₀..=k₁` of steps
@@ -87,7 +88,7 @@ impl JosephRay {
 
     /// Padded minor coordinate of step `k`: the one expression every loop evaluates.
     #[inline(always)]
-    fn minor(&self, k: usize) -> f32 {
+    pub(super) fn minor(&self, k: usize) -> f32 {
         // `k as i32 as f32` is `k as f32` in one instruction (`check_segment` bounds k by 2³¹)
         self.a + self.b * (k as i32) as f32
     }
@@ -128,45 +129,8 @@ impl JosephRay {
         );
     }
 
-    /// `Σ_{k=lo..=hi} [(1 − w_k)·p(m₀_k, k) + w_k·p(m₀_k + 1, k)]` over one block (unweighted).
-    #[inline(always)]
-    pub(super) fn integrate_segment(
-        &self,
-        blk: &[[f32; 2]],
-        kb: usize,
-        lo: usize,
-        hi: usize,
-    ) -> f32 {
-        self.check_segment(blk.len(), kb, lo, hi);
-        let sample = |k: usize| {
-            let m = self.minor(k);
-            // SAFETY: `check_segment` passed and `lo ≤ k ≤ hi`, so `m` is finite and in
-            // `(0, rows − 1)` with `rows ≤ 2²⁴`: its truncation fits an `i32`, and the index below
-            // is `< blk.len()` (see `check_segment`).
-            unsafe {
-                let i0: i32 = m.to_int_unchecked();
-                let w = m - i0 as f32;
-                let [p0, p1] = *blk.get_unchecked(i0 as usize * BLOCK + (k - kb));
-                p0 + w * (p1 - p0)
-            }
-        };
-        let mut acc = [0.0f32; 4];
-        let mut k = lo;
-        while k + 3 <= hi {
-            acc[0] += sample(k);
-            acc[1] += sample(k + 1);
-            acc[2] += sample(k + 2);
-            acc[3] += sample(k + 3);
-            k += 4;
-        }
-        while k <= hi {
-            acc[0] += sample(k);
-            k += 1;
-        }
-        (acc[0] + acc[1]) + (acc[2] + acc[3])
-    }
-
-    /// Transpose of [`Self::integrate_segment`]: `p += v · ∂(segment sum)/∂p`.
+    /// Transpose of the segment sum `Σ_{k=lo..=hi} [(1 − w_k)·p(m₀_k, k) + w_k·p(m₀_k + 1, k)]`
+    /// over one block: `p += v · ∂(sum)/∂p`.
     #[inline(always)]
     pub(super) fn scatter_segment(
         &self,
@@ -179,8 +143,9 @@ impl JosephRay {
         self.check_segment(blk.len(), kb, lo, hi);
         for k in lo..=hi {
             let m = self.minor(k);
-            // SAFETY: as in `integrate_segment`: `check_segment` passed and `lo ≤ k ≤ hi`, so the
-            // truncation fits an `i32` and both indices are `< blk.len()`.
+            // SAFETY: `check_segment` passed and `lo ≤ k ≤ hi`, so `m` is finite and in
+            // `(0, rows − 1)` with `rows ≤ 2²⁴`: its truncation fits an `i32`, and the index is
+            // `< blk.len()` (see `check_segment`).
             unsafe {
                 let i0: i32 = m.to_int_unchecked();
                 let w = m - i0 as f32;
@@ -213,32 +178,6 @@ impl JosephRay {
         let i0: [i32; LANES] = m.map(|m| unsafe { m.to_int_unchecked() });
         let w: [f32; LANES] = std::array::from_fn(|j| m[j] - i0[j] as f32);
         (i0.map(|i| i as usize * BLOCK + (k - kb)), w)
-    }
-
-    /// [`Self::integrate_segment`] of `LANES` rays over their common steps `lo..=hi`, in lock-step.
-    #[inline(always)]
-    pub(super) fn integrate_lanes(
-        rays: &[JosephRay; LANES],
-        blk: &[[f32; 2]],
-        kb: usize,
-        lo: usize,
-        hi: usize,
-    ) -> [f32; LANES] {
-        for r in rays {
-            r.check_segment(blk.len(), kb, lo, hi);
-        }
-        let (a, b) = (rays.map(|r| r.a), rays.map(|r| r.b));
-        let mut acc = [0.0f32; LANES];
-        for k in lo..=hi {
-            // SAFETY: every ray passed `check_segment` for `lo..=hi` ∋ `k`.
-            let (base, w) = unsafe { Self::lane_samples(&a, &b, k, kb) };
-            // SAFETY: by `lane_samples`' contract, `base[j] < blk.len()`.
-            let p: [[f32; 2]; LANES] = base.map(|i| unsafe { *blk.get_unchecked(i) });
-            for j in 0..LANES {
-                acc[j] += p[j][0] + w[j] * (p[j][1] - p[j][0]);
-            }
-        }
-        acc
     }
 
     /// [`Self::scatter_segment`] of `LANES` rays (weighted values `v`) over their common steps

@@ -11,7 +11,7 @@
 
 use super::LANES;
 #[cfg(target_arch = "x86_64")]
-use super::avx2::{integrate_lanes_avx2, scatter_lanes_avx2};
+use super::avx2::scatter_lanes_avx2;
 use super::ray::JosephRay;
 
 /// What to do with the ray segments of one block (see [`visit_block`]).
@@ -32,6 +32,10 @@ pub(super) enum Isa {
     /// AVX2; only ever constructed by [`Isa::detect`] on a CPU that has it.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512F, AVX-512DQ, FMA (and AVX2); only ever constructed by [`Isa::detect`] on a CPU that has it. The
+    /// scatter runs its AVX2 kernel.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Isa {
@@ -39,9 +43,41 @@ impl Isa {
     pub(super) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Self::Avx512;
+            }
             return Self::Avx2;
         }
         Self::Baseline
+    }
+
+    /// Whether the transpose gathers the evenly spaced parallel angles (with AVX-512) rather than
+    /// scattering them (see the [module docs](super)).
+    pub(super) fn gathers(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self == Self::Avx512 {
+            return true;
+        }
+        false
+    }
+
+    /// Every variant this CPU supports, baseline first (for tests).
+    #[cfg(test)]
+    pub(super) fn available() -> Vec<Self> {
+        let mut v = vec![Self::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(Self::Avx2);
+            }
+            if Self::detect() == Self::Avx512 {
+                v.push(Self::Avx512);
+            }
+        }
+        v
     }
 
     /// [`visit_block`] compiled for this instruction set.
@@ -56,9 +92,10 @@ impl Isa {
     ) {
         match self {
             Self::Baseline => visit_block(rays, kb, ke, x_major, sink),
-            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported AVX2.
+            // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only constructed by `detect` after the
+            // CPU reported AVX2.
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => unsafe { visit_block_avx2(rays, kb, ke, x_major, sink) },
+            Self::Avx2 | Self::Avx512 => unsafe { visit_block_avx2(rays, kb, ke, x_major, sink) },
         }
     }
 }
@@ -133,33 +170,6 @@ fn visit_block(
     }
 }
 
-/// Forward: add each segment's (unweighted) sum to its ray's output.
-pub(super) struct ForwardSink<'a> {
-    pub(super) isa: Isa,
-    pub(super) out: &'a mut [f32],
-    pub(super) blk: &'a [[f32; 2]],
-    pub(super) kb: usize,
-}
-
-impl SegmentSink for ForwardSink<'_> {
-    #[inline(always)]
-    fn lanes(&mut self, d: usize, rays: &[JosephRay; LANES], lo: usize, hi: usize) {
-        let s = match self.isa {
-            Isa::Baseline => JosephRay::integrate_lanes(rays, self.blk, self.kb, lo, hi),
-            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported AVX2.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { integrate_lanes_avx2(rays, self.blk, self.kb, lo, hi) },
-        };
-        for (o, s) in self.out[d..d + LANES].iter_mut().zip(s) {
-            *o += s;
-        }
-    }
-    #[inline(always)]
-    fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize) {
-        self.out[d] += ray.integrate_segment(self.blk, self.kb, lo, hi);
-    }
-}
-
 /// Transpose: scatter each ray's weighted sinogram value along its segment.
 pub(super) struct AdjointSink<'a> {
     pub(super) isa: Isa,
@@ -177,9 +187,12 @@ impl SegmentSink for AdjointSink<'_> {
         }
         match self.isa {
             Isa::Baseline => JosephRay::scatter_lanes(rays, v, self.blk, self.kb, lo, hi),
-            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported AVX2.
+            // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only constructed by `detect` after the
+            // CPU reported AVX2.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { scatter_lanes_avx2(rays, v, self.blk, self.kb, lo, hi) },
+            Isa::Avx2 | Isa::Avx512 => unsafe {
+                scatter_lanes_avx2(rays, v, self.blk, self.kb, lo, hi)
+            },
         }
     }
     #[inline(always)]

@@ -30,7 +30,7 @@ pub fn next_smooth_even(m: usize) -> usize {
     loop {
         let mut r = n;
         for p in [2, 3, 5] {
-            while r % p == 0 {
+            while r.is_multiple_of(p) {
                 r /= p;
             }
         }
@@ -190,7 +190,7 @@ impl NufftPlan {
         per: usize,
         shape: Vec<usize>,
     ) -> Result<usize> {
-        if per == 0 || len == 0 || len % per != 0 {
+        if per == 0 || len == 0 || !len.is_multiple_of(per) {
             return Err(PhysicsError::ShapeMismatch {
                 what,
                 expected: per,

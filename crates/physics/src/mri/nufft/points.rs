@@ -22,7 +22,7 @@ pub fn check_trajectory(traj: &[f32]) -> Result<usize> {
             "need at least one point",
         ));
     }
-    if traj.len() % 2 != 0 {
+    if !traj.len().is_multiple_of(2) {
         return Err(PhysicsError::argument(
             "trajectory length",
             traj.len(),

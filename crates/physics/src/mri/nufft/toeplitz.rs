@@ -135,7 +135,7 @@ impl ToeplitzNormal {
         check_len("x (ny, nx)", &[ny, nx], x.len())?;
         check_len("z (ny, nx)", &[ny, nx], z.len())?;
         let coils = maps.len() / n;
-        if coils == 0 || maps.len() % n != 0 {
+        if coils == 0 || !maps.len().is_multiple_of(n) {
             return Err(PhysicsError::argument(
                 "maps",
                 maps.len(),
