@@ -124,24 +124,13 @@ impl RegularAngles {
         self.angles.iter().any(|a| a.x_major == x_major)
     }
 
-    /// The gathered transpose of the regular angles' part of `y` as lines along the minor axis,
-    /// for the rays sampled along `x_major`: `n_major` lines of `n_minor.next_multiple_of(16)`
-    /// values, pixel `t` (padded, `1..=n_minor`) at `t − 1`.
-    pub(super) fn gather(
-        &self,
-        isa: Isa,
-        rays: &[JosephRay],
-        y: &[f32],
-        x_major: bool,
-        n_major: usize,
-        n_minor: usize,
-    ) -> Vec<f32> {
+    /// The regular angles' weighted sinogram values `y_r · weight_r` in sorted ray order, zero
+    /// padded like `a`: the `v` of [`Self::gather`], built once for both major axes.
+    pub(super) fn weighted(&self, rays: &[JosephRay], y: &[f32]) -> Vec<f32> {
         let n = self.n_det;
-        // weighted values in sorted ray order, zero padded like `a`
         let mut v = vec![0.0f32; self.a.len()];
         v.par_chunks_mut(self.stride)
             .zip(&self.angles)
-            .filter(|(_, ra)| ra.x_major == x_major)
             .for_each(|(out, ra)| {
                 let base = ra.angle * n;
                 for (s, o) in out[RAY_PAD..RAY_PAD + n].iter_mut().enumerate() {
@@ -149,6 +138,21 @@ impl RegularAngles {
                     *o = y[r] * rays[r].weight;
                 }
             });
+        v
+    }
+
+    /// The gathered transpose of the regular angles' part of the sinogram (weighted values `v`
+    /// from [`Self::weighted`]) as lines along the minor axis, for the rays sampled along
+    /// `x_major`: `n_major` lines of `n_minor.next_multiple_of(16)` values, pixel `t` (padded,
+    /// `1..=n_minor`) at `t − 1`.
+    pub(super) fn gather(
+        &self,
+        isa: Isa,
+        v: &[f32],
+        x_major: bool,
+        n_major: usize,
+        n_minor: usize,
+    ) -> Vec<f32> {
         let len = n_minor.next_multiple_of(16);
         let mut out = vec![0.0f32; n_major * len];
         out.par_chunks_mut(TILE * len)
@@ -158,9 +162,9 @@ impl RegularAngles {
                 // AVX-512F, AVX-512DQ and FMA.
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => unsafe {
-                    super::avx512::gather_tile_avx512(self, &v, x_major, q * TILE, tile, n_minor)
+                    super::avx512::gather_tile_avx512(self, v, x_major, q * TILE, tile, n_minor)
                 },
-                _ => self.gather_tile(&v, x_major, q * TILE, tile, n_minor, |g, line| {
+                _ => self.gather_tile(v, x_major, q * TILE, tile, n_minor, |g, line| {
                     g.accumulate_portable(line)
                 }),
             });

@@ -119,17 +119,17 @@ impl Lines {
     }
 }
 
-/// One run of `N` neighbouring rays of one angle, split for lock-step stepping: each ray's steps
+/// The common steps of one run of neighbouring rays of one angle, for lock-step stepping: each ray's steps
 /// before the common range, the common range `lo..=hi`, and each ray's steps after it.
-pub(super) struct Run<const N: usize> {
+pub(super) struct Run {
     pub(super) lo: usize,
     pub(super) hi: usize,
 }
 
-impl<const N: usize> Run<N> {
+impl Run {
     /// The common steps of `rays` (all sampled along the same axis), if any.
     #[inline(always)]
-    pub(super) fn of(rays: &[JosephRay; N]) -> Option<Self> {
+    pub(super) fn of<const N: usize>(rays: &[JosephRay; N]) -> Option<Self> {
         let x_major = rays[0].x_major;
         if !rays.iter().all(|r| r.x_major == x_major && r.k0 <= r.k1) {
             return None;
@@ -141,7 +141,7 @@ impl<const N: usize> Run<N> {
 
     /// Each ray's sum over its steps before `lo`.
     #[inline(always)]
-    pub(super) fn leading(&self, lines: &Lines, rays: &[JosephRay; N]) -> [f32; N] {
+    pub(super) fn leading<const N: usize>(&self, lines: &Lines, rays: &[JosephRay; N]) -> [f32; N] {
         std::array::from_fn(|j| {
             let r = &rays[j];
             if (r.k0 as usize) < self.lo {
@@ -154,7 +154,12 @@ impl<const N: usize> Run<N> {
 
     /// Each ray's sum continued from `acc` over its steps after `hi`.
     #[inline(always)]
-    pub(super) fn trailing(&self, lines: &Lines, rays: &[JosephRay; N], acc: [f32; N]) -> [f32; N] {
+    pub(super) fn trailing<const N: usize>(
+        &self,
+        lines: &Lines,
+        rays: &[JosephRay; N],
+        acc: [f32; N],
+    ) -> [f32; N] {
         std::array::from_fn(|j| {
             let r = &rays[j];
             lines.integrate_steps(r, self.hi + 1, r.k1 as usize, acc[j])

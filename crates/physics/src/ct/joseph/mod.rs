@@ -199,10 +199,11 @@ impl JosephProjector {
                 .any(|(a, majors)| majors[m] && !gathered(a))
         };
         let (gx, gy) = if gather {
-            let (r, rays) = (&*self.regular, &*self.rays);
+            let r = &*self.regular;
+            let v = r.weighted(&self.rays, y);
             rayon::join(
-                || r.has(true).then(|| r.gather(isa, rays, y, true, nx, ny)),
-                || r.has(false).then(|| r.gather(isa, rays, y, false, ny, nx)),
+                || r.has(true).then(|| r.gather(isa, &v, true, nx, ny)),
+                || r.has(false).then(|| r.gather(isa, &v, false, ny, nx)),
             )
         } else {
             (None, None)
@@ -318,7 +319,7 @@ fn forward_runs<const N: usize>(
     ly: Option<&Lines>,
     rays: &[JosephRay],
     out: &mut [f32],
-    lanes: impl Fn(&[JosephRay; N], &Lines, &Run<N>, [f32; N]) -> Option<[f32; N]>,
+    lanes: impl Fn(&[JosephRay; N], &Lines, &Run, [f32; N]) -> Option<[f32; N]>,
     fallback: impl Fn(&[JosephRay], &mut [f32]),
 ) {
     let mut runs = rays.chunks_exact(N);

@@ -14,17 +14,9 @@ use super::LANES;
 use super::avx2::scatter_lanes_avx2;
 use super::ray::JosephRay;
 
-/// What to do with the ray segments of one block (see [`visit_block`]).
-pub(super) trait SegmentSink {
-    /// Rays `d..d + LANES` over their common steps `lo..=hi`.
-    fn lanes(&mut self, d: usize, rays: &[JosephRay; LANES], lo: usize, hi: usize);
-    /// Ray `d` over steps `lo..=hi`.
-    fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize);
-}
-
-/// The instruction set the hot loops run with, chosen at run time. Both variants execute the
-/// same `f32` operations in the same order (nothing is fused), so their results are bitwise
-/// identical; AVX2 merely lets the lane-wise arithmetic run 8 wide.
+/// The instruction set the hot loops run with, chosen at run time. For each loop (forward,
+/// scatter, gather) every variant executes the same `f32` operations in the same order, so their
+/// results are bitwise identical; the wider ones merely run more lanes at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
     /// The target's baseline (SSE2 on x86-64).
@@ -82,13 +74,13 @@ impl Isa {
 
     /// [`visit_block`] compiled for this instruction set.
     #[inline(always)]
-    pub(super) fn visit_block<S: SegmentSink>(
+    pub(super) fn visit_block(
         self,
         rays: &[JosephRay],
         kb: usize,
         ke: usize,
         x_major: bool,
-        sink: &mut S,
+        sink: &mut AdjointSink<'_>,
     ) {
         match self {
             Self::Baseline => visit_block(rays, kb, ke, x_major, sink),
@@ -106,12 +98,12 @@ impl Isa {
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn visit_block_avx2<S: SegmentSink>(
+unsafe fn visit_block_avx2(
     rays: &[JosephRay],
     kb: usize,
     ke: usize,
     x_major: bool,
-    sink: &mut S,
+    sink: &mut AdjointSink<'_>,
 ) {
     visit_block(rays, kb, ke, x_major, sink)
 }
@@ -125,7 +117,7 @@ fn visit_block(
     kb: usize,
     ke: usize,
     x_major: bool,
-    sink: &mut impl SegmentSink,
+    sink: &mut AdjointSink<'_>,
 ) {
     let span = |r: &JosephRay| {
         if r.x_major == x_major {
@@ -178,7 +170,8 @@ pub(super) struct AdjointSink<'a> {
     pub(super) kb: usize,
 }
 
-impl SegmentSink for AdjointSink<'_> {
+impl AdjointSink<'_> {
+    /// Scatter rays `d..d + LANES` over their common steps `lo..=hi`.
     #[inline(always)]
     fn lanes(&mut self, d: usize, rays: &[JosephRay; LANES], lo: usize, hi: usize) {
         let v: [f32; LANES] = std::array::from_fn(|j| self.values[d + j] * rays[j].weight);
@@ -195,6 +188,7 @@ impl SegmentSink for AdjointSink<'_> {
             },
         }
     }
+    /// Scatter ray `d` over steps `lo..=hi`.
     #[inline(always)]
     fn single(&mut self, d: usize, ray: &JosephRay, lo: usize, hi: usize) {
         let v = self.values[d] * ray.weight;
