@@ -100,8 +100,7 @@ impl RegularAngles {
             .filter_map(|(i, r)| RegularAngle::of(i, r))
             .collect();
         let mut is_regular = vec![false; rays.len() / n_det.max(1)];
-        // room after the last window for the kernels' shifted windows (up to `MAX_CANDS` − 1 on)
-        let stride = (n_det + 2 * RAY_PAD + MAX_CANDS).next_multiple_of(16);
+        let stride = (n_det + 2 * RAY_PAD).next_multiple_of(16);
         let mut a = vec![0.0; angles.len() * stride];
         for (ra, out) in angles.iter().zip(a.chunks_exact_mut(stride)) {
             is_regular[ra.angle] = true;
@@ -271,17 +270,17 @@ impl LineGather<'_> {
         (rs + WINDOW as i32 > 0 && rs < self.n as i32).then(|| (RAY_PAD as i32 + rs) as usize)
     }
 
-    /// The `a` and `v` values of the window from padded position `s` (zero outside the rays),
-    /// with `MAX_CANDS − 1` values more after it.
+    /// The `a` and `v` values of the window from padded position `s` (zero outside the rays).
     #[inline(always)]
     pub(super) fn windows(&self, s: usize) -> (&[f32], &[f32]) {
-        let e = s + WINDOW + MAX_CANDS - 1;
+        let e = s + WINDOW;
         (&self.a[s..e], &self.v[s..e])
     }
 
-    /// `line[t − 1] += Σ_c v_r · (1 − min(|m_r − t|, 1))`, `m_r = a_r + b·k`, over the candidates
-    /// `r` of each pixel `t`, in ray order (fused multiply-adds, as the AVX-512 kernel). `m_r − t` is exact for
-    /// `t ≥ 2` (Sterbenz), so the weights are the forward's `1 − w` and `w` up to one rounding.
+    /// `line[t − 1] += Σ_c v_r · (1 − min(|a_r − (t − b·k)|, 1))` over the candidates `r` of
+    /// each pixel `t`, in ray order (fused multiply-adds, as the AVX-512 kernel). `a_r − (t − b·k)`
+    /// is `m_r − t` up to one rounding of `t − b·k` (one per pixel rather than one per candidate),
+    /// so the weights are the forward's `1 − w` and `w` up to rounding.
     pub(super) fn accumulate_portable(&self, line: &mut [f32]) {
         for blk in self.blocks.clone() {
             let t0 = (blk * 16 + 1) as f32;
@@ -296,12 +295,12 @@ impl LineGather<'_> {
             };
             let (a, v) = self.windows(s);
             for (l, acc) in line[blk * 16..(blk + 1) * 16].iter_mut().enumerate() {
-                let q = t0 + l as f32;
+                let tb = (t0 + l as f32) - self.bk;
                 let idx0 = first(l) - rs;
                 for c in 0..self.cands as i32 {
                     // as the permutes: the low five bits of the index pick the window's value
                     let ic = ((idx0 + c) & (WINDOW as i32 - 1)) as usize;
-                    let h = 1.0 - ((a[ic] + self.bk) - q).abs().min(1.0);
+                    let h = 1.0 - (a[ic] - tb).abs().min(1.0);
                     *acc = v[ic].mul_add(h, *acc);
                 }
             }

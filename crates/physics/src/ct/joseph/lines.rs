@@ -93,6 +93,29 @@ impl Lines {
         );
     }
 
+    /// Whether the windows of 32 values (and the one from one value on) that a run with ray 0
+    /// `ray` and window offset `lo_rel` reads at steps `lo..=hi`, from `⌊m(k)⌋ + lo_rel`, lie
+    /// inside each line's storage: padded coordinates `−LINE_PAD ..= n_minor + 33`. `⌊m(k)⌋` is
+    /// monotone in `k`, so both ends decide. Panics unless `hi < n_major`, `hi < 2²⁴` and the
+    /// lines are laid out as `zeros` lays them out.
+    pub(super) fn window_fits(&self, ray: &JosephRay, lo: usize, hi: usize, lo_rel: i32) -> bool {
+        assert!(
+            lo <= hi
+                && hi < self.n_major
+                && hi < 1 << 24
+                && self.n_minor < 1 << 24
+                && self.data.len() == self.n_major * self.stride
+                && self.stride >= LINE_PAD + self.n_minor + 2 + 32,
+            "Joseph steps outside the image: k {lo}..={hi} of {}",
+            self.n_major
+        );
+        let first = |k: usize| ray.minor(k).floor() as f64 + lo_rel as f64;
+        let (lo_limit, hi_limit) = (-(LINE_PAD as f64), (self.n_minor + 1) as f64);
+        [first(lo), first(hi)]
+            .iter()
+            .all(|f| (lo_limit..=hi_limit).contains(f))
+    }
+
     /// `acc + Σ_{k=lo..=hi} [(1 − w_k)·p(m₀_k, k) + w_k·p(m₀_k + 1, k)]`, summed in order.
     #[inline(always)]
     pub(super) fn integrate_steps(&self, ray: &JosephRay, lo: usize, hi: usize, acc: f32) -> f32 {

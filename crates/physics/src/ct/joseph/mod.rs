@@ -23,8 +23,10 @@
 //!   (columns for x-major rays, rows for y-major rays), zero padded, so a sample's two neighbours
 //!   are adjacent. Angles run in parallel; within an angle, runs of neighbouring rays step in
 //!   lock-step: 16 with AVX-512 (`avx512.rs`, the 16 samples of a step read as one window of 32
-//!   values and picked by register permutes), 8 with AVX2 (`avx2.rs`), one at a time otherwise.
-//!   Each ray's sum runs sequentially over its steps in every variant, so all agree bitwise.
+//!   values and picked by register permutes, over every step any of the 16 takes: outside its
+//!   own steps a ray reads the zero padding and adds `+0`), 8 with AVX2 (`avx2.rs`, over their
+//!   common steps, the others one ray at a time), one at a time otherwise. Each ray's sum runs
+//!   sequentially over its steps in every variant, so all agree bitwise.
 //! - **Transpose**, two methods with the same maths: for angles whose rays are evenly spaced
 //!   parallel lines, a pixel-driven gather (`gather.rs`; each pixel sums its 3–4 candidate rays
 //!   per angle, 16 pixels per AVX-512 vector), used on CPUs with AVX-512; everywhere else a
@@ -177,7 +179,7 @@ impl JosephProjector {
             .for_each(|(out, rays)| match isa {
                 Isa::Baseline => forward_rays(lx, ly, rays, out),
                 // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only constructed by `detect` after
-                // the CPU reported AVX2 (and AVX-512F).
+                // the CPU reported AVX2 (and AVX-512F, AVX-512DQ).
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => unsafe { forward_rays_avx2(lx, ly, rays, out) },
                 // SAFETY: as above.
@@ -368,33 +370,48 @@ unsafe fn forward_rays_avx2(
     )
 }
 
-/// [`forward_runs`] in runs of 16 AVX-512 lanes where their samples fit one window, else of
-/// eight AVX2 lanes.
+/// The weighted sums of `rays` (one angle) in runs of 16 AVX-512 lanes over all their steps
+/// where their samples fit one window, else (and for the last rays) by the AVX2 kernel.
 ///
 /// # Safety
-/// The CPU must support AVX-512F and AVX2.
+/// The CPU must support AVX-512F, AVX-512DQ and AVX2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2")]
+#[target_feature(enable = "avx512f,avx512dq,avx2")]
 unsafe fn forward_rays_avx512(
     lx: Option<&Lines>,
     ly: Option<&Lines>,
     rays: &[JosephRay],
     out: &mut [f32],
 ) {
-    use avx512::{WIDE, integrate_window_avx512};
-    forward_runs::<WIDE>(
-        lx,
-        ly,
-        rays,
-        out,
-        |run, lines, c, acc| {
-            let lo_rel = lines::window_offset(run, c.lo, c.hi)?;
-            // SAFETY: this function's caller guarantees AVX-512F.
-            Some(unsafe { integrate_window_avx512(run, lines, c.lo, c.hi, lo_rel, acc) })
-        },
-        // SAFETY: this function's caller guarantees AVX2.
-        |run, o| unsafe { forward_rays_avx2(lx, ly, run, o) },
-    )
+    use avx512::{WIDE, integrate_run_avx512};
+    // parallel beams: one `b` for the whole angle, so `b·k` once per line, not once per run
+    let bk: Option<Vec<f32>> = rays.first().and_then(|r0| {
+        let same = rays
+            .iter()
+            .all(|r| r.b.to_bits() == r0.b.to_bits() && r.x_major == r0.x_major);
+        same.then(|| {
+            let n = lines_of(lx, ly, r0).n_major;
+            (0..n).map(|k| r0.b * (k as i32) as f32).collect()
+        })
+    });
+    let mut runs = rays.chunks_exact(WIDE);
+    let mut outs = out.chunks_exact_mut(WIDE);
+    for (run, o) in (&mut runs).zip(&mut outs) {
+        let run: &[JosephRay; WIDE] = run.try_into().expect("chunks of WIDE");
+        let lines = lines_of(lx, ly, &run[0]);
+        // SAFETY: this function's caller guarantees AVX-512F and AVX-512DQ.
+        match unsafe { integrate_run_avx512(run, lines, bk.as_deref()) } {
+            Some(s) => {
+                for ((o, s), r) in o.iter_mut().zip(s).zip(run) {
+                    *o = s * r.weight;
+                }
+            }
+            // SAFETY: this function's caller guarantees AVX2.
+            None => unsafe { forward_rays_avx2(lx, ly, run, o) },
+        }
+    }
+    // SAFETY: as above.
+    unsafe { forward_rays_avx2(lx, ly, runs.remainder(), outs.into_remainder()) }
 }
 
 impl LinearOperator<f32> for JosephProjector {
