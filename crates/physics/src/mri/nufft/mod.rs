@@ -42,6 +42,8 @@ mod nudft;
 mod plan;
 mod points;
 mod spread;
+#[cfg(target_arch = "x86_64")]
+mod spread_avx512;
 mod toeplitz;
 
 pub use kernel::{EsKernel, MAX_KERNEL_WIDTH, gauss_legendre};

@@ -12,7 +12,7 @@
 use super::NufftOptions;
 use super::kernel::{EsKernel, HornerKernel, gauss_legendre};
 use super::points::{SortedPoints, check_trajectory, fold};
-use super::spread::{as_floats, as_floats_mut, interp_points, spread_points};
+use super::spread::{SpreadIsa, as_floats, as_floats_mut, interp_points, spread_points};
 use super::toeplitz::ToeplitzNormal;
 use crate::error::{PhysicsError, Result};
 use crate::linop::LinearOperator;
@@ -226,6 +226,7 @@ impl NufftPlan {
         let mut grid = vec![Complex32::default(); self.nfx * self.nfy];
         for (ci, fi) in c.chunks_exact(m).zip(f.chunks_exact_mut(n)) {
             spread_points(
+                SpreadIsa::detect(),
                 self.kernel.width,
                 &self.horner,
                 &self.points,
@@ -302,6 +303,7 @@ impl NufftPlan {
         crate::error::check_len("out (M)", &[m], out.len())?;
         let mut grid = vec![Complex32::default(); self.nfx * self.nfy];
         spread_points(
+            SpreadIsa::detect(),
             self.kernel.width,
             &self.horner,
             &self.points,
@@ -324,6 +326,7 @@ impl NufftPlan {
         out: &mut [Complex32],
     ) {
         interp_points(
+            SpreadIsa::detect(),
             self.kernel.width,
             &self.horner,
             &self.points,

@@ -1,0 +1,282 @@
+//! AVX-512 forms of the type-2 interpolation and type-1 spreading loops of `spread.rs`: a
+//! point's complex kernel row (`2W ≤ 32` floats) is one or two masked vector registers, and its
+//! `W` kernel values along each axis one masked register through Horner's rule. Written with
+//! intrinsics because the compiler, left to vectorise the generic loops, split the rows into
+//! two-float pieces. The same `f32` operations in the same order as the generic code (separate
+//! multiply and add, rows accumulated in `a` order, the final sum over `d` sequential), so the
+//! results are bitwise those of the portable build.
+
+use super::points::SortedPoints;
+use num_complex::Complex32;
+use std::arch::x86_64::*;
+
+/// Masks of the first `n ≤ 16` lanes and of lanes `16..n` (`n ≤ 32`), as the two halves of a row.
+const fn masks(n: usize) -> (__mmask16, __mmask16) {
+    let lo = if n >= 16 { 0xFFFF } else { (1u32 << n) - 1 };
+    let hi = if n <= 16 { 0 } else { (1u32 << (n - 16)) - 1 };
+    (lo as __mmask16, hi as __mmask16)
+}
+
+/// Points per batch of kernel evaluations.
+const BATCH: usize = 8;
+
+/// Where a point's values along the fast axis start in its [`KernelValues`] row: lane 8 when
+/// both axes share one register (`W ≤ 8`), else lane 16.
+const fn fast_offset(w: usize) -> usize {
+    if w <= 8 { 8 } else { 16 }
+}
+
+/// The kernel values of one point: along the slow axis at lanes `0..W`, along the fast axis at
+/// lanes `fast_offset(W)..`.
+type KernelValues = [f32; 32];
+
+/// `kernel::horner` at the slow and fast offsets of the sorted points `ks` (at most [`BATCH`])
+/// into `out`: the points' Horner chains are independent, so evaluating them together overlaps
+/// their latencies (one chain is a multiply and an add per degree, eight cycles). For `W ≤ 8`
+/// both axes of a point share one register (`coef2`: each coefficient row twice, at lanes 0 and
+/// 8). Every lane runs `kernel::horner`'s operations, so the values are bitwise its values.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `coef2` is [`duplicated_rows`] of `coef`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn kernel_values<const W: usize>(
+    coef: &[[f32; W]],
+    coef2: &[[f32; 16]],
+    pts: &SortedPoints,
+    ks: std::ops::Range<usize>,
+    out: &mut [KernelValues; BATCH],
+) {
+    let n = ks.len();
+    assert!(
+        n <= BATCH && coef2.len() == coef.len(),
+        "batch of {n} points"
+    );
+    let (mw, _) = masks(W);
+    // SAFETY: the rows of `coef` hold `W` floats and the masks read those only; the rows of
+    // `coef2` and of `out` hold 16 and 32 floats.
+    unsafe {
+        // every loop runs over the whole batch (a constant trip count, so the chains stay in
+        // registers); lanes past `n` evaluate offset 0 and are not stored
+        let (zs, zf): ([f32; BATCH], [f32; BATCH]) = (
+            std::array::from_fn(|j| if j < n { pts.zs[ks.start + j] } else { 0.0 }),
+            std::array::from_fn(|j| if j < n { pts.zf[ks.start + j] } else { 0.0 }),
+        );
+        if W <= 8 {
+            let z: [__m512; BATCH] = std::array::from_fn(|j| {
+                _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(zs[j]), _mm512_set1_ps(zf[j]))
+            });
+            let mut v = [_mm512_loadu_ps(coef2[0].as_ptr()); BATCH];
+            for c in &coef2[1..] {
+                let cv = _mm512_loadu_ps(c.as_ptr());
+                for j in 0..BATCH {
+                    v[j] = _mm512_add_ps(_mm512_mul_ps(v[j], z[j]), cv);
+                }
+            }
+            for j in 0..n {
+                _mm512_storeu_ps(out[j].as_mut_ptr(), v[j]);
+            }
+        } else {
+            let zs: [__m512; BATCH] = std::array::from_fn(|j| _mm512_set1_ps(zs[j]));
+            let zf: [__m512; BATCH] = std::array::from_fn(|j| _mm512_set1_ps(zf[j]));
+            let first = _mm512_maskz_loadu_ps(mw, coef[0].as_ptr());
+            let (mut vs, mut vf) = ([first; BATCH], [first; BATCH]);
+            for c in &coef[1..] {
+                let cv = _mm512_maskz_loadu_ps(mw, c.as_ptr());
+                for j in 0..BATCH {
+                    vs[j] = _mm512_add_ps(_mm512_mul_ps(vs[j], zs[j]), cv);
+                    vf[j] = _mm512_add_ps(_mm512_mul_ps(vf[j], zf[j]), cv);
+                }
+            }
+            for j in 0..n {
+                _mm512_storeu_ps(out[j].as_mut_ptr(), vs[j]);
+                _mm512_storeu_ps(out[j].as_mut_ptr().add(16), vf[j]);
+            }
+        }
+    }
+}
+
+/// Each coefficient row of `coef` (`W ≤ 8`) at lanes `0..W` and `8..8 + W` of 16 (zeros
+/// elsewhere); empty for wider kernels.
+fn duplicated_rows<const W: usize>(coef: &[[f32; W]]) -> Vec<[f32; 16]> {
+    if W > 8 {
+        return vec![[0.0; 16]; coef.len()];
+    }
+    coef.iter()
+        .map(|c| {
+            let mut r = [0f32; 16];
+            r[..W].copy_from_slice(c);
+            r[8..8 + W].copy_from_slice(c);
+            r
+        })
+        .collect()
+}
+
+/// `spread::interp_chunk` for the points whose `W × W` footprint lies inside the grid (the others
+/// by `generic`, which wraps around).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512VL, AVX-512DQ and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
+    pts: &SortedPoints,
+    coef: &[[f32; W]],
+    grid: &[f32],
+    nfs: usize,
+    nff: usize,
+    k0: usize,
+    chunk: &mut [Complex32],
+    generic: impl Fn(usize) -> Complex32,
+) {
+    const {
+        assert!(
+            W <= 16 && W2 == 2 * W,
+            "kernel rows of at most 16 complex values"
+        )
+    };
+    assert_eq!(grid.len(), 2 * nfs * nff, "fine grid of {nfs} × {nff}");
+    let (m_lo, m_hi) = masks(W2);
+    let coef2 = duplicated_rows(coef);
+    let fo = fast_offset(W);
+    let mut kv = [[0f32; 32]; BATCH];
+    for (b, outs) in chunk.chunks_mut(BATCH).enumerate() {
+        let kb = k0 + b * BATCH;
+        // SAFETY: the features are the caller's; `coef2` is `duplicated_rows(coef)`.
+        unsafe { kernel_values(coef, &coef2, pts, kb..kb + outs.len(), &mut kv) };
+        for (j, o) in outs.iter_mut().enumerate() {
+            let k = kb + j;
+            let (ls, lf) = (pts.ls[k] as i64, pts.lf[k] as i64);
+            if !(ls >= 0 && ls as usize + W <= nfs && lf >= 0 && lf as usize + W <= nff) {
+                *o = generic(k);
+                continue;
+            }
+            let (ls, lf) = (ls as usize, lf as usize);
+            let (ks, kf) = (&kv[j][..W], &kv[j][fo..fo + W]);
+            let mut acc = [0f32; 32];
+            // SAFETY: the features are the caller's; `acc` holds 32 floats; row `a` of the
+            // footprint starts at `off = ((ls + a)·nff + lf)·2` with `ls + a < nfs` and
+            // `lf + W ≤ nff`, so its `W2 = 2W` floats end at most at `2·nfs·nff = grid.len()`;
+            // the masks read the row's `W2` floats only.
+            unsafe {
+                let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+                for (a, &ka) in ks.iter().enumerate() {
+                    let p = grid.as_ptr().add(((ls + a) * nff + lf) * 2);
+                    let ka = _mm512_set1_ps(ka);
+                    lo = _mm512_add_ps(lo, _mm512_mul_ps(ka, _mm512_maskz_loadu_ps(m_lo, p)));
+                    if W2 > 16 {
+                        hi = _mm512_add_ps(
+                            hi,
+                            _mm512_mul_ps(ka, _mm512_maskz_loadu_ps(m_hi, p.add(16))),
+                        );
+                    }
+                }
+                _mm512_storeu_ps(acc.as_mut_ptr(), lo);
+                _mm512_storeu_ps(acc.as_mut_ptr().add(16), hi);
+            }
+            let (mut re, mut im) = (0f32, 0f32);
+            for d in 0..W {
+                re += acc[2 * d] * kf[d];
+                im += acc[2 * d + 1] * kf[d];
+            }
+            *o = Complex32::new(re, im);
+        }
+    }
+}
+
+/// `spread::spread_subproblem`: each point's kernel row times its value (`c`, sorted order),
+/// added into `W` rows of the sub-grid `sub` (`rs × rf` complex; `bbox = [s0, rs, f0, rf]`).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512VL, AVX-512DQ and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw")]
+pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
+    pts: &SortedPoints,
+    range: std::ops::Range<usize>,
+    bbox: [i64; 4],
+    coef: &[[f32; W]],
+    c: &[Complex32],
+) -> Vec<f32> {
+    const {
+        assert!(
+            W <= 16 && W2 == 2 * W,
+            "kernel rows of at most 16 complex values"
+        )
+    };
+    let [s0, rs, f0, rf] = bbox;
+    let (rs, rf) = (rs as usize, rf as usize);
+    let mut sub = vec![0f32; rs * rf * 2];
+    let (m_lo, m_hi) = masks(W2);
+    // lane 2d and 2d + 1 of the interleaved row take kernel value d (of 0..8, then 8..16)
+    let dup = |first: i32| {
+        _mm512_setr_epi32(
+            first,
+            first,
+            first + 1,
+            first + 1,
+            first + 2,
+            first + 2,
+            first + 3,
+            first + 3,
+            first + 4,
+            first + 4,
+            first + 5,
+            first + 5,
+            first + 6,
+            first + 6,
+            first + 7,
+            first + 7,
+        )
+    };
+    let (dup_lo, dup_hi) = (dup(0), dup(8));
+    let coef2 = duplicated_rows(coef);
+    let fo = fast_offset(W);
+    let mut kv = [[0f32; 32]; BATCH];
+    let mut kb = range.start;
+    while kb < range.end {
+        let n = BATCH.min(range.end - kb);
+        // SAFETY: the features are the caller's; `coef2` is `duplicated_rows(coef)`.
+        unsafe { kernel_values(coef, &coef2, pts, kb..kb + n, &mut kv) };
+        for (j, kvj) in kv[..n].iter().enumerate() {
+            let k = kb + j;
+            let v = c[k];
+            let bs = pts.ls[k] as i64 - s0;
+            let bf = pts.lf[k] as i64 - f0;
+            assert!(
+                bs >= 0 && bs as usize + W <= rs && bf >= 0 && bf as usize + W <= rf,
+                "point {k} outside its subproblem's box"
+            );
+            let (bs, bf) = (bs as usize, bf as usize);
+            // SAFETY: the features are the caller's; `kvj` holds 32 floats, so the 16 from
+            // `fo ≤ 16` on; row `a` of the footprint starts at `((bs + a)·rf + bf)·2` with
+            // `bs + a < rs` and `bf + W ≤ rf` (asserted), so its `W2 = 2W` floats lie inside
+            // `sub` (`2·rs·rf` floats); the masks touch those only.
+            unsafe {
+                let kf = _mm512_loadu_ps(kvj.as_ptr().add(fo));
+                // (re, im) in every pair of lanes, times kernel value d in lanes 2d, 2d + 1
+                let val = _mm512_castpd_ps(_mm512_set1_pd(f64::from_bits(
+                    (u64::from(v.im.to_bits()) << 32) | u64::from(v.re.to_bits()),
+                )));
+                let vf_lo = _mm512_mul_ps(val, _mm512_permutexvar_ps(dup_lo, kf));
+                let vf_hi = _mm512_mul_ps(val, _mm512_permutexvar_ps(dup_hi, kf));
+                for (a, &ka) in kvj[..W].iter().enumerate() {
+                    let p = sub.as_mut_ptr().add(((bs + a) * rf + bf) * 2);
+                    let ka = _mm512_set1_ps(ka);
+                    let row = _mm512_maskz_loadu_ps(m_lo, p);
+                    _mm512_mask_storeu_ps(p, m_lo, _mm512_add_ps(row, _mm512_mul_ps(ka, vf_lo)));
+                    if W2 > 16 {
+                        let q = p.add(16);
+                        let row = _mm512_maskz_loadu_ps(m_hi, q);
+                        _mm512_mask_storeu_ps(
+                            q,
+                            m_hi,
+                            _mm512_add_ps(row, _mm512_mul_ps(ka, vf_hi)),
+                        );
+                    }
+                }
+            }
+        }
+        kb += n;
+    }
+    sub
+}
