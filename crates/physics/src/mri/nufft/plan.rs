@@ -335,10 +335,7 @@ impl NufftPlan {
             self.nfy,
             sorted,
         );
-        let inv = &self.points.inv;
-        out.par_iter_mut()
-            .enumerate()
-            .for_each(|(k, o)| *o = sorted[inv[k]]);
+        super::spread::gather(sorted, &self.points.inv, out);
     }
 
     /// The slow reference for [`Self::grid_convolve`]: the double sum over point pairs with the

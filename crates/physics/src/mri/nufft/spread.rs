@@ -31,6 +31,27 @@ pub(super) fn as_floats_mut(v: &mut [Complex32]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), 2 * v.len()) }
 }
 
+/// `out[i] = src[idx[i]]`, in parallel, with each read announced (prefetched) a few dozen
+/// elements ahead: the reads are scattered over the whole array (points sorted into bins, read
+/// in their original order), so they miss the caches and the TLB, and the prefetches keep many
+/// of those misses in flight at once.
+pub(super) fn gather(src: &[Complex32], idx: &[usize], out: &mut [Complex32]) {
+    const AHEAD: usize = 32;
+    out.par_chunks_mut(4096)
+        .zip(idx.par_chunks(4096))
+        .for_each(|(out, idx)| {
+            for (i, (o, &k)) in out.iter_mut().zip(idx).enumerate() {
+                #[cfg(target_arch = "x86_64")]
+                if let Some(&ahead) = idx.get(i + AHEAD) {
+                    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                    // SAFETY: a prefetch only hints the cache; it never faults or reads the value.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(src.as_ptr().wrapping_add(ahead).cast()) };
+                }
+                *o = src[k];
+            }
+        });
+}
+
 /// The instruction sets the spreading and interpolation loops are compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SpreadIsa {
@@ -164,7 +185,8 @@ fn spread<const W: usize, const W2: usize>(
 ) {
     // gather the values into sorted order first: a streaming pass with independent loads, so
     // the spreading loop reads them sequentially
-    let cs: Vec<Complex32> = pts.perm.par_iter().map(|&k| c[k]).collect();
+    let mut cs = vec![Complex32::default(); c.len()];
+    gather(c, &pts.perm, &mut cs);
     let subs: Vec<Vec<f32>> = pts
         .subproblems
         .par_iter()
