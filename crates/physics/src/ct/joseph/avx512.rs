@@ -167,8 +167,8 @@ unsafe fn gather_line_avx512(g: &LineGather<'_>, line: &mut [f32]) {
 
 /// [`gather_line_avx512`] with `N` candidates per pixel, unrolled. Per block of 16 pixels: their
 /// first candidates (multiply-subtract, round down), their offsets from the first pixel's
-/// (the window's start), `t − b·k`, the window of `a` and of `v` (two vector loads each), and per
-/// candidate two permutes, the weight (subtract, range, subtract) and one multiply-add. Loads
+/// (the window's start), the window of `a` and of `v` (two vector loads each), and per candidate
+/// two permutes, the weight (`m = a + b·k`, subtract, range, subtract) and one multiply-add. Loads
 /// are kept few on purpose: the unaligned 64-byte loads straddle cache lines and, at two per
 /// cycle, were the bottleneck when each candidate loaded its own shifted window.
 ///
@@ -209,7 +209,6 @@ unsafe fn gather_line_avx512_n<const N: usize>(g: &LineGather<'_>, line: &mut [f
             };
             // lane 0 broadcast within the vector registers
             let idx0 = _mm512_sub_epi32(first, _mm512_broadcastd_epi32(first0));
-            let tb = _mm512_sub_ps(t, bk);
             let (a, v) = g.windows(s);
             let (a, v) = (a.as_ptr(), v.as_ptr());
             let (a_lo, a_hi) = (_mm512_loadu_ps(a), _mm512_loadu_ps(a.add(16)));
@@ -225,7 +224,8 @@ unsafe fn gather_line_avx512_n<const N: usize>(g: &LineGather<'_>, line: &mut [f
                 let mv = _mm512_permutex2var_ps(a_lo, idx, a_hi);
                 let vv = _mm512_permutex2var_ps(v_lo, idx, v_hi);
                 // min(|d|, 1): the smaller magnitude of d and 1, sign cleared
-                let r = _mm512_range_ps::<0b1010>(_mm512_sub_ps(mv, tb), one);
+                // m = a + b·k exactly as the forward computes it; m − t is then exact (Sterbenz)
+                let r = _mm512_range_ps::<0b1010>(_mm512_sub_ps(_mm512_add_ps(mv, bk), t), one);
                 acc = _mm512_fmadd_ps(vv, _mm512_sub_ps(one, r), acc);
             }
             _mm512_storeu_ps(out, acc);

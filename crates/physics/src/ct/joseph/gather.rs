@@ -277,10 +277,10 @@ impl LineGather<'_> {
         (&self.a[s..e], &self.v[s..e])
     }
 
-    /// `line[t − 1] += Σ_c v_r · (1 − min(|a_r − (t − b·k)|, 1))` over the candidates `r` of
-    /// each pixel `t`, in ray order (fused multiply-adds, as the AVX-512 kernel). `a_r − (t − b·k)`
-    /// is `m_r − t` up to one rounding of `t − b·k` (one per pixel rather than one per candidate),
-    /// so the weights are the forward's `1 − w` and `w` up to rounding.
+    /// `line[t − 1] += Σ_c v_r · (1 − min(|m_r − t|, 1))`, `m_r = a_r + b·k`, over the candidates
+    /// `r` of each pixel `t`, in ray order (fused multiply-adds, as the AVX-512 kernel). `m_r − t`
+    /// is exact for `t ≥ 2` (Sterbenz), so the weights are the forward's `1 − w` and `w` up to one
+    /// rounding.
     pub(super) fn accumulate_portable(&self, line: &mut [f32]) {
         for blk in self.blocks.clone() {
             let t0 = (blk * 16 + 1) as f32;
@@ -295,12 +295,12 @@ impl LineGather<'_> {
             };
             let (a, v) = self.windows(s);
             for (l, acc) in line[blk * 16..(blk + 1) * 16].iter_mut().enumerate() {
-                let tb = (t0 + l as f32) - self.bk;
+                let q = t0 + l as f32;
                 let idx0 = first(l) - rs;
                 for c in 0..self.cands as i32 {
                     // as the permutes: the low five bits of the index pick the window's value
                     let ic = ((idx0 + c) & (WINDOW as i32 - 1)) as usize;
-                    let h = 1.0 - (a[ic] - tb).abs().min(1.0);
+                    let h = 1.0 - ((a[ic] + self.bk) - q).abs().min(1.0);
                     *acc = v[ic].mul_add(h, *acc);
                 }
             }
