@@ -68,6 +68,18 @@ impl Lines {
         l
     }
 
+    /// Steps `lo..=hi` are lines of this layout (`hi < n_major`, `hi < 2²⁴`), laid out as `zeros`
+    /// lays them out: the part of the bounds checks that does not depend on the ray.
+    #[inline(always)]
+    fn layout_holds(&self, lo: usize, hi: usize) -> bool {
+        lo <= hi
+            && hi < self.n_major
+            && hi < 1 << 24
+            && self.n_minor < 1 << 24
+            && self.data.len() == self.n_major * self.stride
+            && self.stride >= LINE_PAD + self.n_minor + 2 + 32
+    }
+
     /// Panics unless steps `lo..=hi` of `ray` read inside these lines: `hi < n_major`,
     /// `hi < 2²⁴`, and `m` at both ends in `(0, n_minor + 1)` (then, `m_k` being monotone in `k`,
     /// at every step, so `m₀ ≤ n_minor` and both neighbours `LINE_PAD + m₀ (+1) < stride`).
@@ -77,16 +89,7 @@ impl Lines {
         let (m_lo, m_hi) = (ray.minor(lo), ray.minor(hi));
         let upper = (self.n_minor + 1) as f32;
         assert!(
-            lo <= hi
-                && hi < self.n_major
-                && hi < 1 << 24
-                && self.n_minor < 1 << 24
-                && self.data.len() == self.n_major * self.stride
-                && self.stride >= LINE_PAD + self.n_minor + 2 + 32
-                && m_lo > 0.0
-                && m_hi > 0.0
-                && m_lo < upper
-                && m_hi < upper,
+            self.layout_holds(lo, hi) && m_lo > 0.0 && m_hi > 0.0 && m_lo < upper && m_hi < upper,
             "Joseph steps outside the image: k {lo}..={hi} of {}, m {m_lo}..{m_hi} of {}",
             self.n_major,
             self.n_minor
@@ -100,12 +103,7 @@ impl Lines {
     /// lines are laid out as `zeros` lays them out.
     pub(super) fn window_fits(&self, ray: &JosephRay, lo: usize, hi: usize, lo_rel: i32) -> bool {
         assert!(
-            lo <= hi
-                && hi < self.n_major
-                && hi < 1 << 24
-                && self.n_minor < 1 << 24
-                && self.data.len() == self.n_major * self.stride
-                && self.stride >= LINE_PAD + self.n_minor + 2 + 32,
+            self.layout_holds(lo, hi),
             "Joseph steps outside the image: k {lo}..={hi} of {}",
             self.n_major
         );

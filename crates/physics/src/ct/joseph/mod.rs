@@ -313,33 +313,30 @@ fn forward_rays(lx: Option<&Lines>, ly: Option<&Lines>, rays: &[JosephRay], out:
 }
 
 /// The weighted sums of `rays` (one angle) in runs of `N` rays stepped by `lanes` over their
-/// common steps (`None`: `lanes` cannot take the run, which then goes to `fallback`), each ray's
-/// steps before and after those one ray at a time; the rest one ray at a time.
+/// common steps, each ray's steps before and after those one ray at a time; runs without common
+/// steps and the rest one ray at a time.
 #[inline(always)]
 fn forward_runs<const N: usize>(
     lx: Option<&Lines>,
     ly: Option<&Lines>,
     rays: &[JosephRay],
     out: &mut [f32],
-    lanes: impl Fn(&[JosephRay; N], &Lines, &Run, [f32; N]) -> Option<[f32; N]>,
-    fallback: impl Fn(&[JosephRay], &mut [f32]),
+    lanes: impl Fn(&[JosephRay; N], &Lines, &Run, [f32; N]) -> [f32; N],
 ) {
     let mut runs = rays.chunks_exact(N);
     let mut outs = out.chunks_exact_mut(N);
     for (run, o) in (&mut runs).zip(&mut outs) {
         let run: &[JosephRay; N] = run.try_into().expect("chunks of N");
-        let sums = Run::of(run).and_then(|c| {
-            let lines = lines_of(lx, ly, &run[0]);
-            let acc = lanes(run, lines, &c, c.leading(lines, run))?;
-            Some(c.trailing(lines, run, acc))
-        });
-        match sums {
-            Some(s) => {
+        match Run::of(run) {
+            Some(c) => {
+                let lines = lines_of(lx, ly, &run[0]);
+                let acc = lanes(run, lines, &c, c.leading(lines, run));
+                let s = c.trailing(lines, run, acc);
                 for ((o, s), r) in o.iter_mut().zip(s).zip(run) {
                     *o = s * r.weight;
                 }
             }
-            None => fallback(run, o),
+            None => forward_rays(lx, ly, run, o),
         }
     }
     forward_rays(lx, ly, runs.remainder(), outs.into_remainder());
@@ -357,17 +354,10 @@ unsafe fn forward_rays_avx2(
     rays: &[JosephRay],
     out: &mut [f32],
 ) {
-    forward_runs::<LANES>(
-        lx,
-        ly,
-        rays,
-        out,
-        |run, lines, c, acc| {
-            // SAFETY: this function's caller guarantees AVX2.
-            Some(unsafe { avx2::integrate_lines_avx2(run, lines, c.lo, c.hi, acc) })
-        },
-        |run, o| forward_rays(lx, ly, run, o),
-    )
+    forward_runs::<LANES>(lx, ly, rays, out, |run, lines, c, acc| {
+        // SAFETY: this function's caller guarantees AVX2.
+        unsafe { avx2::integrate_lines_avx2(run, lines, c.lo, c.hi, acc) }
+    })
 }
 
 /// The weighted sums of `rays` (one angle) in runs of 16 AVX-512 lanes over all their steps

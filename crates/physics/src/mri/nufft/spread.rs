@@ -148,7 +148,7 @@ fn spread_subproblem<const W: usize, const W2: usize>(
     coef: &[[f32; W]],
     c: &[Complex32],
 ) -> Vec<f32> {
-    let [s0, rs, f0, rf] = bbox;
+    let [_, rs, _, rf] = bbox;
     let rf = rf as usize;
     let mut sub = vec![0f32; rs as usize * rf * 2];
     for k in range {
@@ -160,8 +160,7 @@ fn spread_subproblem<const W: usize, const W2: usize>(
             vf[2 * d] = v.re * kf[d];
             vf[2 * d + 1] = v.im * kf[d];
         }
-        let bs = (pts.ls[k] as i64 - s0) as usize;
-        let bf = (pts.lf[k] as i64 - f0) as usize;
+        let (bs, bf) = footprint_in_box::<W>(pts, k, bbox);
         for (a, &ka) in ks.iter().enumerate() {
             let off = ((bs + a) * rf + bf) * 2;
             let row: &mut [f32; W2] = (&mut sub[off..off + W2]).try_into().expect("row of W2");
@@ -204,9 +203,10 @@ fn spread<const W: usize, const W2: usize>(
                 ) -> Vec<f32>,
                 spread_subproblem::<W, W2>(pts, range, bbox, coef, cs),
                 // SAFETY: expanded inside the AVX-512 function, which has the features
-                // SAFETY: expanded inside the AVX-512 function, which has the features
-            avx512: unsafe {
-                    super::spread_avx512::spread_subproblem_avx512::<W, W2>(pts, range, bbox, coef, cs)
+                avx512: unsafe {
+                    super::spread_avx512::spread_subproblem_avx512::<W, W2>(
+                        pts, range, bbox, coef, cs,
+                    )
                 }
             )
         })
@@ -311,8 +311,7 @@ fn interp_point<const W: usize, const W2: usize>(
     let kf = horner(coef, pts.zf[k]);
     let (ls, lf) = (pts.ls[k] as i64, pts.lf[k] as i64);
     let mut acc = [0f32; W2];
-    if ls >= 0 && ls as usize + W <= nfs && lf >= 0 && lf as usize + W <= nff {
-        let (ls, lf) = (ls as usize, lf as usize);
+    if let Some((ls, lf)) = footprint_inside::<W>(pts, k, nfs, nff) {
         for (a, &ka) in ks.iter().enumerate() {
             let off = ((ls + a) * nff + lf) * 2;
             let row: &[f32; W2] = grid[off..off + W2].try_into().expect("row of W2");
@@ -334,12 +333,51 @@ fn interp_point<const W: usize, const W2: usize>(
             }
         }
     }
+    weigh_fast_axis(&acc, &kf)
+}
+
+/// The first cell `(ls, lf)` of sorted point `k`'s `W × W` footprint if the footprint lies inside
+/// the `nfs × nff` grid (`None`: it wraps around).
+#[inline(always)]
+pub(super) fn footprint_inside<const W: usize>(
+    pts: &SortedPoints,
+    k: usize,
+    nfs: usize,
+    nff: usize,
+) -> Option<(usize, usize)> {
+    let (ls, lf) = (pts.ls[k] as i64, pts.lf[k] as i64);
+    (ls >= 0 && ls as usize + W <= nfs && lf >= 0 && lf as usize + W <= nff)
+        .then_some((ls as usize, lf as usize))
+}
+
+/// `Σ_d acc_d · kf[d]` over the `kf.len()` interleaved complex values `acc_d`, in `d` order: the
+/// last step of a type-2 interpolation.
+#[inline(always)]
+pub(super) fn weigh_fast_axis(acc: &[f32], kf: &[f32]) -> Complex32 {
     let (mut re, mut im) = (0f32, 0f32);
-    for d in 0..W {
-        re += acc[2 * d] * kf[d];
-        im += acc[2 * d + 1] * kf[d];
+    for (d, &k) in kf.iter().enumerate() {
+        re += acc[2 * d] * k;
+        im += acc[2 * d + 1] * k;
     }
     Complex32::new(re, im)
+}
+
+/// The first cell `(bs, bf)` of sorted point `k`'s `W × W` footprint in its subproblem's sub-grid
+/// `bbox = [s0, rs, f0, rf]`; panics if the footprint leaves the box (the boxes are built around
+/// their points' footprints).
+#[inline(always)]
+pub(super) fn footprint_in_box<const W: usize>(
+    pts: &SortedPoints,
+    k: usize,
+    bbox: [i64; 4],
+) -> (usize, usize) {
+    let [s0, rs, f0, rf] = bbox;
+    let (bs, bf) = (pts.ls[k] as i64 - s0, pts.lf[k] as i64 - f0);
+    assert!(
+        bs >= 0 && bs + W as i64 <= rs && bf >= 0 && bf + W as i64 <= rf,
+        "point {k} outside its subproblem's box"
+    );
+    (bs as usize, bf as usize)
 }
 
 macro_rules! with_width {

@@ -7,6 +7,7 @@
 //! results are bitwise those of the portable build.
 
 use super::points::SortedPoints;
+use super::spread::{footprint_in_box, footprint_inside, weigh_fast_axis};
 use num_complex::Complex32;
 use std::arch::x86_64::*;
 
@@ -146,12 +147,10 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
         unsafe { kernel_values(coef, &coef2, pts, kb..kb + outs.len(), &mut kv) };
         for (j, o) in outs.iter_mut().enumerate() {
             let k = kb + j;
-            let (ls, lf) = (pts.ls[k] as i64, pts.lf[k] as i64);
-            if !(ls >= 0 && ls as usize + W <= nfs && lf >= 0 && lf as usize + W <= nff) {
+            let Some((ls, lf)) = footprint_inside::<W>(pts, k, nfs, nff) else {
                 *o = generic(k);
                 continue;
-            }
-            let (ls, lf) = (ls as usize, lf as usize);
+            };
             let (ks, kf) = (&kv[j][..W], &kv[j][fo..fo + W]);
             let mut acc = [0f32; 32];
             // SAFETY: the features are the caller's; `acc` holds 32 floats; row `a` of the
@@ -174,12 +173,7 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
                 _mm512_storeu_ps(acc.as_mut_ptr(), lo);
                 _mm512_storeu_ps(acc.as_mut_ptr().add(16), hi);
             }
-            let (mut re, mut im) = (0f32, 0f32);
-            for d in 0..W {
-                re += acc[2 * d] * kf[d];
-                im += acc[2 * d + 1] * kf[d];
-            }
-            *o = Complex32::new(re, im);
+            *o = weigh_fast_axis(&acc, kf);
         }
     }
 }
@@ -203,7 +197,7 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
             "kernel rows of at most 16 complex values"
         )
     };
-    let [s0, rs, f0, rf] = bbox;
+    let [_, rs, _, rf] = bbox;
     let (rs, rf) = (rs as usize, rf as usize);
     let mut sub = vec![0f32; rs * rf * 2];
     let (m_lo, m_hi) = masks(W2);
@@ -240,16 +234,10 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
         for (j, kvj) in kv[..n].iter().enumerate() {
             let k = kb + j;
             let v = c[k];
-            let bs = pts.ls[k] as i64 - s0;
-            let bf = pts.lf[k] as i64 - f0;
-            assert!(
-                bs >= 0 && bs as usize + W <= rs && bf >= 0 && bf as usize + W <= rf,
-                "point {k} outside its subproblem's box"
-            );
-            let (bs, bf) = (bs as usize, bf as usize);
+            let (bs, bf) = footprint_in_box::<W>(pts, k, bbox);
             // SAFETY: the features are the caller's; `kvj` holds 32 floats, so the 16 from
             // `fo ≤ 16` on; row `a` of the footprint starts at `((bs + a)·rf + bf)·2` with
-            // `bs + a < rs` and `bf + W ≤ rf` (asserted), so its `W2 = 2W` floats lie inside
+            // `bs + a < rs` and `bf + W ≤ rf` (checked by `footprint_in_box`), so its `W2 = 2W` floats lie inside
             // `sub` (`2·rs·rf` floats); the masks touch those only.
             unsafe {
                 let kf = _mm512_loadu_ps(kvj.as_ptr().add(fo));
