@@ -138,6 +138,31 @@ macro_rules! dispatch_isa {
     }};
 }
 
+/// A subproblem's sub-grid: `rs` rows of `rf` interleaved complex values, row `r` starting at
+/// float `start + r·stride` of `data` (`stride ≥ 2·rf`; the AVX-512 loop pads rows to whole
+/// 64-byte lines).
+pub(super) struct SubGrid {
+    pub(super) data: Vec<f32>,
+    pub(super) start: usize,
+    pub(super) stride: usize,
+}
+
+impl SubGrid {
+    /// A zeroed sub-grid of `rs × rf` complex values with rows packed (`stride = 2·rf`).
+    fn packed(rs: usize, rf: usize) -> Self {
+        Self {
+            data: vec![0.0; rs * rf * 2],
+            start: 0,
+            stride: 2 * rf,
+        }
+    }
+
+    /// Row `r`'s `2·rf` floats.
+    fn row(&self, r: usize, rf: usize) -> &[f32] {
+        &self.data[self.start + r * self.stride..][..2 * rf]
+    }
+}
+
 /// Spread one subproblem's points (values `c` in sorted order) into its own sub-grid
 /// `rs × rf` complex, interleaved.
 #[inline(always)]
@@ -147,10 +172,11 @@ fn spread_subproblem<const W: usize, const W2: usize>(
     bbox: [i64; 4],
     coef: &[[f32; W]],
     c: &[Complex32],
-) -> Vec<f32> {
+) -> SubGrid {
     let [_, rs, _, rf] = bbox;
     let rf = rf as usize;
-    let mut sub = vec![0f32; rs as usize * rf * 2];
+    let mut grid = SubGrid::packed(rs as usize, rf);
+    let sub = &mut grid.data;
     for k in range {
         let v = c[k];
         let ks = horner(coef, pts.zs[k]);
@@ -169,7 +195,7 @@ fn spread_subproblem<const W: usize, const W2: usize>(
             }
         }
     }
-    sub
+    grid
 }
 
 /// Type-1 spreading of `c` (original order) onto the `nfs × nff` grid (interleaved complex).
@@ -186,7 +212,7 @@ fn spread<const W: usize, const W2: usize>(
     // the spreading loop reads them sequentially
     let mut cs = vec![Complex32::default(); c.len()];
     gather(c, &pts.perm, &mut cs);
-    let subs: Vec<Vec<f32>> = pts
+    let subs: Vec<SubGrid> = pts
         .subproblems
         .par_iter()
         .map(|(r, bbox)| {
@@ -200,7 +226,7 @@ fn spread<const W: usize, const W2: usize>(
                     bbox: [i64; 4],
                     coef: &[[f32; W]],
                     cs: &[Complex32]
-                ) -> Vec<f32>,
+                ) -> SubGrid,
                 spread_subproblem::<W, W2>(pts, range, bbox, coef, cs),
                 // SAFETY: expanded inside the AVX-512 function, which has the features
                 avx512: unsafe {
@@ -220,7 +246,7 @@ fn spread<const W: usize, const W2: usize>(
                 let (rs, rf) = (*rs as usize, *rf as usize);
                 let mut r = (g as i64 - s0).rem_euclid(nfs as i64) as usize;
                 while r < rs {
-                    let src = &sub[r * rf * 2..(r + 1) * rf * 2];
+                    let src = sub.row(r, rf);
                     let mut col = f0.rem_euclid(nff as i64) as usize;
                     let mut done = 0;
                     while done < rf {
@@ -333,7 +359,7 @@ fn interp_point<const W: usize, const W2: usize>(
             }
         }
     }
-    weigh_fast_axis(&acc, &kf)
+    weigh_fast_axis::<W>(&acc, &kf)
 }
 
 /// The first cell `(ls, lf)` of sorted point `k`'s `W × W` footprint if the footprint lies inside
@@ -350,16 +376,26 @@ pub(super) fn footprint_inside<const W: usize>(
         .then_some((ls as usize, lf as usize))
 }
 
-/// `Σ_d acc_d · kf[d]` over the `kf.len()` interleaved complex values `acc_d`, in `d` order: the
-/// last step of a type-2 interpolation.
+/// `Σ_d acc_d · kf[d]` over the `W` interleaved complex values `acc_d`: the last step of a
+/// type-2 interpolation. The products are padded with `+0` to `P` = 8 terms (16 for `W > 8`) and
+/// summed as a tree, `p_d + p_{d+h}` for `h = P/2, …, 1`: the order in which one or two 16-lane
+/// registers reduce in three (four) vector additions (`spread_avx512`), so that every
+/// instruction set gives these bits.
 #[inline(always)]
-pub(super) fn weigh_fast_axis(acc: &[f32], kf: &[f32]) -> Complex32 {
-    let (mut re, mut im) = (0f32, 0f32);
-    for (d, &k) in kf.iter().enumerate() {
-        re += acc[2 * d] * k;
-        im += acc[2 * d + 1] * k;
+pub(super) fn weigh_fast_axis<const W: usize>(acc: &[f32], kf: &[f32]) -> Complex32 {
+    const { assert!(W <= 16, "at most 16 kernel values") };
+    let mut p = [Complex32::default(); 16];
+    for (d, &k) in kf[..W].iter().enumerate() {
+        p[d] = Complex32::new(acc[2 * d] * k, acc[2 * d + 1] * k);
     }
-    Complex32::new(re, im)
+    let mut h = if W > 8 { 8 } else { 4 };
+    while h > 0 {
+        for d in 0..h {
+            p[d] = Complex32::new(p[d].re + p[d + h].re, p[d].im + p[d + h].im);
+        }
+        h /= 2;
+    }
+    p[0]
 }
 
 /// The first cell `(bs, bf)` of sorted point `k`'s `W × W` footprint in its subproblem's sub-grid

@@ -7,7 +7,7 @@
 //! results are bitwise those of the portable build.
 
 use super::points::SortedPoints;
-use super::spread::{footprint_in_box, footprint_inside, weigh_fast_axis};
+use super::spread::{SubGrid, footprint_in_box, footprint_inside};
 use num_complex::Complex32;
 use std::arch::x86_64::*;
 
@@ -140,6 +140,7 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
     let (m_lo, m_hi) = masks(W2);
     let coef2 = duplicated_rows(coef);
     let fo = fast_offset(W);
+    let (dup_lo, dup_hi) = (pair_lanes(0), pair_lanes(8));
     let mut kv = [[0f32; 32]; BATCH];
     for (b, outs) in chunk.chunks_mut(BATCH).enumerate() {
         let kb = k0 + b * BATCH;
@@ -151,16 +152,14 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
                 *o = generic(k);
                 continue;
             };
-            let (ks, kf) = (&kv[j][..W], &kv[j][fo..fo + W]);
-            let mut acc = [0f32; 32];
-            // SAFETY: the features are the caller's; `acc` holds 32 floats; row `a` of the
-            // footprint starts at `off = ((ls + a)·nff + lf)·2` with `ls + a < nfs` and
-            // `lf + W ≤ nff`, so its `W2 = 2W` floats end at most at `2·nfs·nff = grid.len()`;
-            // the masks read the row's `W2` floats only.
+            // SAFETY: the features are the caller's; `kv[j]` holds 32 floats, so the 16 from
+            // `fo ≤ 16` on; row `a` of the footprint starts at `((ls + a)·nff + lf)·2` with
+            // `ls + a < nfs` and `lf + W ≤ nff`, so its `W2 = 2W` floats end at most at
+            // `2·nfs·nff = grid.len()`; the masks read the row's `W2` floats only.
             unsafe {
                 let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-                for (a, &ka) in ks.iter().enumerate() {
-                    let p = grid.as_ptr().add(((ls + a) * nff + lf) * 2);
+                let mut p = grid.as_ptr().add((ls * nff + lf) * 2);
+                for &ka in &kv[j][..W] {
                     let ka = _mm512_set1_ps(ka);
                     lo = _mm512_add_ps(lo, _mm512_mul_ps(ka, _mm512_maskz_loadu_ps(m_lo, p)));
                     if W2 > 16 {
@@ -169,17 +168,64 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
                             _mm512_mul_ps(ka, _mm512_maskz_loadu_ps(m_hi, p.add(16))),
                         );
                     }
+                    p = p.add(2 * nff);
                 }
-                _mm512_storeu_ps(acc.as_mut_ptr(), lo);
-                _mm512_storeu_ps(acc.as_mut_ptr().add(16), hi);
+                // `spread::weigh_fast_axis`: products (+0 past the row), then the tree
+                let kf = _mm512_loadu_ps(kv[j].as_ptr().add(fo));
+                let mut s = _mm512_mul_ps(lo, _mm512_permutexvar_ps(dup_lo, kf));
+                if W2 > 16 {
+                    s = _mm512_add_ps(s, _mm512_mul_ps(hi, _mm512_permutexvar_ps(dup_hi, kf)));
+                }
+                // pair d + 4 onto pair d (256-bit halves swapped), then d + 2 (128-bit blocks
+                // swapped in pairs), then d + 1 (pairs swapped within a block)
+                s = _mm512_add_ps(s, _mm512_shuffle_f32x4::<0b01_00_11_10>(s, s));
+                s = _mm512_add_ps(s, _mm512_shuffle_f32x4::<0b10_11_00_01>(s, s));
+                s = _mm512_add_ps(
+                    s,
+                    _mm512_castpd_ps(_mm512_permute_pd::<0b0101_0101>(_mm512_castps_pd(s))),
+                );
+                let mut out = [0f32; 4];
+                _mm_storeu_ps(out.as_mut_ptr(), _mm512_castps512_ps128(s));
+                *o = Complex32::new(out[0], out[1]);
             }
-            *o = weigh_fast_axis(&acc, kf);
         }
     }
 }
 
+/// Lane `2d` and `2d + 1` take lane `first + d` (`d < 8`): kernel value `d` against the `(re, im)`
+/// of an interleaved row.
+#[target_feature(enable = "avx512f")]
+fn pair_lanes(first: i32) -> __m512i {
+    _mm512_setr_epi32(
+        first,
+        first,
+        first + 1,
+        first + 1,
+        first + 2,
+        first + 2,
+        first + 3,
+        first + 3,
+        first + 4,
+        first + 4,
+        first + 5,
+        first + 5,
+        first + 6,
+        first + 6,
+        first + 7,
+        first + 7,
+    )
+}
+
 /// `spread::spread_subproblem`: each point's kernel row times its value (`c`, sorted order),
-/// added into `W` rows of the sub-grid `sub` (`rs × rf` complex; `bbox = [s0, rs, f0, rf]`).
+/// added into `W` rows of the sub-grid (`rs × rf` complex; `bbox = [s0, rs, f0, rf]`).
+///
+/// For `W ≤ 8` (every width `σ = 2` and `σ = 1.25` choose down to their smallest `ε`) the rows
+/// of the sub-grid are padded to whole 64-byte lines and a point's row of `2W ≤ 16` floats is
+/// added as the two aligned lines it touches: its kernel row rotated into place, added under a
+/// mask. Consecutive points overlap at different offsets, so unaligned read-modify-writes made
+/// every load wait for the previous point's stores to reach the cache (a partial overlap cannot
+/// be forwarded) and split every access in two; aligned lines are forwarded whole. Lanes outside
+/// the mask keep their bits, so the sums are those of the portable loop.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512VL, AVX-512DQ and AVX-512BW.
@@ -190,7 +236,7 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
     bbox: [i64; 4],
     coef: &[[f32; W]],
     c: &[Complex32],
-) -> Vec<f32> {
+) -> SubGrid {
     const {
         assert!(
             W <= 16 && W2 == 2 * W,
@@ -199,32 +245,35 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
     };
     let [_, rs, _, rf] = bbox;
     let (rs, rf) = (rs as usize, rf as usize);
-    let mut sub = vec![0f32; rs * rf * 2];
-    let (m_lo, m_hi) = masks(W2);
-    // lane 2d and 2d + 1 of the interleaved row take kernel value d (of 0..8, then 8..16)
-    let dup = |first: i32| {
-        _mm512_setr_epi32(
-            first,
-            first,
-            first + 1,
-            first + 1,
-            first + 2,
-            first + 2,
-            first + 3,
-            first + 3,
-            first + 4,
-            first + 4,
-            first + 5,
-            first + 5,
-            first + 6,
-            first + 6,
-            first + 7,
-            first + 7,
-        )
+    let mut grid = if W2 <= 16 {
+        // rows of whole lines, one line of slack for the last row's second line and up to 15
+        // floats to align the start
+        let stride = (2 * rf).next_multiple_of(16);
+        let data = vec![0f32; rs * stride + 16 + 15];
+        let start = data.as_ptr().align_offset(64);
+        assert!(
+            start < 16,
+            "a f32 buffer aligns to 64 bytes within 16 floats"
+        );
+        SubGrid {
+            data,
+            start,
+            stride,
+        }
+    } else {
+        SubGrid {
+            data: vec![0f32; rs * rf * 2],
+            start: 0,
+            stride: 2 * rf,
+        }
     };
-    let (dup_lo, dup_hi) = (dup(0), dup(8));
+    let stride = grid.stride;
+    let sub = &mut grid.data[grid.start..];
+    let (m_lo, m_hi) = masks(W2);
+    let (dup_lo, dup_hi) = (pair_lanes(0), pair_lanes(8));
     let coef2 = duplicated_rows(coef);
     let fo = fast_offset(W);
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut kv = [[0f32; 32]; BATCH];
     let mut kb = range.start;
     while kb < range.end {
@@ -236,9 +285,13 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
             let v = c[k];
             let (bs, bf) = footprint_in_box::<W>(pts, k, bbox);
             // SAFETY: the features are the caller's; `kvj` holds 32 floats, so the 16 from
-            // `fo ≤ 16` on; row `a` of the footprint starts at `((bs + a)·rf + bf)·2` with
-            // `bs + a < rs` and `bf + W ≤ rf` (checked by `footprint_in_box`), so its `W2 = 2W` floats lie inside
-            // `sub` (`2·rs·rf` floats); the masks touch those only.
+            // `fo ≤ 16` on. Row `a` of the footprint starts at float `(bs + a)·stride + 2·bf` of
+            // `sub` with `bs + a < rs` and `2·bf + W2 ≤ 2·rf ≤ stride` (`footprint_in_box`).
+            // Aligned form (`W2 ≤ 16`): its lines start at `q = that − o` (`o < 16`) and `q + 16`,
+            // and end at most at `(rs − 1)·stride + 2·rf − W2 + 32 ≤ rs·stride + 16 ≤ sub.len()`;
+            // `sub` starts on a 64-byte boundary and `stride` is a multiple of 16, so `q` is one.
+            // Packed form: the row's `W2` floats end by `rs·rf·2 = sub.len()`; the masks touch
+            // those only.
             unsafe {
                 let kf = _mm512_loadu_ps(kvj.as_ptr().add(fo));
                 // (re, im) in every pair of lanes, times kernel value d in lanes 2d, 2d + 1
@@ -246,25 +299,40 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
                     (u64::from(v.im.to_bits()) << 32) | u64::from(v.re.to_bits()),
                 )));
                 let vf_lo = _mm512_mul_ps(val, _mm512_permutexvar_ps(dup_lo, kf));
+                if W2 <= 16 {
+                    let o = (2 * bf) % 16;
+                    // lane l of the first line takes element l − o of the row, of the second
+                    // element l + 16 − o: one rotation serves both
+                    let rot = _mm512_and_si512(
+                        _mm512_sub_epi32(iota, _mm512_set1_epi32(o as i32)),
+                        _mm512_set1_epi32(15),
+                    );
+                    let vf = _mm512_permutexvar_ps(rot, vf_lo);
+                    let spread = (u32::from(m_lo)) << o;
+                    let (first, second) = (spread as __mmask16, (spread >> 16) as __mmask16);
+                    for (a, &ka) in kvj[..W].iter().enumerate() {
+                        let q = sub.as_mut_ptr().add((bs + a) * stride + 2 * bf - o);
+                        let t = _mm512_mul_ps(_mm512_set1_ps(ka), vf);
+                        let x = _mm512_load_ps(q);
+                        _mm512_store_ps(q, _mm512_mask_add_ps(x, first, x, t));
+                        let y = _mm512_load_ps(q.add(16));
+                        _mm512_store_ps(q.add(16), _mm512_mask_add_ps(y, second, y, t));
+                    }
+                    continue;
+                }
                 let vf_hi = _mm512_mul_ps(val, _mm512_permutexvar_ps(dup_hi, kf));
                 for (a, &ka) in kvj[..W].iter().enumerate() {
-                    let p = sub.as_mut_ptr().add(((bs + a) * rf + bf) * 2);
+                    let p = sub.as_mut_ptr().add((bs + a) * stride + bf * 2);
                     let ka = _mm512_set1_ps(ka);
                     let row = _mm512_maskz_loadu_ps(m_lo, p);
                     _mm512_mask_storeu_ps(p, m_lo, _mm512_add_ps(row, _mm512_mul_ps(ka, vf_lo)));
-                    if W2 > 16 {
-                        let q = p.add(16);
-                        let row = _mm512_maskz_loadu_ps(m_hi, q);
-                        _mm512_mask_storeu_ps(
-                            q,
-                            m_hi,
-                            _mm512_add_ps(row, _mm512_mul_ps(ka, vf_hi)),
-                        );
-                    }
+                    let q = p.add(16);
+                    let row = _mm512_maskz_loadu_ps(m_hi, q);
+                    _mm512_mask_storeu_ps(q, m_hi, _mm512_add_ps(row, _mm512_mul_ps(ka, vf_hi)));
                 }
             }
         }
         kb += n;
     }
-    sub
+    grid
 }
