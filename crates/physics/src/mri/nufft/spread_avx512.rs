@@ -3,8 +3,8 @@
 //! `W` kernel values along each axis one masked register through Horner's rule. Written with
 //! intrinsics because the compiler, left to vectorise the generic loops, split the rows into
 //! two-float pieces. The same `f32` operations in the same order as the generic code (separate
-//! multiply and add, rows accumulated in `a` order, the final sum over `d` sequential), so the
-//! results are bitwise those of the portable build.
+//! multiply and add, rows accumulated in `a` order, the final sum over `d` the tree of
+//! `spread::weigh_fast_axis`), so the results are bitwise those of the portable build.
 
 use super::points::SortedPoints;
 use super::spread::{SubGrid, footprint_in_box, footprint_inside};
