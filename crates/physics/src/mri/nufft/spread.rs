@@ -168,11 +168,31 @@ pub(super) struct SubGrid {
 
 impl SubGrid {
     /// A zeroed sub-grid of `rs × rf` complex values with rows packed (`stride = 2·rf`).
-    fn packed(rs: usize, rf: usize) -> Self {
+    pub(super) fn packed(rs: usize, rf: usize) -> Self {
         Self {
             data: vec![0.0; rs * rf * 2],
             start: 0,
             stride: 2 * rf,
+        }
+    }
+
+    /// A zeroed sub-grid of `rs × rf` complex values whose rows start on 64-byte boundaries
+    /// (`stride` a multiple of 16 floats), with one line of slack after the last row, so that
+    /// the two lines a row window of ≤ 16 floats touches are always inside `data[start..]`.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn line_aligned(rs: usize, rf: usize) -> Self {
+        let stride = (2 * rf).next_multiple_of(16);
+        // up to 15 floats to reach the first boundary
+        let data = vec![0f32; rs * stride + 16 + 15];
+        let start = data.as_ptr().align_offset(64);
+        assert!(
+            start < 16,
+            "a f32 buffer reaches a 64-byte boundary within 16 floats"
+        );
+        Self {
+            data,
+            start,
+            stride,
         }
     }
 

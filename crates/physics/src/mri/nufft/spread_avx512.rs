@@ -246,26 +246,9 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
     let [_, rs, _, rf] = bbox;
     let (rs, rf) = (rs as usize, rf as usize);
     let mut grid = if W2 <= 16 {
-        // rows of whole lines, one line of slack for the last row's second line and up to 15
-        // floats to align the start
-        let stride = (2 * rf).next_multiple_of(16);
-        let data = vec![0f32; rs * stride + 16 + 15];
-        let start = data.as_ptr().align_offset(64);
-        assert!(
-            start < 16,
-            "a f32 buffer aligns to 64 bytes within 16 floats"
-        );
-        SubGrid {
-            data,
-            start,
-            stride,
-        }
+        SubGrid::line_aligned(rs, rf)
     } else {
-        SubGrid {
-            data: vec![0f32; rs * rf * 2],
-            start: 0,
-            stride: 2 * rf,
-        }
+        SubGrid::packed(rs, rf)
     };
     let stride = grid.stride;
     let sub = &mut grid.data[grid.start..];
