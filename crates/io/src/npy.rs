@@ -531,18 +531,20 @@ fn parse_npy_header(path: &Path, bytes: &[u8], file_len: usize) -> Result<NpyHea
     })
 }
 
-/// Read a whole `.npy` file and parse its header.
-fn read_file(path: &Path) -> Result<(Vec<u8>, NpyHeader)> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::io("read", path, e))?;
-    let h = parse_npy_header(path, &bytes, bytes.len())?;
-    Ok((bytes, h))
-}
+/// Bytes read (and decoded) at a time: the data goes from the file into the typed result through
+/// this one buffer, which stays in cache, rather than through a whole-file byte copy (for a
+/// 28 MB array: 7 000 fewer page faults and one pass fewer over memory).
+const READ_CHUNK: usize = 1 << 18;
 
 /// Read only the header of a `.npy` file (to decide which typed reader to call); the data size
 /// is still checked against the file's length.
 pub fn read_npy_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
+    open_npy(path.as_ref()).map(|(_, h)| h)
+}
+
+/// Open a `.npy` file and read its header, leaving the file at the first data byte.
+fn open_npy(path: &Path) -> Result<(std::fs::File, NpyHeader)> {
     use std::io::Read;
-    let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| IoError::io("open", path, e))?;
     let file_len = file
         .metadata()
@@ -556,6 +558,7 @@ pub fn read_npy_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
     reader
         .read_to_end(&mut bytes)
         .map_err(|e| IoError::io("read", path, e))?;
+    let mut file = reader.into_inner();
     if bytes.len() >= 10 && &bytes[..6] == MAGIC {
         let hlen = match bytes[6] {
             1 => u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10,
@@ -563,14 +566,19 @@ pub fn read_npy_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
             _ => 0,
         };
         let want = hlen.min(file_len) as u64;
-        let mut file = reader.into_inner();
         let already = bytes.len() as u64;
         (&mut file)
             .take(want.saturating_sub(already))
             .read_to_end(&mut bytes)
             .map_err(|e| IoError::io("read", path, e))?;
     }
-    parse_npy_header(path, &bytes, file_len)
+    let h = parse_npy_header(path, &bytes, file_len)?;
+    if h.data_offset != bytes.len() {
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(h.data_offset as u64))
+            .map_err(|e| IoError::io("seek", path, e))?;
+    }
+    Ok((file, h))
 }
 
 /// Reorder Fortran-order (first index fastest) data of logical `shape` into C order.
@@ -604,17 +612,35 @@ pub fn fortran_to_c_order<T: Copy>(shape: &[usize], src: &[T]) -> Vec<T> {
     out
 }
 
-fn decode_all<T>(h: &NpyHeader, bytes: &[u8], f: impl Fn(&[u8]) -> T) -> Vec<T>
+/// Read the `h.len` elements of an opened file ([`open_npy`]), each decoded from its bytes by `f`,
+/// in C order.
+fn decode_all<T>(
+    path: &Path,
+    h: &NpyHeader,
+    mut file: std::fs::File,
+    f: impl Fn(&[u8]) -> T,
+) -> Result<Vec<T>>
 where
     T: Copy,
 {
+    use std::io::Read;
     let size = h.dtype.size();
-    let data: Vec<T> = bytes[h.data_offset..].chunks_exact(size).map(f).collect();
-    if h.fortran_order {
+    // `h.len · size` was checked against the file's length by the header parser.
+    let mut data = Vec::with_capacity(h.len);
+    let mut buf = vec![0u8; size * (READ_CHUNK / size).min(h.len).max(1)];
+    let mut left = h.len;
+    while left > 0 {
+        let bytes = &mut buf[..size * left.min(READ_CHUNK / size)];
+        file.read_exact(bytes)
+            .map_err(|e| IoError::io("read", path, e))?;
+        data.extend(bytes.chunks_exact(size).map(&f));
+        left -= bytes.len() / size;
+    }
+    Ok(if h.fortran_order {
         fortran_to_c_order(&h.shape, &data)
     } else {
         data
-    }
+    })
 }
 
 fn wrong_dtype(path: &Path, h: &NpyHeader, want: &str) -> IoError {
@@ -628,11 +654,11 @@ fn wrong_dtype(path: &Path, h: &NpyHeader, want: &str) -> IoError {
 /// Read a `.npy` file whose dtype is exactly `T`'s (either byte order, either memory order).
 pub fn read_npy<T: NpyElement>(path: impl AsRef<Path>) -> Result<NdArray<T>> {
     let path = path.as_ref();
-    let (bytes, h) = read_file(path)?;
+    let (file, h) = open_npy(path)?;
     if h.dtype != T::DTYPE {
         return Err(wrong_dtype(path, &h, T::DTYPE.code()));
     }
-    let data = decode_all(&h, &bytes, |b| T::decode(b, h.big_endian));
+    let data = decode_all(path, &h, file, |b| T::decode(b, h.big_endian))?;
     Ok(NdArray {
         shape: h.shape,
         data,
@@ -643,24 +669,24 @@ pub fn read_npy<T: NpyElement>(path: impl AsRef<Path>) -> Result<NdArray<T>> {
 /// (`f8` and 32/64-bit integers are rounded to the nearest `f32`). Complex files are an error.
 pub fn read_npy_as_f32(path: impl AsRef<Path>) -> Result<NdArray<f32>> {
     let path = path.as_ref();
-    let (bytes, h) = read_file(path)?;
+    let (file, h) = open_npy(path)?;
     let be = h.big_endian;
     macro_rules! conv {
         ($t:ty, $n:literal) => {
-            decode_all(&h, &bytes, |b| {
+            decode_all(path, &h, file, |b| {
                 let a = arr::<$n>(b);
                 (if be {
                     <$t>::from_be_bytes(a)
                 } else {
                     <$t>::from_le_bytes(a)
                 }) as f32
-            })
+            })?
         };
     }
     let data = match h.dtype {
-        NpyDtype::Bool => decode_all(&h, &bytes, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
-        NpyDtype::I8 => decode_all(&h, &bytes, |b| b[0] as i8 as f32),
-        NpyDtype::U8 => decode_all(&h, &bytes, |b| b[0] as f32),
+        NpyDtype::Bool => decode_all(path, &h, file, |b| if b[0] != 0 { 1.0 } else { 0.0 })?,
+        NpyDtype::I8 => decode_all(path, &h, file, |b| b[0] as i8 as f32)?,
+        NpyDtype::U8 => decode_all(path, &h, file, |b| b[0] as f32)?,
         NpyDtype::I16 => conv!(i16, 2),
         NpyDtype::U16 => conv!(u16, 2),
         NpyDtype::I32 => conv!(i32, 4),
@@ -682,14 +708,14 @@ pub fn read_npy_as_f32(path: impl AsRef<Path>) -> Result<NdArray<f32>> {
 /// Read a complex `.npy` file (`c8` or `c16`) as `Complex32` (`c16` is rounded).
 pub fn read_npy_as_c32(path: impl AsRef<Path>) -> Result<NdArray<Complex32>> {
     let path = path.as_ref();
-    let (bytes, h) = read_file(path)?;
+    let (file, h) = open_npy(path)?;
     let be = h.big_endian;
     let data = match h.dtype {
-        NpyDtype::C64 => decode_all(&h, &bytes, |b| Complex32::decode(b, be)),
-        NpyDtype::C128 => decode_all(&h, &bytes, |b| {
+        NpyDtype::C64 => decode_all(path, &h, file, |b| Complex32::decode(b, be))?,
+        NpyDtype::C128 => decode_all(path, &h, file, |b| {
             let z = Complex64::decode(b, be);
             Complex32::new(z.re as f32, z.im as f32)
-        }),
+        })?,
         _ => return Err(wrong_dtype(path, &h, "a complex array (as complex64)")),
     };
     Ok(NdArray {
@@ -891,6 +917,8 @@ mod tests {
             vec![2, 1, 3],
             vec![2, 2, 1, 3],
             vec![0, 3],
+            // several read chunks (`READ_CHUNK`), the last one partial
+            vec![3, 40_001],
         ] {
             let n: usize = shape.iter().product();
             let f: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 1.0).collect();

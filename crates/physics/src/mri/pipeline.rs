@@ -20,10 +20,10 @@ use crate::mri::fft::Fft2Plan;
 use crate::mri::noncart::NufftSenseOperator;
 use crate::mri::nufft::{NufftOptions, NufftPlan};
 use crate::mri::recon::{
-    CgSenseOptions, L1WaveletOptions, TvReconOptions, cg_sense, cgls, gridding, l1_wavelet,
-    magnitude, tv_recon,
+    CgSenseOptions, L1WaveletOptions, TvReconOptions, cg_sense, cg_sense_rhs, cgls, gridding,
+    l1_wavelet, magnitude, tv_recon,
 };
-use crate::mri::sense::{SamplingMask, SenseOperator, rss_from_kspace};
+use crate::mri::sense::{SamplingMask, SenseOperator, rss_from_kspace, zero_filled_and_adjoint};
 use num_complex::Complex32;
 use std::str::FromStr;
 
@@ -463,13 +463,33 @@ pub fn reconstruct_cartesian<E: From<PhysicsError>>(
         SamplingMask,
     ) -> std::result::Result<Box<dyn LinearOperator<Complex32>>, E>,
 ) -> std::result::Result<(Vec<f32>, SliceReport), E> {
-    let zf = rss_from_kspace(kspace, coils, ny, nx)?;
     let mut report = SliceReport {
         scale: 1.0,
         sampled_fraction: mask.sampled_fraction(ny, nx)?,
         maps: "none",
         calibration: (0, 0),
     };
+    let maps = match (opts.method, maps) {
+        (Method::CgSense, Some(maps)) => {
+            // CG-SENSE uses the data only through `Aᴴy`: it comes from the zero-filled image's coil
+            // images (one inverse FFT per coil, not two), scaled afterwards (`Aᴴ(s·k) = s·Aᴴk` up to
+            // rounding), with no scaled copy of the k-space.
+            let (zf, mut b) = zero_filled_and_adjoint(kspace, &maps, &mask, coils, ny, nx)?;
+            let s = scale_for(peak(&zf), "zero-filled")?;
+            b.iter_mut().for_each(|v| *v *= s);
+            (report.maps, report.scale) = ("given", s as f64);
+            let op = operator(maps, mask)?;
+            let cg = CgSenseOptions {
+                iterations: opts.iterations,
+                lambda: opts.lambda,
+                ..Default::default()
+            };
+            let x = cg_sense_rhs(op.as_ref(), b, None, &cg, None)?;
+            return Ok((magnitude(&x).iter().map(|v| v / s).collect(), report));
+        }
+        (_, maps) => maps,
+    };
+    let zf = rss_from_kspace(kspace, coils, ny, nx)?;
     if opts.method == Method::Zf {
         return Ok((zf, report));
     }

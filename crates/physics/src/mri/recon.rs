@@ -67,6 +67,17 @@ pub fn cg_sense<O: LinearOperator<Complex32> + ?Sized>(
     solvers::cg_normal(a, y, x0, opts, callback)
 }
 
+/// [`cg_sense`] given `b = Aᴴy` instead of `y` ([`crate::solvers::cg_normal_rhs`]).
+pub fn cg_sense_rhs<O: LinearOperator<Complex32> + ?Sized>(
+    a: &O,
+    b: Vec<Complex32>,
+    x0: Option<&[Complex32]>,
+    opts: &CgSenseOptions,
+    callback: ReconCallback<'_>,
+) -> Result<Vec<Complex32>> {
+    solvers::cg_normal_rhs(a, b, x0, opts, callback)
+}
+
 /// TV (PDHG) settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TvReconOptions {

@@ -12,8 +12,8 @@
 //! - **Power iteration** for `‖A‖` (step sizes of FISTA and PDHG): the estimate approaches from
 //!   below; callers multiply by [`super::NORM_SAFETY`].
 
-use super::{Callback, axpy, check_weight, norm2, re_dot, report, start_image};
-use crate::error::{PhysicsError, Result};
+use super::{Callback, axpy, check_finite_all, check_weight, norm2, re_dot, report, start_image};
+use crate::error::{PhysicsError, Result, check_len};
 use crate::linop::LinearOperator;
 use crate::linop::testing::random_vec;
 use crate::scalar::Scalar;
@@ -152,15 +152,51 @@ pub fn cg_normal<T: Scalar, O: LinearOperator<T> + ?Sized>(
     y: &[T],
     x0: Option<&[T]>,
     opts: &CgOptions,
-    mut callback: Callback<'_, T>,
+    callback: Callback<'_, T>,
 ) -> Result<Vec<T>> {
     check_weight("lambda", opts.lambda)?;
     check_weight("tolerance", opts.tolerance)?;
-    let mut x = start_image(a, y, x0)?;
+    let x = start_image(a, y, x0)?;
+    let mut b = vec![T::default(); x.len()];
+    a.apply_adjoint(y, &mut b);
+    cg_normal_loop(a, b, x, opts, callback)
+}
+
+/// [`cg_normal`] given the right-hand side `b = Aᴴy` instead of `y`: conjugate gradients on
+/// `(AᴴA + λI) x = b`, for a caller that has `Aᴴy` already (the Cartesian pipeline computes it
+/// with the zero-filled image from the same coil images). `b` is image-shaped and finite.
+pub fn cg_normal_rhs<T: Scalar, O: LinearOperator<T> + ?Sized>(
+    a: &O,
+    b: Vec<T>,
+    x0: Option<&[T]>,
+    opts: &CgOptions,
+    callback: Callback<'_, T>,
+) -> Result<Vec<T>> {
+    check_weight("lambda", opts.lambda)?;
+    check_weight("tolerance", opts.tolerance)?;
+    check_len("b (Aᴴy)", a.domain_shape(), b.len())?;
+    check_finite_all("b (Aᴴy)", &b)?;
+    let x = match x0 {
+        None => vec![T::default(); a.domain_len()],
+        Some(x0) => {
+            check_len("x0 (start image)", a.domain_shape(), x0.len())?;
+            check_finite_all("x0 (start image)", x0)?;
+            x0.to_vec()
+        }
+    };
+    cg_normal_loop(a, b, x, opts, callback)
+}
+
+/// CG on `(AᴴA + λI) x = b` from `x` (all checked).
+fn cg_normal_loop<T: Scalar, O: LinearOperator<T> + ?Sized>(
+    a: &O,
+    b: Vec<T>,
+    mut x: Vec<T>,
+    opts: &CgOptions,
+    mut callback: Callback<'_, T>,
+) -> Result<Vec<T>> {
     let lam = T::real_from_f64(opts.lambda);
     let n = x.len();
-    let mut b = vec![T::default(); n];
-    a.apply_adjoint(y, &mut b);
     let b_norm = norm2(&b);
     let mut q = vec![T::default(); n];
     let normal = |v: &[T], out: &mut [T]| {
@@ -170,7 +206,7 @@ pub fn cg_normal<T: Scalar, O: LinearOperator<T> + ?Sized>(
         }
     };
     // r = b − (AᴴA + λ) x
-    let mut r = b.clone();
+    let mut r = b;
     if x.iter().any(|v| *v != T::default()) {
         normal(&x, &mut q);
         r.par_iter_mut()

@@ -28,7 +28,9 @@ pub use fista::{
     L1WaveletOptions, fista, l1_wavelet, l1_wavelet_objective, lipschitz_constant,
     wavelet_l1_penalty,
 };
-pub use krylov::{CgOptions, cg_normal, cgls, normal_max_eigenvalue, power_iteration_norm};
+pub use krylov::{
+    CgOptions, cg_normal, cg_normal_rhs, cgls, normal_max_eigenvalue, power_iteration_norm,
+};
 pub use pdhg::{FiniteDifferenceGradient, TvOptions, total_variation, tv_objective, tv_pdhg};
 pub use sirt::{SirtOptions, sirt};
 

@@ -161,6 +161,12 @@ fn check_krylov<T: Scalar, O: LinearOperator<T> + ?Sized>(what: &str, a: &O, y: 
         let x = cg_normal(a, y, None, &opts, None).unwrap();
         let e = rel(&c64(&x), &exact);
         assert!(e < tol, "{what}: CG (λ = {lambda}) vs dense solve {e:.2e}");
+        // given b = Aᴴy instead of y: the same iterations, so the same bits
+        let b = a.adjoint_vec(y).unwrap();
+        assert!(
+            cg_normal_rhs(a, b, None, &opts, None).unwrap() == x,
+            "{what}: cg_normal_rhs differs from cg_normal"
+        );
     }
 }
 
@@ -575,6 +581,13 @@ fn invalid_input_is_named() {
     let mut bad = y.clone();
     bad[0] = f32::NAN;
     assert!(e(sirt(&a, &bad, None, &SirtOptions::default(), None)).contains("y (measurements)"));
+    let b = a.adjoint_vec(&y).unwrap();
+    let cg = CgOptions::default();
+    assert!(e(cg_normal_rhs(&a, b[1..].to_vec(), None, &cg, None)).contains("b (Aᴴy)"));
+    let mut bad_b = b.clone();
+    bad_b[3] = f32::INFINITY;
+    assert!(e(cg_normal_rhs(&a, bad_b, None, &cg, None)).contains("b (Aᴴy)"));
+    assert!(e(cg_normal_rhs(&a, b, Some(&[0.0; 5]), &cg, None)).contains("x0"));
     assert!(
         e(sirt(
             &a,
