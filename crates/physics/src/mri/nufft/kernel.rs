@@ -260,13 +260,17 @@ fn chebyshev_fit_monomial(f: impl Fn(f64) -> f64, degree: usize) -> Vec<f64> {
     out
 }
 
-/// `ψ` at the `W` kernel offsets of one point: the Horner rows of [`HornerKernel::rows`] at `z`.
+/// `ψ` at the `W` kernel offsets of one point: the Horner rows of [`HornerKernel::rows`] at `z`,
+/// each step a fused multiply-add (`f32::mul_add`), as the AVX-512 loop's `vfmadd` is, so that
+/// every instruction set gives the same bits. With FMA (every x86-64 CPU with AVX2, the variants
+/// chosen at run time, and aarch64) that is one instruction; the portable x86-64 build, which
+/// runs only on CPUs without AVX2, calls libm's `fmaf` instead: exact, but slow.
 #[inline(always)]
 pub(super) fn horner<const W: usize>(coef: &[[f32; W]], z: f32) -> [f32; W] {
     let mut v = coef[0];
     for c in &coef[1..] {
         for d in 0..W {
-            v[d] = v[d] * z + c[d];
+            v[d] = v[d].mul_add(z, c[d]);
         }
     }
     v

@@ -13,9 +13,10 @@
 //! **Instruction sets.** The loops are plain Rust over `[f32; W]` rows, vectorised by the
 //! compiler; [`SpreadIsa`] compiles them a second and third time with AVX2 and AVX-512 enabled
 //! and picks one at run time (the portable build targets SSE2 only: 4 lanes, where a width-8
-//! kernel's complex row is 16 floats, one AVX-512 register). Rust never fuses a multiply and an
-//! add, and the vector width changes only how many independent row elements one instruction
-//! handles, so every variant gives the same bits (tested).
+//! kernel's complex row is 16 floats, one AVX-512 register). Rust fuses a multiply and an add
+//! only where asked (`mul_add`: the kernel's Horner steps, fused in every variant), and the
+//! vector width changes only how many independent row elements one instruction handles, so
+//! every variant gives the same bits (tested).
 
 use super::kernel::{HornerKernel, horner};
 use super::points::SortedPoints;

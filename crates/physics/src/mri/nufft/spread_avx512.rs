@@ -71,7 +71,7 @@ unsafe fn kernel_values<const W: usize>(
             for c in &coef2[1..] {
                 let cv = _mm512_loadu_ps(c.as_ptr());
                 for j in 0..BATCH {
-                    v[j] = _mm512_add_ps(_mm512_mul_ps(v[j], z[j]), cv);
+                    v[j] = _mm512_fmadd_ps(v[j], z[j], cv);
                 }
             }
             for j in 0..n {
@@ -85,8 +85,8 @@ unsafe fn kernel_values<const W: usize>(
             for c in &coef[1..] {
                 let cv = _mm512_maskz_loadu_ps(mw, c.as_ptr());
                 for j in 0..BATCH {
-                    vs[j] = _mm512_add_ps(_mm512_mul_ps(vs[j], zs[j]), cv);
-                    vf[j] = _mm512_add_ps(_mm512_mul_ps(vf[j], zf[j]), cv);
+                    vs[j] = _mm512_fmadd_ps(vs[j], zs[j], cv);
+                    vf[j] = _mm512_fmadd_ps(vf[j], zf[j], cv);
                 }
             }
             for j in 0..n {
