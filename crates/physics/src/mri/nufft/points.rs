@@ -29,6 +29,13 @@ pub fn check_trajectory(traj: &[f32]) -> Result<usize> {
             "an (M, 2) trajectory must have an even number of values",
         ));
     }
+    if traj.len() / 2 > u32::MAX as usize {
+        return Err(PhysicsError::argument(
+            "trajectory length",
+            traj.len(),
+            "at most 2³² − 1 points (the sorted order is kept as 32-bit indices)",
+        ));
+    }
     for (index, &v) in traj.iter().enumerate() {
         if !v.is_finite() {
             return Err(PhysicsError::NonFinite {
@@ -63,10 +70,11 @@ pub(super) fn fold(t: f64, n: usize) -> f64 {
 /// Points sorted into bins, with their kernel offsets, and the type-1 subproblems.
 #[derive(Debug, Clone)]
 pub(super) struct SortedPoints {
-    /// Sorted position → original index.
-    pub(super) perm: Vec<usize>,
+    /// Sorted position → original index (32-bit: half the bytes the transforms stream through;
+    /// `check_trajectory` caps `M`).
+    pub(super) perm: Vec<u32>,
     /// Original index → sorted position.
-    pub(super) inv: Vec<usize>,
+    pub(super) inv: Vec<u32>,
     /// First kernel cell (may be negative or past the grid: wrap) along the slow (x) and fast (y)
     /// axes of the spreading grid, and the Horner variable `z` of each axis.
     pub(super) ls: Vec<i32>,
@@ -101,22 +109,24 @@ impl SortedPoints {
         for b in 0..nbs * nbf {
             counts[b + 1] += counts[b];
         }
-        let mut perm = vec![0usize; m];
+        let mut perm = vec![0u32; m];
         for k in 0..m {
             let b = bin(k);
-            perm[counts[b]] = k;
+            perm[counts[b]] = k as u32;
             counts[b] += 1;
         }
-        let mut inv = vec![0usize; m];
+        let mut inv = vec![0u32; m];
         for (s, &k) in perm.iter().enumerate() {
-            inv[k] = s;
+            inv[k as usize] = s as u32;
         }
         let offsets = |t: f64| {
             let l0 = (t - half).ceil();
             (l0 as i32, (2.0 * (l0 - t + half) - 1.0) as f32)
         };
-        let (ls, zs): (Vec<i32>, Vec<f32>) = perm.par_iter().map(|&k| offsets(ts[k])).unzip();
-        let (lf, zf): (Vec<i32>, Vec<f32>) = perm.par_iter().map(|&k| offsets(tf[k])).unzip();
+        let (ls, zs): (Vec<i32>, Vec<f32>) =
+            perm.par_iter().map(|&k| offsets(ts[k as usize])).unzip();
+        let (lf, zf): (Vec<i32>, Vec<f32>) =
+            perm.par_iter().map(|&k| offsets(tf[k as usize])).unzip();
         let size = m.div_ceil(32).clamp(256, 10_000);
         let subproblems = (0..m)
             .step_by(size)

@@ -42,18 +42,18 @@ const GATHER_AHEAD: usize = 32;
 /// scattered over the whole array (points sorted into bins, read in their original order), so
 /// they miss the caches and the TLB, and the prefetches keep many of those misses in flight.
 #[inline(always)]
-pub(super) fn read_ahead(src: &[Complex32], idx: &[usize], i: usize) -> Complex32 {
+pub(super) fn read_ahead(src: &[Complex32], idx: &[u32], i: usize) -> Complex32 {
     #[cfg(target_arch = "x86_64")]
     if let Some(&ahead) = idx.get(i + GATHER_AHEAD) {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: a prefetch only hints the cache; it never faults or reads the value.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(src.as_ptr().wrapping_add(ahead).cast()) };
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(src.as_ptr().wrapping_add(ahead as usize).cast()) };
     }
-    src[idx[i]]
+    src[idx[i] as usize]
 }
 
 /// `out[i] = src[idx[i]]`, in parallel, reads prefetched ([`read_ahead`]).
-pub(super) fn gather(src: &[Complex32], idx: &[usize], out: &mut [Complex32]) {
+pub(super) fn gather(src: &[Complex32], idx: &[u32], out: &mut [Complex32]) {
     out.par_chunks_mut(4096)
         .zip(idx.par_chunks(4096))
         .for_each(|(out, idx)| {
