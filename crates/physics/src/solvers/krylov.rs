@@ -12,7 +12,9 @@
 //! - **Power iteration** for `‖A‖` (step sizes of FISTA and PDHG): the estimate approaches from
 //!   below; callers multiply by [`super::NORM_SAFETY`].
 
-use super::{Callback, axpy, check_finite_all, check_weight, norm2, re_dot, report, start_image};
+use super::{
+    Callback, axpy, check_finite_all, check_weight, norm2, re_dot, report, start_from, start_image,
+};
 use crate::error::{PhysicsError, Result, check_len};
 use crate::linop::LinearOperator;
 use crate::linop::testing::random_vec;
@@ -176,14 +178,7 @@ pub fn cg_normal_rhs<T: Scalar, O: LinearOperator<T> + ?Sized>(
     check_weight("tolerance", opts.tolerance)?;
     check_len("b (Aᴴy)", a.domain_shape(), b.len())?;
     check_finite_all("b (Aᴴy)", &b)?;
-    let x = match x0 {
-        None => vec![T::default(); a.domain_len()],
-        Some(x0) => {
-            check_len("x0 (start image)", a.domain_shape(), x0.len())?;
-            check_finite_all("x0 (start image)", x0)?;
-            x0.to_vec()
-        }
-    };
+    let x = start_from(a, x0)?;
     cg_normal_loop(a, b, x, opts, callback)
 }
 

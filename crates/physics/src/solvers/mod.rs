@@ -134,6 +134,14 @@ pub(crate) fn start_image<T: Scalar, O: LinearOperator<T> + ?Sized>(
 ) -> Result<Vec<T>> {
     check_len(data_name::<T>(), a.range_shape(), y.len())?;
     check_finite_all(data_name::<T>(), y)?;
+    start_from(a, x0)
+}
+
+/// The start image: `x0` (length and values checked) or zeros.
+pub(crate) fn start_from<T: Scalar, O: LinearOperator<T> + ?Sized>(
+    a: &O,
+    x0: Option<&[T]>,
+) -> Result<Vec<T>> {
     match x0 {
         None => Ok(vec![T::default(); a.domain_len()]),
         Some(x0) => {
