@@ -304,6 +304,25 @@ pub fn rss_from_kspace(
     ny: usize,
     nx: usize,
 ) -> Result<Vec<f32>> {
+    rss_coil_by_coil(kspace, coils, ny, nx, |_, _, _, _, _| Ok(()))
+}
+
+/// `rss(ifft2c(k))` coil by coil through one image-sized buffer, `Σ_c |x_c|²` accumulated in coil
+/// order in `f64` (the bits of `rss(ifft2c(k))`, without a copy of all of `k`). After each coil's
+/// image `t` is summed, `per_coil(c, k_c, t, plan, scratch)` may use (and overwrite) it.
+fn rss_coil_by_coil(
+    kspace: &[Complex32],
+    coils: usize,
+    ny: usize,
+    nx: usize,
+    mut per_coil: impl FnMut(
+        usize,
+        &[Complex32],
+        &mut [Complex32],
+        &Fft2Plan,
+        &mut Vec<Complex32>,
+    ) -> Result<()>,
+) -> Result<Vec<f32>> {
     check_len("kspace (coils, ny, nx)", &[coils, ny, nx], kspace.len())?;
     if coils == 0 {
         return Err(PhysicsError::argument(
@@ -312,17 +331,16 @@ pub fn rss_from_kspace(
             "need at least one coil",
         ));
     }
-    // Coil by coil through one image-sized buffer, `Σ_c |x_c|²` accumulated in coil order in
-    // `f64` (the bits of `rss(ifft2c(k))`, without a copy of all of `k`).
     let plan = Fft2Plan::new(ny, nx)?;
     let n = ny * nx;
     let mut t = vec![Complex32::default(); n];
     let mut scratch = Vec::new();
     let mut sum = vec![0.0f64; n];
-    for kc in kspace.chunks_exact(n) {
+    for (c, kc) in kspace.chunks_exact(n).enumerate() {
         t.copy_from_slice(kc);
         plan.ifft2c_with_scratch(&mut t, &mut scratch)?;
         add_norm_sqr(&mut sum, &t);
+        per_coil(c, kc, &mut t, &plan, &mut scratch)?;
     }
     Ok(sum.par_iter().map(|v| v.sqrt() as f32).collect())
 }
@@ -344,20 +362,9 @@ pub fn zero_filled_and_adjoint(
     check_len("kspace (coils, ny, nx)", &[coils, ny, nx], kspace.len())?;
     check_len("maps (coils, ny, nx)", &[coils, ny, nx], maps.len())?;
     mask.check_shape(ny, nx)?;
-    if coils == 0 {
-        return Err(PhysicsError::argument(
-            "coils",
-            coils,
-            "need at least one coil",
-        ));
-    }
-    let plan = Fft2Plan::new(ny, nx)?;
     let n = ny * nx;
-    let mut t = vec![Complex32::default(); n];
-    let mut scratch = Vec::new();
-    let mut sum = vec![0.0f64; n];
     let mut x = vec![Complex32::default(); n];
-    for (c, (kc, sc)) in kspace.chunks_exact(n).zip(maps.chunks_exact(n)).enumerate() {
+    let zf = rss_coil_by_coil(kspace, coils, ny, nx, |c, kc, t, plan, scratch| {
         if let Some(p) = kc
             .iter()
             .position(|v| !(v.re.is_finite() && v.im.is_finite()))
@@ -369,9 +376,6 @@ pub fn zero_filled_and_adjoint(
                 value: if v.re.is_finite() { v.im } else { v.re } as f64,
             });
         }
-        t.copy_from_slice(kc);
-        plan.ifft2c_with_scratch(&mut t, &mut scratch)?;
-        add_norm_sqr(&mut sum, &t);
         let off_mask = kc.par_chunks(nx).enumerate().any(|(i, row)| {
             row.iter()
                 .enumerate()
@@ -379,12 +383,12 @@ pub fn zero_filled_and_adjoint(
         });
         if off_mask {
             t.copy_from_slice(kc);
-            mask.apply(ny, nx, &mut t);
-            plan.ifft2c_with_scratch(&mut t, &mut scratch)?;
+            mask.apply(ny, nx, t);
+            plan.ifft2c_with_scratch(t, scratch)?;
         }
-        add_conj_weighted(&mut x, &t, sc);
-    }
-    let zf = sum.par_iter().map(|v| v.sqrt() as f32).collect();
+        add_conj_weighted(&mut x, t, &maps[c * n..(c + 1) * n]);
+        Ok(())
+    })?;
     Ok((zf, x))
 }
 
