@@ -69,6 +69,24 @@ impl Fft1 {
         self.rows_then(data, dir, |_| {})
     }
 
+    /// As [`Self::rows`] for rows `ld ≥ n` values apart: the length-`n` head of every
+    /// length-`ld` chunk of `data` is transformed, the rest left as it is.
+    pub(crate) fn rows_strided(&self, data: &mut [Complex32], ld: usize, dir: Direction) {
+        let n = self.n;
+        debug_assert!(ld >= n && data.len().is_multiple_of(ld));
+        let plan = self.plan(dir);
+        let scratch_len = plan.get_inplace_scratch_len();
+        let rows_per_task = (32_768 / n).max(1);
+        data.par_chunks_mut(ld * rows_per_task).for_each_init(
+            || vec![Complex32::default(); scratch_len],
+            |scratch, chunk| {
+                for row in chunk.chunks_exact_mut(ld) {
+                    plan.process_with_scratch(&mut row[..n], scratch);
+                }
+            },
+        );
+    }
+
     /// As [`Self::rows`], running `post` on each transformed row (still hot in cache).
     pub(crate) fn rows_then(
         &self,

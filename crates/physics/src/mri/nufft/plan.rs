@@ -41,6 +41,20 @@ pub fn next_smooth_even(m: usize) -> usize {
     }
 }
 
+/// The row stride (in complex values) for a grid with rows of `n` values that the interpolation
+/// reads: `n` rounded up to whole 64-byte lines, plus one line if that is an even number of
+/// lines. A point's `W` rows are then an odd number of lines apart and fall into different L1
+/// sets; with `n = 512` (4 KiB rows) every row of a bin's footprint mapped to the same few sets
+/// of the 12-way L1 and evicted the rows read a few points before.
+pub(super) fn padded_row(n: usize) -> usize {
+    let ld = n.next_multiple_of(8);
+    if (ld / 8).is_multiple_of(2) {
+        ld + 8
+    } else {
+        ld
+    }
+}
+
 /// A 2-D NUFFT plan for one image shape and one trajectory, used for both types and any number of
 /// coils. Also a [`LinearOperator`] `(ny, nx) → (M)`: forward is type 2, adjoint type 1.
 ///
@@ -209,9 +223,10 @@ impl NufftPlan {
         crate::error::check_len("y (batch, M)", &[b, self.n_points()], y.len())?;
         let m = self.n_points();
         let mut sorted = vec![Complex32::default(); m];
+        let ld = padded_row(self.nfy);
         for (fi, yi) in f.chunks_exact(n).zip(y.chunks_exact_mut(m)) {
-            let grid = self.image_to_fine(fi);
-            self.interp_to_input_order(&grid, &mut sorted, yi);
+            let grid = self.image_to_fine(fi, ld);
+            self.interp_to_input_order(&grid, ld, &mut sorted, yi);
         }
         Ok(b)
     }
@@ -240,9 +255,10 @@ impl NufftPlan {
         Ok(b)
     }
 
-    /// Deapodise, zero-pad and FFT: the `(nfx, nfy)` spreading grid of image `f`.
-    fn image_to_fine(&self, f: &[Complex32]) -> Vec<Complex32> {
-        let (ny, nx, nfy, nfx) = (self.ny, self.nx, self.nfy, self.nfx);
+    /// Deapodise, zero-pad and FFT: the `(nfx, nfy)` spreading grid of image `f`, rows `ld ≥ nfy`
+    /// values apart.
+    fn image_to_fine(&self, f: &[Complex32], ld: usize) -> Vec<Complex32> {
+        let (ny, nx, nfx) = (self.ny, self.nx, self.nfx);
         // (ny, nfx): each image row deapodised and placed at its fine columns, FFT along x
         let mut rows = vec![Complex32::default(); ny * nfx];
         rows.par_chunks_mut(nfx).enumerate().for_each(|(i, r)| {
@@ -253,21 +269,21 @@ impl NufftPlan {
         });
         self.fft_x.rows(&mut rows, Direction::Forward);
         // (nfx, nfy): transpose with image row i at fine row fine_row[i], zeros elsewhere; FFT along y
-        let mut grid = vec![Complex32::default(); nfx * nfy];
-        grid.par_chunks_mut(nfy * 16)
+        let mut grid = vec![Complex32::default(); nfx * ld];
+        grid.par_chunks_mut(ld * 16)
             .enumerate()
             .for_each(|(b, out)| {
                 let x0 = b * 16;
-                let nxb = out.len() / nfy;
+                let nxb = out.len() / ld;
                 for i in 0..ny {
                     let src = &rows[i * nfx + x0..i * nfx + x0 + nxb];
                     let d = self.fine_row[i];
                     for (k, v) in src.iter().enumerate() {
-                        out[k * nfy + d] = *v;
+                        out[k * ld + d] = *v;
                     }
                 }
             });
-        self.fft_y.rows(&mut grid, Direction::Forward);
+        self.fft_y.rows_strided(&mut grid, ld, Direction::Forward);
         grid
     }
 
@@ -313,15 +329,16 @@ impl NufftPlan {
             as_floats_mut(&mut grid),
         );
         let mut sorted = vec![Complex32::default(); m];
-        self.interp_to_input_order(&grid, &mut sorted, out);
+        self.interp_to_input_order(&grid, self.nfy, &mut sorted, out);
         Ok(())
     }
 
-    /// Interpolate the fine `grid` at the points (in the plan's sorted order, into `sorted`) and
-    /// write the values to `out` in the caller's point order.
+    /// Interpolate the fine `grid` (rows `ld` values apart) at the points (in the plan's sorted
+    /// order, into `sorted`) and write the values to `out` in the caller's point order.
     fn interp_to_input_order(
         &self,
         grid: &[Complex32],
+        ld: usize,
         sorted: &mut [Complex32],
         out: &mut [Complex32],
     ) {
@@ -333,6 +350,7 @@ impl NufftPlan {
             as_floats(grid),
             self.nfx,
             self.nfy,
+            ld,
             sorted,
         );
         super::spread::gather(sorted, &self.points.inv, out);

@@ -293,7 +293,9 @@ fn spread<const W: usize, const W2: usize>(
         });
 }
 
-/// Type-2 interpolation from the `nfs × nff` grid at every sorted point into `out` (sorted order).
+/// Type-2 interpolation from the `nfs × nff` grid (rows `ld ≥ nff` complex values apart) at
+/// every sorted point into `out` (sorted order).
+#[allow(clippy::too_many_arguments)]
 fn interp<const W: usize, const W2: usize>(
     isa: SpreadIsa,
     pts: &SortedPoints,
@@ -301,6 +303,7 @@ fn interp<const W: usize, const W2: usize>(
     grid: &[f32],
     nfs: usize,
     nff: usize,
+    ld: usize,
     out: &mut [Complex32],
 ) {
     out.par_chunks_mut(4096).enumerate().for_each(|(b, chunk)| {
@@ -313,10 +316,11 @@ fn interp<const W: usize, const W2: usize>(
                 grid: &[f32],
                 nfs: usize,
                 nff: usize,
+                ld: usize,
                 b: usize,
                 chunk: &mut [Complex32]
             ) -> (),
-            interp_chunk::<W, W2>(pts, coef, grid, nfs, nff, b * 4096, chunk),
+            interp_chunk::<W, W2>(pts, coef, grid, nfs, nff, ld, b * 4096, chunk),
             // SAFETY: expanded inside the AVX-512 function, which has the features
             avx512: unsafe {
                 super::spread_avx512::interp_chunk_avx512::<W, W2>(
@@ -325,9 +329,10 @@ fn interp<const W: usize, const W2: usize>(
                     grid,
                     nfs,
                     nff,
+                    ld,
                     b * 4096,
                     chunk,
-                    |k| interp_point::<W, W2>(pts, coef, grid, nfs, nff, k),
+                    |k| interp_point::<W, W2>(pts, coef, grid, nfs, nff, ld, k),
                 )
             }
         )
@@ -336,21 +341,23 @@ fn interp<const W: usize, const W2: usize>(
 
 /// [`interp`] of the sorted points `k0..k0 + chunk.len()` into `chunk`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn interp_chunk<const W: usize, const W2: usize>(
     pts: &SortedPoints,
     coef: &[[f32; W]],
     grid: &[f32],
     nfs: usize,
     nff: usize,
+    ld: usize,
     k0: usize,
     chunk: &mut [Complex32],
 ) {
     for (i, o) in chunk.iter_mut().enumerate() {
-        *o = interp_point::<W, W2>(pts, coef, grid, nfs, nff, k0 + i);
+        *o = interp_point::<W, W2>(pts, coef, grid, nfs, nff, ld, k0 + i);
     }
 }
 
-/// The interpolated value at sorted point `k`.
+/// The interpolated value at sorted point `k` (grid rows `ld` complex values apart).
 #[inline(always)]
 fn interp_point<const W: usize, const W2: usize>(
     pts: &SortedPoints,
@@ -358,6 +365,7 @@ fn interp_point<const W: usize, const W2: usize>(
     grid: &[f32],
     nfs: usize,
     nff: usize,
+    ld: usize,
     k: usize,
 ) -> Complex32 {
     let ks = horner(coef, pts.zs[k]);
@@ -366,7 +374,7 @@ fn interp_point<const W: usize, const W2: usize>(
     let mut acc = [0f32; W2];
     if let Some((ls, lf)) = footprint_inside::<W>(pts, k, nfs, nff) {
         for (a, &ka) in ks.iter().enumerate() {
-            let off = ((ls + a) * nff + lf) * 2;
+            let off = ((ls + a) * ld + lf) * 2;
             let row: &[f32; W2] = grid[off..off + W2].try_into().expect("row of W2");
             for e in 0..W2 {
                 acc[e] += ka * row[e];
@@ -380,7 +388,7 @@ fn interp_point<const W: usize, const W2: usize>(
         for (a, &ka) in ks.iter().enumerate() {
             let r = (ls + a as i64).rem_euclid(nfs as i64) as usize;
             for d in 0..W {
-                let off = (r * nff + fi[d]) * 2;
+                let off = (r * ld + fi[d]) * 2;
                 acc[2 * d] += ka * grid[off];
                 acc[2 * d + 1] += ka * grid[off + 1];
             }
@@ -478,16 +486,18 @@ fn spread_dispatch<const W: usize, const W2: usize>(
     spread::<W, W2>(isa, pts, coef, c, nfs, nff, grid)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn interp_dispatch<const W: usize, const W2: usize>(
     isa: SpreadIsa,
     pts: &SortedPoints,
     grid: &[f32],
     nfs: usize,
     nff: usize,
+    ld: usize,
     out: &mut [Complex32],
     coef: &[[f32; W]],
 ) {
-    interp::<W, W2>(isa, pts, coef, grid, nfs, nff, out)
+    interp::<W, W2>(isa, pts, coef, grid, nfs, nff, ld, out)
 }
 
 /// Type-1 spreading of `c` (original order) onto the `nfs × nff` grid, for a kernel of `width`.
@@ -505,8 +515,8 @@ pub(super) fn spread_points(
     with_width!(width, spread_dispatch, coef, (isa, pts, c, nfs, nff, grid))
 }
 
-/// Type-2 interpolation from the `nfs × nff` grid into `out` (sorted order), for a kernel of
-/// `width`.
+/// Type-2 interpolation from the `nfs × nff` grid (rows `ld ≥ nff` complex values apart, see
+/// `plan::padded_row`) into `out` (sorted order), for a kernel of `width`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn interp_points(
     isa: SpreadIsa,
@@ -516,13 +526,18 @@ pub(super) fn interp_points(
     grid: &[f32],
     nfs: usize,
     nff: usize,
+    ld: usize,
     out: &mut [Complex32],
 ) {
+    assert!(
+        ld >= nff && grid.len() == 2 * nfs * ld,
+        "grid of {nfs} rows of {ld} ≥ {nff} complex values"
+    );
     with_width!(
         width,
         interp_dispatch,
         coef,
-        (isa, pts, grid, nfs, nff, out)
+        (isa, pts, grid, nfs, nff, ld, out)
     )
 }
 
@@ -532,6 +547,47 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+
+    /// Interpolating from a grid whose rows are padded (`ld > nff`, as `NufftPlan::type2` lays
+    /// out its fine grid) gives the bits of the packed grid, and never reads the padding (NaN
+    /// there would show), for every instruction set, points that wrap included.
+    #[test]
+    fn padded_rows_interpolate_like_packed_rows() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for (w, m, nfs, nff) in [(5, 700, 40, 64), (7, 900, 36, 48), (11, 300, 44, 32)] {
+            let kernel = EsKernel {
+                width: w,
+                beta: 2.3 * w as f64,
+            };
+            let horner = HornerKernel::new(&kernel, 1e-7);
+            let traj: Vec<f32> = (0..2 * m).map(|_| rng.random_range(-0.5f32..0.5)).collect();
+            let pts = SortedPoints::new(&traj, nfs, nff, w);
+            let grid: Vec<f32> = (0..2 * nfs * nff)
+                .map(|_| rng.random_range(-1.0f32..1.0))
+                .collect();
+            let ld = super::super::plan::padded_row(nff);
+            assert!(ld > nff, "nff = {nff}: the test needs padding");
+            let mut padded = vec![f32::NAN; 2 * nfs * ld];
+            for r in 0..nfs {
+                padded[2 * r * ld..2 * r * ld + 2 * nff]
+                    .copy_from_slice(&grid[2 * r * nff..2 * (r + 1) * nff]);
+            }
+            for isa in SpreadIsa::available() {
+                let mut a = vec![Complex32::default(); m];
+                interp_points(isa, w, &horner, &pts, &grid, nfs, nff, nff, &mut a);
+                let mut b = vec![Complex32::default(); m];
+                interp_points(isa, w, &horner, &pts, &padded, nfs, nff, ld, &mut b);
+                assert!(a.iter().all(|v| v.norm() > 0.0));
+                assert!(
+                    a.iter()
+                        .zip(&b)
+                        .all(|(a, b)| a.re.to_bits() == b.re.to_bits()
+                            && a.im.to_bits() == b.im.to_bits()),
+                    "w = {w}, {isa:?}: padded rows give other values"
+                );
+            }
+        }
+    }
 
     /// Every instruction-set variant spreads and interpolates to the same bits, for kernel widths
     /// on both sides of the AVX-512 form's one-register limit (`W ≤ 8`), points that wrap around
@@ -567,7 +623,7 @@ mod tests {
                 let mut spread = vec![0f32; 2 * nfs * nff];
                 spread_points(isa, w, &horner, &pts, &c, nfs, nff, &mut spread);
                 let mut interp = vec![Complex32::default(); m];
-                interp_points(isa, w, &horner, &pts, &grid, nfs, nff, &mut interp);
+                interp_points(isa, w, &horner, &pts, &grid, nfs, nff, nff, &mut interp);
                 (spread, interp)
             };
             let (s0, i0) = run(SpreadIsa::Baseline);

@@ -126,6 +126,7 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
     grid: &[f32],
     nfs: usize,
     nff: usize,
+    ld: usize,
     k0: usize,
     chunk: &mut [Complex32],
     generic: impl Fn(usize) -> Complex32,
@@ -136,7 +137,10 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
             "kernel rows of at most 16 complex values"
         )
     };
-    assert_eq!(grid.len(), 2 * nfs * nff, "fine grid of {nfs} × {nff}");
+    assert!(
+        ld >= nff && grid.len() == 2 * nfs * ld,
+        "fine grid of {nfs} rows of {ld} ≥ {nff}"
+    );
     let (m_lo, m_hi) = masks(W2);
     let coef2 = duplicated_rows(coef);
     let fo = fast_offset(W);
@@ -153,12 +157,12 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
                 continue;
             };
             // SAFETY: the features are the caller's; `kv[j]` holds 32 floats, so the 16 from
-            // `fo ≤ 16` on; row `a` of the footprint starts at `((ls + a)·nff + lf)·2` with
-            // `ls + a < nfs` and `lf + W ≤ nff`, so its `W2 = 2W` floats end at most at
-            // `2·nfs·nff = grid.len()`; the masks read the row's `W2` floats only.
+            // `fo ≤ 16` on; row `a` of the footprint starts at `((ls + a)·ld + lf)·2` with
+            // `ls + a < nfs` and `lf + W ≤ nff ≤ ld`, so its `W2 = 2W` floats end at most at
+            // `2·nfs·ld = grid.len()`; the masks read the row's `W2` floats only.
             unsafe {
                 let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-                let mut p = grid.as_ptr().add((ls * nff + lf) * 2);
+                let mut p = grid.as_ptr().add((ls * ld + lf) * 2);
                 for &ka in &kv[j][..W] {
                     let ka = _mm512_set1_ps(ka);
                     lo = _mm512_add_ps(lo, _mm512_mul_ps(ka, _mm512_maskz_loadu_ps(m_lo, p)));
@@ -168,7 +172,7 @@ pub(super) unsafe fn interp_chunk_avx512<const W: usize, const W2: usize>(
                             _mm512_mul_ps(ka, _mm512_maskz_loadu_ps(m_hi, p.add(16))),
                         );
                     }
-                    p = p.add(2 * nff);
+                    p = p.add(2 * ld);
                 }
                 // `spread::weigh_fast_axis`: products (+0 past the row), then the tree
                 let kf = _mm512_loadu_ps(kv[j].as_ptr().add(fo));

@@ -180,6 +180,18 @@ fn next_smooth_even_sizes() {
 }
 
 #[test]
+fn padded_rows_are_an_odd_number_of_lines() {
+    for n in 1..3000 {
+        let ld = super::plan::padded_row(n);
+        assert!(
+            ld >= n && ld - n < 16 && ld.is_multiple_of(8) && !(ld / 8).is_multiple_of(2),
+            "n = {n}: ld = {ld}"
+        );
+    }
+    assert_eq!(super::plan::padded_row(512), 520);
+}
+
+#[test]
 fn type1_is_the_adjoint_of_type2() {
     for (k, &(ny, nx, m)) in [
         (9usize, 13usize, 300usize),
