@@ -8,6 +8,7 @@
 pub mod ct;
 pub mod error;
 pub mod geometry;
+pub mod huge_pages;
 pub mod linop;
 pub mod memory;
 pub mod metrics;

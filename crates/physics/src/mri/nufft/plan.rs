@@ -12,11 +12,13 @@
 use super::NufftOptions;
 use super::kernel::{EsKernel, HornerKernel, gauss_legendre};
 use super::points::{SortedPoints, check_trajectory, fold};
-use super::spread::{SpreadIsa, as_floats, as_floats_mut, interp_points, spread_points};
+use super::spread::{SpreadIsa, as_floats, as_floats_mut, interp_points, scatter, spread_points};
 use super::toeplitz::ToeplitzNormal;
 use crate::error::{PhysicsError, Result};
+use crate::huge_pages::HugePageBuffer;
 use crate::linop::LinearOperator;
 use crate::mri::fft::{Direction, Fft1};
+use crate::scratch::ScratchPool;
 use num_complex::{Complex32, Complex64};
 use rayon::prelude::*;
 use rustfft::FftPlanner;
@@ -103,6 +105,9 @@ pub struct NufftPlan {
     fine_col: Vec<usize>,
     fft_x: Fft1,
     fft_y: Fft1,
+    /// Length-`M` buffers on huge pages (`crate::huge_pages`) for the values in sorted order:
+    /// type 1 scatters its values there, type 2 gathers its results from there.
+    point_values: ScratchPool<HugePageBuffer<Complex32>>,
     domain: [usize; 2],
     range: [usize; 1],
 }
@@ -162,6 +167,7 @@ impl NufftPlan {
             fine_col: (0..nx).map(|j| (j + nfx - nx / 2) % nfx).collect(),
             fft_x: Fft1::new(&mut planner, nfx),
             fft_y: Fft1::new(&mut planner, nfy),
+            point_values: ScratchPool::new(),
             horner,
             domain: [ny, nx],
             range: [m],
@@ -222,12 +228,16 @@ impl NufftPlan {
         let b = self.batch("f (batch, ny, nx)", f.len(), n, vec![1, self.ny, self.nx])?;
         crate::error::check_len("y (batch, M)", &[b, self.n_points()], y.len())?;
         let m = self.n_points();
-        let mut sorted = vec![Complex32::default(); m];
         let ld = padded_row(self.nfy);
-        for (fi, yi) in f.chunks_exact(n).zip(y.chunks_exact_mut(m)) {
-            let grid = self.image_to_fine(fi, ld);
-            self.interp_to_input_order(&grid, ld, &mut sorted, yi);
-        }
+        self.point_values.with(
+            || HugePageBuffer::new(m),
+            |sorted| {
+                for (fi, yi) in f.chunks_exact(n).zip(y.chunks_exact_mut(m)) {
+                    let grid = self.image_to_fine(fi, ld);
+                    self.interp_to_input_order(&grid, ld, sorted, yi);
+                }
+            },
+        );
         Ok(b)
     }
 
@@ -239,19 +249,25 @@ impl NufftPlan {
         let b = self.batch("c (batch, M)", c.len(), m, vec![1, m])?;
         crate::error::check_len("f (batch, ny, nx)", &[b, self.ny, self.nx], f.len())?;
         let mut grid = vec![Complex32::default(); self.nfx * self.nfy];
-        for (ci, fi) in c.chunks_exact(m).zip(f.chunks_exact_mut(n)) {
-            spread_points(
-                SpreadIsa::detect(),
-                self.kernel.width,
-                &self.horner,
-                &self.points,
-                ci,
-                self.nfx,
-                self.nfy,
-                as_floats_mut(&mut grid),
-            );
-            self.fine_to_image(&mut grid, fi);
-        }
+        self.point_values.with(
+            || HugePageBuffer::new(m),
+            |sorted| {
+                for (ci, fi) in c.chunks_exact(m).zip(f.chunks_exact_mut(n)) {
+                    scatter(ci, &self.points, sorted);
+                    spread_points(
+                        SpreadIsa::detect(),
+                        self.kernel.width,
+                        &self.horner,
+                        &self.points,
+                        sorted,
+                        self.nfx,
+                        self.nfy,
+                        as_floats_mut(&mut grid),
+                    );
+                    self.fine_to_image(&mut grid, fi);
+                }
+            },
+        );
         Ok(b)
     }
 
@@ -318,17 +334,18 @@ impl NufftPlan {
         crate::error::check_len("v (M)", &[m], v.len())?;
         crate::error::check_len("out (M)", &[m], out.len())?;
         let mut grid = vec![Complex32::default(); self.nfx * self.nfy];
+        let mut sorted = vec![Complex32::default(); m];
+        scatter(v, &self.points, &mut sorted);
         spread_points(
             SpreadIsa::detect(),
             self.kernel.width,
             &self.horner,
             &self.points,
-            v,
+            &sorted,
             self.nfx,
             self.nfy,
             as_floats_mut(&mut grid),
         );
-        let mut sorted = vec![Complex32::default(); m];
         self.interp_to_input_order(&grid, self.nfy, &mut sorted, out);
         Ok(())
     }

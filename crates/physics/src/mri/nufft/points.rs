@@ -70,10 +70,8 @@ pub(super) fn fold(t: f64, n: usize) -> f64 {
 /// Points sorted into bins, with their kernel offsets, and the type-1 subproblems.
 #[derive(Debug, Clone)]
 pub(super) struct SortedPoints {
-    /// Sorted position → original index (32-bit: half the bytes the transforms stream through;
-    /// `check_trajectory` caps `M`).
-    pub(super) perm: Vec<u32>,
-    /// Original index → sorted position.
+    /// Original index → sorted position: a permutation of `0..M` (`spread::scatter` relies on
+    /// it; 32-bit, half the bytes the transforms stream through; `check_trajectory` caps `M`).
     pub(super) inv: Vec<u32>,
     /// First kernel cell (may be negative or past the grid: wrap) along the slow (x) and fast (y)
     /// axes of the spreading grid, and the Horner variable `z` of each axis.
@@ -142,7 +140,6 @@ impl SortedPoints {
             })
             .collect();
         Self {
-            perm,
             inv,
             ls,
             lf,

@@ -220,8 +220,8 @@ fn pair_lanes(first: i32) -> __m512i {
     )
 }
 
-/// `spread::spread_subproblem`: each point's kernel row times its value (`c`, in the caller's
-/// order, read through `pts.perm`), added into `W` rows of the sub-grid (`rs × rf` complex; `bbox = [s0, rs, f0, rf]`).
+/// `spread::spread_subproblem`: each point's kernel row times its value (`c`, in sorted order),
+/// added into `W` rows of the sub-grid (`rs × rf` complex; `bbox = [s0, rs, f0, rf]`).
 ///
 /// For `W ≤ 8` (every width `σ = 2` and `σ = 1.25` choose down to their smallest `ε`) the rows
 /// of the sub-grid are padded to whole 64-byte lines and a point's row of `2W ≤ 16` floats is
@@ -269,7 +269,7 @@ pub(super) unsafe fn spread_subproblem_avx512<const W: usize, const W2: usize>(
         unsafe { kernel_values(coef, &coef2, pts, kb..kb + n, &mut kv) };
         for (j, kvj) in kv[..n].iter().enumerate() {
             let k = kb + j;
-            let v = super::spread::read_ahead(c, &pts.perm, k);
+            let v = c[k];
             let (bs, bf) = footprint_in_box::<W>(pts, k, bbox);
             // SAFETY: the features are the caller's; `kvj` holds 32 floats, so the 16 from
             // `fo ≤ 16` on. Row `a` of the footprint starts at float `(bs + a)·stride + 2·bf` of
