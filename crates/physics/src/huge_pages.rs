@@ -3,9 +3,9 @@
 //!
 //! With 4 KiB pages, 10⁶ random reads from an 8 MB array touch 2048 pages, as many as the
 //! second-level TLB holds alongside everything else, so most of them walk the page tables on top
-//! of the cache miss. NUFFT type 1 reads its values in the caller's order while it spreads the
-//! sorted points; reading them from a huge-page copy instead of the caller's buffer took a
-//! 10⁶-point, 256², 1-thread transform from 13.4–14.4 to 12.2–12.8 ms, copy included.
+//! of the cache miss. NUFFT type 1 scatters its values into the sorted order of its points and
+//! type 2 gathers its results back from it (`mri::nufft::spread`), both through a buffer of this
+//! kind.
 //!
 //! Hand-written (one aligned allocation and one `madvise(MADV_HUGEPAGE)`, the hint the kernel
 //! honours under its default `transparent_hugepage=madvise`) rather than a crate, because the

@@ -72,19 +72,7 @@ impl Fft1 {
     /// As [`Self::rows`] for rows `ld ≥ n` values apart: the length-`n` head of every
     /// length-`ld` chunk of `data` is transformed, the rest left as it is.
     pub(crate) fn rows_strided(&self, data: &mut [Complex32], ld: usize, dir: Direction) {
-        let n = self.n;
-        debug_assert!(ld >= n && data.len().is_multiple_of(ld));
-        let plan = self.plan(dir);
-        let scratch_len = plan.get_inplace_scratch_len();
-        let rows_per_task = (32_768 / n).max(1);
-        data.par_chunks_mut(ld * rows_per_task).for_each_init(
-            || vec![Complex32::default(); scratch_len],
-            |scratch, chunk| {
-                for row in chunk.chunks_exact_mut(ld) {
-                    plan.process_with_scratch(&mut row[..n], scratch);
-                }
-            },
-        );
+        self.strided_rows_then(data, ld, dir, |_| {})
     }
 
     /// As [`Self::rows`], running `post` on each transformed row (still hot in cache).
@@ -94,17 +82,33 @@ impl Fft1 {
         dir: Direction,
         post: impl Fn(&mut [Complex32]) + Sync,
     ) {
+        self.strided_rows_then(data, self.n, dir, post)
+    }
+
+    /// The length-`n` head of every length-`ld` chunk of `data` transformed, then `post` run on
+    /// it; rows in parallel, one scratch buffer per task. (rustfft's batch call loops over rows
+    /// too, so row by row is the same work and the same bits.)
+    fn strided_rows_then(
+        &self,
+        data: &mut [Complex32],
+        ld: usize,
+        dir: Direction,
+        post: impl Fn(&mut [Complex32]) + Sync,
+    ) {
         let n = self.n;
-        debug_assert_eq!(data.len() % n, 0);
+        debug_assert!(ld >= n && data.len().is_multiple_of(ld));
         let plan = self.plan(dir);
         let scratch_len = plan.get_inplace_scratch_len();
         // about 32k elements per task keeps the rayon overhead negligible for small images
         let rows_per_task = (32_768 / n).max(1);
-        data.par_chunks_mut(n * rows_per_task).for_each_init(
+        data.par_chunks_mut(ld * rows_per_task).for_each_init(
             || vec![Complex32::default(); scratch_len],
             |scratch, chunk| {
-                plan.process_with_scratch(chunk, scratch);
-                chunk.chunks_exact_mut(n).for_each(&post);
+                for row in chunk.chunks_exact_mut(ld) {
+                    let row = &mut row[..n];
+                    plan.process_with_scratch(row, scratch);
+                    post(row);
+                }
             },
         );
     }

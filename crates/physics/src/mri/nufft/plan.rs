@@ -106,7 +106,8 @@ pub struct NufftPlan {
     fft_x: Fft1,
     fft_y: Fft1,
     /// Length-`M` buffers on huge pages (`crate::huge_pages`) for the values in sorted order:
-    /// type 1 scatters its values there, type 2 gathers its results from there.
+    /// type 1 (and `grid_convolve`) scatter their values there, type 2 gathers its results from
+    /// there.
     point_values: ScratchPool<HugePageBuffer<Complex32>>,
     domain: [usize; 2],
     range: [usize; 1],
@@ -334,19 +335,23 @@ impl NufftPlan {
         crate::error::check_len("v (M)", &[m], v.len())?;
         crate::error::check_len("out (M)", &[m], out.len())?;
         let mut grid = vec![Complex32::default(); self.nfx * self.nfy];
-        let mut sorted = vec![Complex32::default(); m];
-        scatter(v, &self.points, &mut sorted);
-        spread_points(
-            SpreadIsa::detect(),
-            self.kernel.width,
-            &self.horner,
-            &self.points,
-            &sorted,
-            self.nfx,
-            self.nfy,
-            as_floats_mut(&mut grid),
+        self.point_values.with(
+            || HugePageBuffer::new(m),
+            |sorted| {
+                scatter(v, &self.points, sorted);
+                spread_points(
+                    SpreadIsa::detect(),
+                    self.kernel.width,
+                    &self.horner,
+                    &self.points,
+                    sorted,
+                    self.nfx,
+                    self.nfy,
+                    as_floats_mut(&mut grid),
+                );
+                self.interp_to_input_order(&grid, self.nfy, sorted, out);
+            },
         );
-        self.interp_to_input_order(&grid, self.nfy, &mut sorted, out);
         Ok(())
     }
 

@@ -10,7 +10,7 @@
 //! huge-page buffer, `crate::huge_pages`), and the spreading loop then reads them in order.
 //! Reading them in the caller's order inside the loop (prefetched, as FINUFFT does) spent about
 //! a fifth of the loop waiting on TLB and cache misses: 10⁶ random points, 256², 1 thread,
-//! 13.3–15.2 → 11.7–12.8 ms.
+//! ε 1e-6, 16.3–18.1 → 14.7–16.0 ms.
 //!
 //! **Instruction sets.** The loops are plain Rust over `[f32; W]` rows, vectorised by the
 //! compiler; [`SpreadIsa`] compiles them a second and third time with AVX2 and AVX-512 enabled
@@ -266,7 +266,8 @@ fn spread_subproblem<const W: usize, const W2: usize>(
     grid
 }
 
-/// Type-1 spreading of `c` (sorted order, see [`scatter`]) onto the `nfs × nff` grid (interleaved complex).
+/// Type-1 spreading of `c` (sorted order, see [`scatter`]) onto the `nfs × nff` grid
+/// (interleaved complex).
 fn spread<const W: usize, const W2: usize>(
     isa: SpreadIsa,
     pts: &SortedPoints,
@@ -537,7 +538,8 @@ fn interp_dispatch<const W: usize, const W2: usize>(
     interp::<W, W2>(isa, pts, coef, grid, nfs, nff, ld, out)
 }
 
-/// Type-1 spreading of `c` (sorted order, see [`scatter`]) onto the `nfs × nff` grid, for a kernel of `width`.
+/// Type-1 spreading of `c` (sorted order, see [`scatter`]) onto the `nfs × nff` grid, for a
+/// kernel of `width`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn spread_points(
     isa: SpreadIsa,
@@ -585,6 +587,36 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// A kernel of width `w` (β = 2.3 w), `m` random points sorted for an `nfs × nff` grid, and
+    /// a random grid: the setting of the instruction-set and padding tests.
+    fn random_case(
+        rng: &mut StdRng,
+        w: usize,
+        m: usize,
+        nfs: usize,
+        nff: usize,
+    ) -> (HornerKernel, SortedPoints, Vec<f32>) {
+        let kernel = EsKernel {
+            width: w,
+            beta: 2.3 * w as f64,
+        };
+        let horner = HornerKernel::new(&kernel, 1e-7);
+        let traj: Vec<f32> = (0..2 * m).map(|_| rng.random_range(-0.5f32..0.5)).collect();
+        let pts = SortedPoints::new(&traj, nfs, nff, w);
+        let grid: Vec<f32> = (0..2 * nfs * nff)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        (horner, pts, grid)
+    }
+
+    /// Whether two complex vectors have the same bits.
+    fn same_bits(a: &[Complex32], b: &[Complex32]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(a, b)| a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits())
+    }
+
     /// The parallel scatter puts every value at its sorted position, on any number of threads,
     /// and the gather brings it back.
     #[test]
@@ -622,16 +654,7 @@ mod tests {
     fn padded_rows_interpolate_like_packed_rows() {
         let mut rng = StdRng::seed_from_u64(5);
         for (w, m, nfs, nff) in [(5, 700, 40, 64), (7, 900, 36, 48), (11, 300, 44, 32)] {
-            let kernel = EsKernel {
-                width: w,
-                beta: 2.3 * w as f64,
-            };
-            let horner = HornerKernel::new(&kernel, 1e-7);
-            let traj: Vec<f32> = (0..2 * m).map(|_| rng.random_range(-0.5f32..0.5)).collect();
-            let pts = SortedPoints::new(&traj, nfs, nff, w);
-            let grid: Vec<f32> = (0..2 * nfs * nff)
-                .map(|_| rng.random_range(-1.0f32..1.0))
-                .collect();
+            let (horner, pts, grid) = random_case(&mut rng, w, m, nfs, nff);
             let ld = super::super::plan::padded_row(nff);
             assert!(ld > nff, "nff = {nff}: the test needs padding");
             let mut padded = vec![f32::NAN; 2 * nfs * ld];
@@ -646,10 +669,7 @@ mod tests {
                 interp_points(isa, w, &horner, &pts, &padded, nfs, nff, ld, &mut b);
                 assert!(a.iter().all(|v| v.norm() > 0.0));
                 assert!(
-                    a.iter()
-                        .zip(&b)
-                        .all(|(a, b)| a.re.to_bits() == b.re.to_bits()
-                            && a.im.to_bits() == b.im.to_bits()),
+                    same_bits(&a, &b),
                     "w = {w}, {isa:?}: padded rows give other values"
                 );
             }
@@ -673,18 +693,9 @@ mod tests {
             (8, 999, 64, 64),
             (11, 517, 40, 56),
         ] {
-            let kernel = EsKernel {
-                width: w,
-                beta: 2.3 * w as f64,
-            };
-            let horner = HornerKernel::new(&kernel, 1e-7);
-            let traj: Vec<f32> = (0..2 * m).map(|_| rng.random_range(-0.5f32..0.5)).collect();
-            let pts = SortedPoints::new(&traj, nfs, nff, w);
+            let (horner, pts, grid) = random_case(&mut rng, w, m, nfs, nff);
             let c: Vec<Complex32> = (0..m)
                 .map(|_| Complex32::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
-                .collect();
-            let grid: Vec<f32> = (0..2 * nfs * nff)
-                .map(|_| rng.random_range(-1.0f32..1.0))
                 .collect();
             let run = |isa| {
                 let mut spread = vec![0f32; 2 * nfs * nff];
@@ -701,13 +712,7 @@ mod tests {
                     s.iter().zip(&s0).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "w = {w}: {isa:?} spreading differs"
                 );
-                assert!(
-                    i.iter()
-                        .zip(&i0)
-                        .all(|(a, b)| a.re.to_bits() == b.re.to_bits()
-                            && a.im.to_bits() == b.im.to_bits()),
-                    "w = {w}: {isa:?} interpolation differs"
-                );
+                assert!(same_bits(&i, &i0), "w = {w}: {isa:?} interpolation differs");
             }
         }
     }
