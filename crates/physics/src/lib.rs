@@ -9,6 +9,7 @@ pub mod ct;
 pub mod error;
 pub mod geometry;
 pub mod huge_pages;
+mod isa;
 pub mod linop;
 pub mod memory;
 pub mod metrics;

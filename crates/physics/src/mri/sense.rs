@@ -24,7 +24,7 @@
 //!   periodically extended to `−(nx−1) … nx−1`, by FFTs of the next 3-smooth length
 //!   `L ≥ 2nx − 1` (768 for 368) and the precomputed `FFT_L(h_ext)/L`, which is real (`h_ext` is
 //!   Hermitian, the mask real). Its element-wise loops are compiled for AVX2 and AVX-512 too
-//!   and picked at run time (`RowIsa`; the same bits as the portable build).
+//!   and picked at run time (`Isa`; the same bits as the portable build).
 //!
 //! With no mask `FᴴF = I` and the normal is `Σ_c |S_c|² x`. All paths are tested against
 //! `adjoint(forward(x))`.
@@ -40,7 +40,8 @@ use num_complex::Complex32;
 use rayon::prelude::*;
 
 mod row_normal;
-use row_normal::{RowConvolution, RowIsa, largest_prime_factor};
+use crate::isa::Isa;
+use row_normal::{RowConvolution, largest_prime_factor};
 
 /// A Cartesian sampling pattern on a `(ny, nx)` k-space grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -530,7 +531,7 @@ impl LinearOperator<Complex32> for SenseOperator {
                 }
             }),
             Some(SamplingMask::Columns(cols)) => match &self.row_conv {
-                Some(conv) => self.normal_columns_convolution(conv, RowIsa::detect(), x, z),
+                Some(conv) => self.normal_columns_convolution(conv, Isa::detect(), x, z),
                 None => self.normal_columns(cols, x, z),
             },
             Some(SamplingMask::Full { .. }) => {
@@ -633,9 +634,9 @@ mod tests {
             op.normal_columns_convolution(conv, isa, &x, &mut z);
             z
         };
-        let reference = run(RowIsa::Baseline);
+        let reference = run(Isa::Baseline);
         assert!(reference.iter().any(|v| v.norm() > 0.0));
-        for isa in RowIsa::available() {
+        for isa in Isa::available() {
             let z = run(isa);
             let same = z
                 .iter()

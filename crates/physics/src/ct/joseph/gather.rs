@@ -20,7 +20,7 @@
 //! sum unchanged) is fixed, so every instruction set and thread count gives the same bits.
 
 use super::ray::JosephRay;
-use super::visit::Isa;
+use crate::isa::Isa;
 use rayon::prelude::*;
 
 /// Rays of one window: the candidates of 16 neighbouring pixels.

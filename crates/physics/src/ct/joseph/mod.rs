@@ -52,6 +52,7 @@ mod visit;
 pub use reference::reference_sinogram;
 
 use crate::geometry::CtGeometry;
+use crate::isa::Isa;
 use crate::linop::LinearOperator;
 use gather::RegularAngles;
 use layout::Blocked;
@@ -59,7 +60,7 @@ use lines::{Lines, Run, integrate_ray};
 use ray::JosephRay;
 use rayon::prelude::*;
 use std::sync::Arc;
-use visit::{AdjointSink, Isa};
+use visit::AdjointSink;
 
 /// Width (major indices) of one block of the padded layouts: `1 << BLOCK_SHIFT`.
 const BLOCK: usize = 1 << BLOCK_SHIFT;

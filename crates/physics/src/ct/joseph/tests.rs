@@ -1,6 +1,6 @@
-use super::visit::Isa;
 use super::*;
 use crate::geometry::{Detector, DetectorShape, FanBeam, ImageGrid, ParallelBeam};
+use crate::isa::Isa;
 use crate::linop::testing::assert_adjoint;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -13,39 +13,13 @@ use super::LANES;
 #[cfg(target_arch = "x86_64")]
 use super::avx2::scatter_lanes_avx2;
 use super::ray::JosephRay;
+use crate::isa::Isa;
 
-/// The instruction set the hot loops run with, chosen at run time. For each loop (forward,
-/// scatter, gather) every variant executes the same `f32` operations in the same order, so their
-/// results are bitwise identical; the wider ones merely run more lanes at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Isa {
-    /// The target's baseline (SSE2 on x86-64).
-    Baseline,
-    /// AVX2; only ever constructed by [`Isa::detect`] on a CPU that has it.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// AVX-512F, AVX-512DQ, FMA (and AVX2); only ever constructed by [`Isa::detect`] on a CPU that has it. The
-    /// scatter runs its AVX2 kernel.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
+/// The Joseph loops' dispatch on the crate's run-time instruction set (see [`Isa`]): for each
+/// loop (forward, scatter, gather) every variant executes the same `f32` operations in the same
+/// order, so their results are bitwise identical; the wider ones merely run more lanes at once.
+/// With AVX-512 the scatter runs its AVX2 kernel.
 impl Isa {
-    /// The best variant this CPU supports.
-    pub(super) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Self::Avx512;
-            }
-            return Self::Avx2;
-        }
-        Self::Baseline
-    }
-
     /// Whether the transpose gathers the evenly spaced parallel angles (with AVX-512) rather than
     /// scattering them (see the [module docs](super)).
     pub(super) fn gathers(self) -> bool {
@@ -54,22 +28,6 @@ impl Isa {
             return true;
         }
         false
-    }
-
-    /// Every variant this CPU supports, baseline first (for tests).
-    #[cfg(test)]
-    pub(super) fn available() -> Vec<Self> {
-        let mut v = vec![Self::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                v.push(Self::Avx2);
-            }
-            if Self::detect() == Self::Avx512 {
-                v.push(Self::Avx512);
-            }
-        }
-        v
     }
 
     /// [`visit_block`] compiled for this instruction set.

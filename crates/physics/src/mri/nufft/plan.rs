@@ -12,10 +12,11 @@
 use super::NufftOptions;
 use super::kernel::{EsKernel, HornerKernel, gauss_legendre};
 use super::points::{SortedPoints, check_trajectory, fold};
-use super::spread::{SpreadIsa, as_floats, as_floats_mut, interp_points, scatter, spread_points};
+use super::spread::{as_floats, as_floats_mut, interp_points, scatter, spread_points};
 use super::toeplitz::ToeplitzNormal;
 use crate::error::{PhysicsError, Result};
 use crate::huge_pages::HugePageBuffer;
+use crate::isa::Isa;
 use crate::linop::LinearOperator;
 use crate::mri::fft::{Direction, Fft1};
 use crate::scratch::ScratchPool;
@@ -256,7 +257,7 @@ impl NufftPlan {
                 for (ci, fi) in c.chunks_exact(m).zip(f.chunks_exact_mut(n)) {
                     scatter(ci, &self.points, sorted);
                     spread_points(
-                        SpreadIsa::detect(),
+                        Isa::detect(),
                         self.kernel.width,
                         &self.horner,
                         &self.points,
@@ -340,7 +341,7 @@ impl NufftPlan {
             |sorted| {
                 scatter(v, &self.points, sorted);
                 spread_points(
-                    SpreadIsa::detect(),
+                    Isa::detect(),
                     self.kernel.width,
                     &self.horner,
                     &self.points,
@@ -365,7 +366,7 @@ impl NufftPlan {
         out: &mut [Complex32],
     ) {
         interp_points(
-            SpreadIsa::detect(),
+            Isa::detect(),
             self.kernel.width,
             &self.horner,
             &self.points,

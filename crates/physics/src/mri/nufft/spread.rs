@@ -13,7 +13,7 @@
 //! ε 1e-6, 16.3–18.1 → 14.7–16.0 ms.
 //!
 //! **Instruction sets.** The loops are plain Rust over `[f32; W]` rows, vectorised by the
-//! compiler; [`SpreadIsa`] compiles them a second and third time with AVX2 and AVX-512 enabled
+//! compiler; [`Isa`] compiles them a second and third time with AVX2 and AVX-512 enabled
 //! and picks one at run time (the portable build targets SSE2 only: 4 lanes, where a width-8
 //! kernel's complex row is 16 floats, one AVX-512 register). Rust fuses a multiply and an add
 //! only where asked (`mul_add`: the kernel's Horner steps, fused in every variant), and the
@@ -22,6 +22,7 @@
 
 use super::kernel::{HornerKernel, horner};
 use super::points::SortedPoints;
+use crate::isa::Isa;
 use num_complex::Complex32;
 use rayon::prelude::*;
 
@@ -100,56 +101,6 @@ pub(super) fn scatter(src: &[Complex32], pts: &SortedPoints, out: &mut [Complex3
         });
 }
 
-/// The instruction sets the spreading and interpolation loops are compiled for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SpreadIsa {
-    /// The portable build (SSE2 on x86-64).
-    Baseline,
-    /// AVX2 and FMA; only ever constructed by [`SpreadIsa::detect`] on a CPU that has them.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// AVX-512F/VL/DQ/BW and AVX2, FMA; only ever constructed by [`SpreadIsa::detect`] on a CPU
-    /// that has them.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl SpreadIsa {
-    /// The best variant this CPU supports.
-    pub(super) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-            {
-                return Self::Avx512;
-            }
-            return Self::Avx2;
-        }
-        Self::Baseline
-    }
-
-    /// Every variant this CPU runs, the baseline first.
-    #[cfg(test)]
-    pub(super) fn available() -> Vec<Self> {
-        let mut v = vec![Self::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            let best = Self::detect();
-            if best != Self::Baseline {
-                v.push(Self::Avx2);
-            }
-            if best == Self::Avx512 {
-                v.push(Self::Avx512);
-            }
-        }
-        v
-    }
-}
-
 /// `$body` (a call of a generic function of `W, W2`, with arguments `$arg: $ty`) compiled for
 /// the baseline and for AVX2 (`#[inline(always)]` callees inlined into a function with AVX2's
 /// target features), and `$body512` (the hand-written AVX-512 form) for AVX-512, picked by
@@ -173,15 +124,15 @@ macro_rules! dispatch_isa {
             $body
         }
         match $isa {
-            SpreadIsa::Baseline => baseline::<$w, $w2>($($arg),*),
-            // SAFETY: `SpreadIsa::Avx2` is only constructed by `detect` after the CPU reported
+            Isa::Baseline => baseline::<$w, $w2>($($arg),*),
+            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported
             // AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            SpreadIsa::Avx2 => unsafe { avx2::<$w, $w2>($($arg),*) },
-            // SAFETY: `SpreadIsa::Avx512` is only constructed by `detect` after the CPU reported
+            Isa::Avx2 => unsafe { avx2::<$w, $w2>($($arg),*) },
+            // SAFETY: `Isa::Avx512` is only constructed by `detect` after the CPU reported
             // AVX-512F/VL/DQ/BW, AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            SpreadIsa::Avx512 => unsafe { avx512::<$w, $w2>($($arg),*) },
+            Isa::Avx512 => unsafe { avx512::<$w, $w2>($($arg),*) },
         }
     }};
 }
@@ -269,7 +220,7 @@ fn spread_subproblem<const W: usize, const W2: usize>(
 /// Type-1 spreading of `c` (sorted order, see [`scatter`]) onto the `nfs × nff` grid
 /// (interleaved complex).
 fn spread<const W: usize, const W2: usize>(
-    isa: SpreadIsa,
+    isa: Isa,
     pts: &SortedPoints,
     coef: &[[f32; W]],
     c: &[Complex32],
@@ -335,7 +286,7 @@ fn spread<const W: usize, const W2: usize>(
 /// every sorted point into `out` (sorted order).
 #[allow(clippy::too_many_arguments)]
 fn interp<const W: usize, const W2: usize>(
-    isa: SpreadIsa,
+    isa: Isa,
     pts: &SortedPoints,
     coef: &[[f32; W]],
     grid: &[f32],
@@ -513,7 +464,7 @@ macro_rules! with_width {
 }
 
 fn spread_dispatch<const W: usize, const W2: usize>(
-    isa: SpreadIsa,
+    isa: Isa,
     pts: &SortedPoints,
     c: &[Complex32],
     nfs: usize,
@@ -526,7 +477,7 @@ fn spread_dispatch<const W: usize, const W2: usize>(
 
 #[allow(clippy::too_many_arguments)]
 fn interp_dispatch<const W: usize, const W2: usize>(
-    isa: SpreadIsa,
+    isa: Isa,
     pts: &SortedPoints,
     grid: &[f32],
     nfs: usize,
@@ -542,7 +493,7 @@ fn interp_dispatch<const W: usize, const W2: usize>(
 /// kernel of `width`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn spread_points(
-    isa: SpreadIsa,
+    isa: Isa,
     width: usize,
     coef: &HornerKernel,
     pts: &SortedPoints,
@@ -558,7 +509,7 @@ pub(super) fn spread_points(
 /// `plan::padded_row`) into `out` (sorted order), for a kernel of `width`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn interp_points(
-    isa: SpreadIsa,
+    isa: Isa,
     width: usize,
     coef: &HornerKernel,
     pts: &SortedPoints,
@@ -662,7 +613,7 @@ mod tests {
                 padded[2 * r * ld..2 * r * ld + 2 * nff]
                     .copy_from_slice(&grid[2 * r * nff..2 * (r + 1) * nff]);
             }
-            for isa in SpreadIsa::available() {
+            for isa in Isa::available() {
                 let mut a = vec![Complex32::default(); m];
                 interp_points(isa, w, &horner, &pts, &grid, nfs, nff, nff, &mut a);
                 let mut b = vec![Complex32::default(); m];
@@ -681,7 +632,7 @@ mod tests {
     /// the grid, and batches that do not fill up.
     #[test]
     fn instruction_set_variants_agree_bitwise() {
-        let isas = SpreadIsa::available();
+        let isas = Isa::available();
         if isas.len() == 1 {
             println!("only the baseline instruction set on this CPU; nothing to compare");
             return;
@@ -704,7 +655,7 @@ mod tests {
                 interp_points(isa, w, &horner, &pts, &grid, nfs, nff, nff, &mut interp);
                 (spread, interp)
             };
-            let (s0, i0) = run(SpreadIsa::Baseline);
+            let (s0, i0) = run(Isa::Baseline);
             assert!(s0.iter().any(|v| *v != 0.0) && i0.iter().any(|v| v.norm() > 0.0));
             for &isa in &isas[1..] {
                 let (s, i) = run(isa);

@@ -2,9 +2,10 @@
 //! module's docs): `F_xᴴ M F_x` by two length-`nx` FFTs with the mask in between, or, for a
 //! non-5-smooth `nx`, as a circular convolution by FFTs of a 3-smooth length `L ≥ 2nx − 1` with
 //! the precomputed real spectrum of the mask's kernel, its element-wise loops compiled for AVX2 and
-//! AVX-512 and picked at run time ([`RowIsa`]).
+//! AVX-512 and picked at run time ([`Isa`]).
 
 use super::SenseOperator;
+use crate::isa::Isa;
 use crate::mri::fft::{Direction, Fft1};
 use num_complex::Complex32;
 use rayon::prelude::*;
@@ -97,7 +98,7 @@ impl SenseOperator {
     pub(super) fn normal_columns_convolution(
         &self,
         conv: &RowConvolution,
-        isa: RowIsa,
+        isa: Isa,
         x: &[Complex32],
         z: &mut [Complex32],
     ) {
@@ -180,54 +181,6 @@ impl SenseOperator {
     }
 }
 
-/// The instruction sets [`ConvolutionRow`]'s loops are compiled for: the portable build (SSE2 on
-/// x86-64) and, picked at run time, AVX2 and AVX-512. Rust never fuses a multiply and an add and
-/// the loops are element-wise, so every variant gives the same bits (tested).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RowIsa {
-    Baseline,
-    /// Only ever constructed by [`RowIsa::detect`] on a CPU with AVX2.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// Only ever constructed by [`RowIsa::detect`] on a CPU with AVX-512F/VL/DQ/BW and AVX2.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl RowIsa {
-    pub(super) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-            {
-                return Self::Avx512;
-            }
-            return Self::Avx2;
-        }
-        Self::Baseline
-    }
-
-    /// Every variant this CPU runs, the baseline first.
-    #[cfg(test)]
-    pub(super) fn available() -> Vec<Self> {
-        let mut v = vec![Self::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            let best = Self::detect();
-            if best != Self::Baseline {
-                v.push(Self::Avx2);
-            }
-            if best == Self::Avx512 {
-                v.push(Self::Avx512);
-            }
-        }
-        v
-    }
-}
-
 /// Ask for the cache lines of `v` ahead of their use (a hint; nothing off x86-64).
 #[inline(always)]
 fn prefetch(v: &[Complex32]) {
@@ -259,7 +212,7 @@ impl ConvolutionRow<'_> {
     /// `zr` (row `i` of z) from `xr` (row `i` of x); `t` has length `L`, `scratch` the FFTs'.
     fn run(
         &self,
-        isa: RowIsa,
+        isa: Isa,
         xr: &[Complex32],
         zr: &mut [Complex32],
         t: &mut [Complex32],
@@ -288,14 +241,14 @@ impl ConvolutionRow<'_> {
             row.body(xr, zr, t, scratch)
         }
         match isa {
-            RowIsa::Baseline => self.body(xr, zr, t, scratch),
-            // SAFETY: `RowIsa::Avx2` is only constructed by `detect` after the CPU reported AVX2.
+            Isa::Baseline => self.body(xr, zr, t, scratch),
+            // SAFETY: `Isa::Avx2` is only constructed by `detect` after the CPU reported AVX2 (and FMA).
             #[cfg(target_arch = "x86_64")]
-            RowIsa::Avx2 => unsafe { avx2(self, xr, zr, t, scratch) },
-            // SAFETY: `RowIsa::Avx512` is only constructed by `detect` after the CPU reported
+            Isa::Avx2 => unsafe { avx2(self, xr, zr, t, scratch) },
+            // SAFETY: `Isa::Avx512` is only constructed by `detect` after the CPU reported
             // AVX-512F/VL/DQ/BW and AVX2.
             #[cfg(target_arch = "x86_64")]
-            RowIsa::Avx512 => unsafe { avx512(self, xr, zr, t, scratch) },
+            Isa::Avx512 => unsafe { avx512(self, xr, zr, t, scratch) },
         }
     }
 
