@@ -113,6 +113,8 @@ pub struct JosephProjector {
     angle_majors: Arc<[[bool; 2]]>,
     /// The evenly spaced parallel angles (transposed by the gather on AVX-512 CPUs).
     regular: Arc<RegularAngles>,
+    /// Per angle: [`step_offsets`] of its rays (for the AVX-512 forward).
+    bk: Arc<[Option<Box<[f32]>>]>,
 }
 
 impl std::fmt::Debug for JosephProjector {
@@ -149,6 +151,10 @@ impl JosephProjector {
         let has_major = majors(&rays);
         let angle_majors = rays.chunks_exact(nd).map(majors).collect();
         let regular = Arc::new(RegularAngles::new(&rays, nd));
+        let bk = rays
+            .chunks_exact(nd)
+            .map(|angle| step_offsets(angle, im.ny, im.nx))
+            .collect();
         Self {
             dom: geom.image_shape(),
             ran: geom.sino_shape(),
@@ -157,6 +163,7 @@ impl JosephProjector {
             has_major,
             angle_majors,
             regular,
+            bk,
         }
     }
     /// The geometry.
@@ -177,7 +184,8 @@ impl JosephProjector {
         let (lx, ly) = (lx.as_ref(), ly.as_ref());
         y.par_chunks_mut(n_det)
             .zip(self.rays.par_chunks(n_det))
-            .for_each(|(out, rays)| match isa {
+            .zip(self.bk.par_iter())
+            .for_each(|((out, rays), bk)| match isa {
                 Isa::Baseline => forward_rays(lx, ly, rays, out),
                 // SAFETY: `Isa::Avx2` and `Isa::Avx512` are only constructed by `detect` after
                 // the CPU reported AVX2 (and AVX-512F, AVX-512DQ).
@@ -185,7 +193,7 @@ impl JosephProjector {
                 Isa::Avx2 => unsafe { forward_rays_avx2(lx, ly, rays, out) },
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { forward_rays_avx512(lx, ly, rays, out) },
+                Isa::Avx512 => unsafe { forward_rays_avx512(lx, ly, rays, bk.as_deref(), out) },
             });
     }
 
@@ -361,8 +369,22 @@ unsafe fn forward_rays_avx2(
     })
 }
 
+/// `b·k` for every line `k` of the layout the rays of one angle step along, if they all share
+/// one `b` and one major axis (parallel beams), so that the AVX-512 forward's `m = a + b·k` is
+/// one addition per step; `None` otherwise. Computed once per projector, not per call.
+fn step_offsets(rays: &[JosephRay], ny: usize, nx: usize) -> Option<Box<[f32]>> {
+    let r0 = rays.first()?;
+    let same = rays
+        .iter()
+        .all(|r| r.b.to_bits() == r0.b.to_bits() && r.x_major == r0.x_major);
+    // the major axis's line count, as `Lines::columns` / `Lines::rows` lay it out
+    let n_major = if r0.x_major { nx } else { ny };
+    same.then(|| (0..n_major).map(|k| r0.b * (k as i32) as f32).collect())
+}
+
 /// The weighted sums of `rays` (one angle) in runs of 16 AVX-512 lanes over all their steps
-/// where their samples fit one window, else (and for the last rays) by the AVX2 kernel.
+/// where their samples fit one window, else (and for the last rays) by the AVX2 kernel; `bk` is
+/// the angle's [`step_offsets`].
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512DQ and AVX2.
@@ -372,26 +394,17 @@ unsafe fn forward_rays_avx512(
     lx: Option<&Lines>,
     ly: Option<&Lines>,
     rays: &[JosephRay],
+    bk: Option<&[f32]>,
     out: &mut [f32],
 ) {
     use avx512::{WIDE, integrate_run_avx512};
-    // parallel beams: one `b` for the whole angle, so `b·k` once per line, not once per run
-    let bk: Option<Vec<f32>> = rays.first().and_then(|r0| {
-        let same = rays
-            .iter()
-            .all(|r| r.b.to_bits() == r0.b.to_bits() && r.x_major == r0.x_major);
-        same.then(|| {
-            let n = lines_of(lx, ly, r0).n_major;
-            (0..n).map(|k| r0.b * (k as i32) as f32).collect()
-        })
-    });
     let mut runs = rays.chunks_exact(WIDE);
     let mut outs = out.chunks_exact_mut(WIDE);
     for (run, o) in (&mut runs).zip(&mut outs) {
         let run: &[JosephRay; WIDE] = run.try_into().expect("chunks of WIDE");
         let lines = lines_of(lx, ly, &run[0]);
         // SAFETY: this function's caller guarantees AVX-512F and AVX-512DQ.
-        match unsafe { integrate_run_avx512(run, lines, bk.as_deref()) } {
+        match unsafe { integrate_run_avx512(run, lines, bk) } {
             Some(s) => {
                 for ((o, s), r) in o.iter_mut().zip(s).zip(run) {
                     *o = s * r.weight;
