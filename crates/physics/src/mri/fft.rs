@@ -57,6 +57,13 @@ impl Fft1 {
         }
     }
 
+    /// The in-place scratch length that serves both directions.
+    pub(crate) fn scratch_len(&self) -> usize {
+        self.fwd
+            .get_inplace_scratch_len()
+            .max(self.inv.get_inplace_scratch_len())
+    }
+
     pub(crate) fn plan(&self, dir: Direction) -> &Arc<dyn Fft<f32>> {
         match dir {
             Direction::Forward => &self.fwd,

@@ -255,17 +255,7 @@ impl NufftPlan {
             || HugePageBuffer::new(m),
             |sorted| {
                 for (ci, fi) in c.chunks_exact(m).zip(f.chunks_exact_mut(n)) {
-                    scatter(ci, &self.points, sorted);
-                    spread_points(
-                        Isa::detect(),
-                        self.kernel.width,
-                        &self.horner,
-                        &self.points,
-                        sorted,
-                        self.nfx,
-                        self.nfy,
-                        as_floats_mut(&mut grid),
-                    );
+                    self.spread_values(ci, sorted, &mut grid);
                     self.fine_to_image(&mut grid, fi);
                 }
             },
@@ -327,6 +317,23 @@ impl NufftPlan {
         });
     }
 
+    /// The fine `grid` (overwritten) spread from the values `c` (the caller's point order), which
+    /// are moved into the plan's sorted order in `sorted` first so that the spreading loop reads
+    /// them in order.
+    fn spread_values(&self, c: &[Complex32], sorted: &mut [Complex32], grid: &mut [Complex32]) {
+        scatter(c, &self.points, sorted);
+        spread_points(
+            Isa::detect(),
+            self.kernel.width,
+            &self.horner,
+            &self.points,
+            sorted,
+            self.nfx,
+            self.nfy,
+            as_floats_mut(grid),
+        );
+    }
+
     /// The gridding convolution at the points, without FFT or deapodisation:
     /// `out_m = Σ_n v_n C(k_m, k_n)`, `C(k_m, k_n) = Π_axes Σ_l ψ(t_m − l) ψ(t_n − l)` with
     /// `t = k·nf` and `l` over the periodic fine grid (spread onto the grid, interpolate back).
@@ -339,17 +346,7 @@ impl NufftPlan {
         self.point_values.with(
             || HugePageBuffer::new(m),
             |sorted| {
-                scatter(v, &self.points, sorted);
-                spread_points(
-                    Isa::detect(),
-                    self.kernel.width,
-                    &self.horner,
-                    &self.points,
-                    sorted,
-                    self.nfx,
-                    self.nfy,
-                    as_floats_mut(&mut grid),
-                );
+                self.spread_values(v, sorted, &mut grid);
                 self.interp_to_input_order(&grid, self.nfy, sorted, out);
             },
         );

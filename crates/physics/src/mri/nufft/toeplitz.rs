@@ -105,14 +105,7 @@ impl ToeplitzNormal {
 
     fn new_work(&self) -> Work {
         let [ny, nx] = self.shape;
-        let fft = [&self.row, &self.col]
-            .iter()
-            .flat_map(|p| {
-                [Direction::Forward, Direction::Inverse]
-                    .map(|d| p.plan(d).get_inplace_scratch_len())
-            })
-            .max()
-            .unwrap_or(0);
+        let fft = self.row.scratch_len().max(self.col.scratch_len());
         Work {
             rows: vec![Complex32::default(); ny * stride(2 * nx)],
             cols: vec![Complex32::default(); 2 * nx * stride(2 * ny)],

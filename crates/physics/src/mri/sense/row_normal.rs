@@ -107,9 +107,7 @@ impl SenseOperator {
         let len = conv.fft.n;
         let fwd = conv.fft.plan(Direction::Forward);
         let inv = conv.fft.plan(Direction::Inverse);
-        let scratch_len = fwd
-            .get_inplace_scratch_len()
-            .max(inv.get_inplace_scratch_len());
+        let scratch_len = conv.fft.scratch_len();
         z.par_chunks_mut(nx).enumerate().for_each_init(
             || {
                 (
@@ -143,9 +141,7 @@ impl SenseOperator {
         let scale = 1.0 / nx as f32;
         let fwd = self.row_fft.plan(Direction::Forward);
         let inv = self.row_fft.plan(Direction::Inverse);
-        let scratch_len = fwd
-            .get_inplace_scratch_len()
-            .max(inv.get_inplace_scratch_len());
+        let scratch_len = self.row_fft.scratch_len();
         z.par_chunks_mut(nx).enumerate().for_each_init(
             || {
                 (
