@@ -227,6 +227,43 @@ impl RealCt {
     }
 }
 
+/// Where a patch starts in a square image `span` values wider than the patch, and the seed of
+/// its noise: drawn from `draw` (random patches, a new one each step), else the centre with
+/// `seed`.
+pub(super) fn patch_origin(draw: Option<u64>, span: usize, seed: u64) -> (usize, usize, u64) {
+    match draw {
+        Some(d) => {
+            let mut r = StdRng::seed_from_u64(d);
+            let (y0, x0) = (r.random_range(0..=span), r.random_range(0..=span));
+            (y0, x0, mix(d, 3))
+        }
+        None => (span / 2, span / 2, seed),
+    }
+}
+
+/// A CT sample whose sinogram is the Joseph projection of the square `target` on `geom` (a patch,
+/// which has no analytic sinogram) with the protocol's transmission noise seeded by `noise_seed`.
+pub(super) fn projected_sample(
+    proto: &CtSimulation,
+    geom: &CtGeometry,
+    target: Vec<f32>,
+    noise_seed: u64,
+    name: String,
+) -> Result<Sample> {
+    let [side, _] = geom.image_shape();
+    let op = JosephProjector::new(geom.clone());
+    let mut sinogram = vec![0.0f32; op.range_shape().iter().product()];
+    op.forward(&target, &mut sinogram)?;
+    add_ct_noise(proto, side, &mut sinogram, noise_seed)?;
+    Ok(Sample {
+        measurement: Measurement::Ct { sinogram },
+        target,
+        target_shape: [side, side],
+        scale: 1.0,
+        name,
+    })
+}
+
 /// Crop `(ny, nx)` → `p × p` at `(y0, x0)`.
 pub(super) fn crop(img: &[f32], nx: usize, y0: usize, x0: usize, p: usize) -> Vec<f32> {
     (0..p)
@@ -334,28 +371,8 @@ impl SampleSource for CtPhantoms {
         let img = ph.rasterize(grid, 2);
         let p = self.proto.patch;
         let span = grid.nx - p;
-        let (y0, x0, nseed) = match draw {
-            Some(d) => {
-                let mut r = StdRng::seed_from_u64(d);
-                (
-                    r.random_range(0..=span),
-                    r.random_range(0..=span),
-                    mix(d, 3),
-                )
-            }
-            None => (span / 2, span / 2, ns),
-        };
+        let (y0, x0, nseed) = patch_origin(draw, span, ns);
         let target = crop(&img, grid.nx, y0, x0, p);
-        let op = JosephProjector::new(self.geom.clone());
-        let mut sinogram = vec![0.0f32; op.range_shape().iter().product()];
-        op.forward(&target, &mut sinogram)?;
-        add_ct_noise(&self.proto, p, &mut sinogram, nseed)?;
-        Ok(Sample {
-            measurement: Measurement::Ct { sinogram },
-            target,
-            target_shape: [p, p],
-            scale: 1.0,
-            name,
-        })
+        projected_sample(&self.proto, &self.geom, target, nseed, name)
     }
 }

@@ -1,17 +1,13 @@
 //! LoDoPaB-CT HDF5 files (`source = "lodopab"`): the files' own sinograms, or the ground truth
 //! re-projected with the site's protocol.
 
-use super::ct_phantoms::{add_ct_noise, crop};
+use super::ct_phantoms::{crop, patch_origin, projected_sample};
 use super::io_err;
 use crate::config::{CtSimulation, DataConfig, LodopabConfig, LodopabMode};
 use crate::data::{Measurement, PhysicsSpec, Sample, SampleSource, Split, mix};
 use crate::error::{NnError, Result};
 use fedrecon_io::{LodopabFile, lodopab::odl_image_to_row_major};
-use fedrecon_physics::ct::JosephProjector;
-use fedrecon_physics::{CtGeometry, Detector, ImageGrid, LinearOperator, ParallelBeam};
-use rand::Rng;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+use fedrecon_physics::{CtGeometry, Detector, ImageGrid, ParallelBeam};
 use std::path::PathBuf;
 
 /// LoDoPaB's parallel-beam geometry for any sizes, by the rule that generated it (ODL's
@@ -218,28 +214,11 @@ impl SampleSource for Lodopab {
         let side = self.geom.image_shape()[0];
         let base = mix(mix(self.seed, 0x10d0 + self.split.tag()), k as u64);
         let (target, nseed) = if side < n {
-            let span = n - side;
-            match draw {
-                Some(d) => {
-                    let mut r = StdRng::seed_from_u64(d);
-                    let (y0, x0) = (r.random_range(0..=span), r.random_range(0..=span));
-                    (crop(&truth, n, y0, x0, side), mix(d, 3))
-                }
-                None => (crop(&truth, n, span / 2, span / 2, side), base),
-            }
+            let (y0, x0, nseed) = patch_origin(draw, n - side, base);
+            (crop(&truth, n, y0, x0, side), nseed)
         } else {
             (truth, base)
         };
-        let op = JosephProjector::new(self.geom.clone());
-        let mut sinogram = vec![0.0f32; op.range_shape().iter().product()];
-        op.forward(&target, &mut sinogram)?;
-        add_ct_noise(&self.proto, side, &mut sinogram, nseed)?;
-        Ok(Sample {
-            measurement: Measurement::Ct { sinogram },
-            target,
-            target_shape: [side, side],
-            scale: 1.0,
-            name,
-        })
+        projected_sample(&self.proto, &self.geom, target, nseed, name)
     }
 }
