@@ -643,6 +643,48 @@ where
     })
 }
 
+/// An element whose `.npy` bytes, little-endian, are its memory on a little-endian host.
+///
+/// # Safety
+/// Implementors are `Copy`, have no padding, and every bit pattern of their size is a valid value.
+unsafe trait PlainLe: Copy + Default {}
+// SAFETY: `f32` is 4 bytes with no padding, and every bit pattern is an `f32`.
+unsafe impl PlainLe for f32 {}
+// SAFETY: `Complex32` is `#[repr(C)] { re: f32, im: f32 }`: 8 bytes, no padding, every bit
+// pattern valid.
+unsafe impl PlainLe for Complex32 {}
+
+/// [`decode_all`] for a little-endian, C-order file of `T`'s own dtype on a little-endian host:
+/// the bytes are read straight into the array (no decoding pass, no bounce buffer; for a 28 MB
+/// array about 4 ms less). `None` when the file is not such a file.
+fn read_plain_le<T: PlainLe>(
+    path: &Path,
+    h: &NpyHeader,
+    file: &mut std::fs::File,
+) -> Option<Result<Vec<T>>> {
+    use std::io::Read;
+    if h.big_endian || h.fortran_order || cfg!(target_endian = "big") {
+        return None;
+    }
+    debug_assert_eq!(h.dtype.size(), std::mem::size_of::<T>());
+    let mut data = vec![T::default(); h.len];
+    // SAFETY: `T: PlainLe` has no padding and takes any bit pattern, so its `h.len` values are
+    // `h.len · size_of::<T>()` initialised bytes that may be overwritten with any bytes; the
+    // slice borrows `data` mutably for its whole life.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(
+            data.as_mut_ptr().cast::<u8>(),
+            std::mem::size_of_val(data.as_slice()),
+        )
+    };
+    // `h.len · size` was checked against the file's length by the header parser.
+    Some(
+        file.read_exact(bytes)
+            .map(|()| data)
+            .map_err(|e| IoError::io("read", path, e)),
+    )
+}
+
 fn wrong_dtype(path: &Path, h: &NpyHeader, want: &str) -> IoError {
     IoError::unsupported(
         path,
@@ -669,7 +711,7 @@ pub fn read_npy<T: NpyElement>(path: impl AsRef<Path>) -> Result<NdArray<T>> {
 /// (`f8` and 32/64-bit integers are rounded to the nearest `f32`). Complex files are an error.
 pub fn read_npy_as_f32(path: impl AsRef<Path>) -> Result<NdArray<f32>> {
     let path = path.as_ref();
-    let (file, h) = open_npy(path)?;
+    let (mut file, h) = open_npy(path)?;
     let be = h.big_endian;
     macro_rules! conv {
         ($t:ty, $n:literal) => {
@@ -693,7 +735,10 @@ pub fn read_npy_as_f32(path: impl AsRef<Path>) -> Result<NdArray<f32>> {
         NpyDtype::U32 => conv!(u32, 4),
         NpyDtype::I64 => conv!(i64, 8),
         NpyDtype::U64 => conv!(u64, 8),
-        NpyDtype::F32 => conv!(f32, 4),
+        NpyDtype::F32 => match read_plain_le(path, &h, &mut file) {
+            Some(data) => data?,
+            None => conv!(f32, 4),
+        },
         NpyDtype::F64 => conv!(f64, 8),
         NpyDtype::C64 | NpyDtype::C128 => {
             return Err(wrong_dtype(path, &h, "a real array (as f32)"));
@@ -708,10 +753,13 @@ pub fn read_npy_as_f32(path: impl AsRef<Path>) -> Result<NdArray<f32>> {
 /// Read a complex `.npy` file (`c8` or `c16`) as `Complex32` (`c16` is rounded).
 pub fn read_npy_as_c32(path: impl AsRef<Path>) -> Result<NdArray<Complex32>> {
     let path = path.as_ref();
-    let (file, h) = open_npy(path)?;
+    let (mut file, h) = open_npy(path)?;
     let be = h.big_endian;
     let data = match h.dtype {
-        NpyDtype::C64 => decode_all(path, &h, file, |b| Complex32::decode(b, be))?,
+        NpyDtype::C64 => match read_plain_le(path, &h, &mut file) {
+            Some(data) => data?,
+            None => decode_all(path, &h, file, |b| Complex32::decode(b, be))?,
+        },
         NpyDtype::C128 => decode_all(path, &h, file, |b| {
             let z = Complex64::decode(b, be);
             Complex32::new(z.re as f32, z.im as f32)

@@ -97,14 +97,52 @@ pub fn check_len(what: &'static str, shape: &[usize], got: usize) -> Result<()> 
     }
 }
 
+/// The index of the first element of `data` that is not `finite`: chunks are tested without an
+/// early exit, so that the test vectorises (for 3.5 M complex values, about 1 ms instead of 4),
+/// and only a failing chunk is searched.
+pub(crate) fn first_non_finite<T: Copy>(data: &[T], finite: impl Fn(T) -> bool) -> Option<usize> {
+    const CHUNK: usize = 1024;
+    data.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
+        if chunk.iter().fold(true, |ok, &v| ok & finite(v)) {
+            None
+        } else {
+            chunk
+                .iter()
+                .position(|&v| !finite(v))
+                .map(|i| c * CHUNK + i)
+        }
+    })
+}
+
 /// Reject NaN and infinities in real input data.
 pub fn check_finite(what: &'static str, data: &[f32]) -> Result<()> {
-    match data.iter().position(|v| !v.is_finite()) {
+    match first_non_finite(data, f32::is_finite) {
         None => Ok(()),
         Some(index) => Err(PhysicsError::NonFinite {
             what,
             index,
             value: data[index] as f64,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_non_finite_finds_the_first_bad_value_in_any_chunk() {
+        let n = 5000;
+        assert_eq!(first_non_finite(&vec![1.0f32; n], f32::is_finite), None);
+        assert_eq!(first_non_finite(&[] as &[f32], f32::is_finite), None);
+        // the first bad value wins, across and within chunks (1024 values each)
+        for (bad, later) in [(0usize, 7usize), (1023, 1024), (1024, 4999), (3000, 3001)] {
+            let mut v = vec![0.5f32; n];
+            v[later] = f32::INFINITY;
+            v[bad] = f32::NAN;
+            assert_eq!(first_non_finite(&v, f32::is_finite), Some(bad));
+            let err = check_finite("y", &v).unwrap_err().to_string();
+            assert!(err.contains(&bad.to_string()), "{err}");
+        }
     }
 }

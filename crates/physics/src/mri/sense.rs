@@ -33,7 +33,7 @@
 //! [`sens_reduce`] is `Σ_c conj(S_c) ifft2c(k_c)`; [`rss`] is the root-sum-of-squares coil
 //! combination `√(Σ_c |x_c|²)` and [`coil_combine`] the sensitivity-weighted `Σ_c conj(S_c) x_c`.
 
-use crate::error::{PhysicsError, Result, check_len};
+use crate::error::{PhysicsError, Result, check_len, first_non_finite};
 use crate::linop::LinearOperator;
 use crate::mri::fft::{Fft1, Fft2Plan};
 use num_complex::Complex32;
@@ -143,6 +143,24 @@ impl SamplingMask {
         Ok(d.iter().filter(|&&b| b).count() as f64 / d.len().max(1) as f64)
     }
 
+    /// Whether a `(ny, nx)` slice `k` has a nonzero entry off the mask; for a column mask only the
+    /// unsampled columns are read.
+    fn any_off_mask(&self, nx: usize, k: &[Complex32]) -> bool {
+        let zero = Complex32::default();
+        match self {
+            Self::Columns(cols) => {
+                let off: Vec<usize> = (0..nx).filter(|&j| !cols[j]).collect();
+                k.par_chunks(nx)
+                    .any(|row| off.iter().fold(false, |any, &j| any | (row[j] != zero)))
+            }
+            Self::Full { .. } => k.par_chunks(nx).enumerate().any(|(i, row)| {
+                row.iter()
+                    .enumerate()
+                    .any(|(j, v)| !self.is_sampled(i, j) && *v != zero)
+            }),
+        }
+    }
+
     /// Zero (with `+0.0`) every unsampled entry of each `(ny, nx)` slice of `kspace`.
     fn apply(&self, ny: usize, nx: usize, kspace: &mut [Complex32]) {
         kspace.par_chunks_mut(nx).enumerate().for_each(|(r, row)| {
@@ -154,6 +172,11 @@ impl SamplingMask {
             }
         });
     }
+}
+
+/// Both parts finite (`&`, not `&&`: no branch, so that [`first_non_finite`] vectorises).
+fn complex_is_finite(v: Complex32) -> bool {
+    v.re.is_finite() & v.im.is_finite()
 }
 
 /// Validate coil maps: length `coils · ny · nx` and finite.
@@ -173,10 +196,7 @@ pub(crate) fn check_maps(maps: &[Complex32], coils: usize, ny: usize, nx: usize)
         ));
     }
     check_len("maps (coils, ny, nx)", &[coils, ny, nx], maps.len())?;
-    if let Some(index) = maps
-        .iter()
-        .position(|v| !v.re.is_finite() || !v.im.is_finite())
-    {
+    if let Some(index) = first_non_finite(maps, complex_is_finite) {
         let v = maps[index];
         let value = if v.re.is_finite() { v.im } else { v.re } as f64;
         return Err(PhysicsError::NonFinite {
@@ -369,10 +389,7 @@ pub fn zero_filled_and_adjoint(
     let n = ny * nx;
     let mut x = vec![Complex32::default(); n];
     let zf = rss_coil_by_coil(kspace, coils, ny, nx, |c, kc, t, plan, scratch| {
-        if let Some(p) = kc
-            .iter()
-            .position(|v| !(v.re.is_finite() && v.im.is_finite()))
-        {
+        if let Some(p) = first_non_finite(kc, complex_is_finite) {
             let v = kc[p];
             return Err(PhysicsError::NonFinite {
                 what: "kspace (coils, ny, nx)",
@@ -380,12 +397,7 @@ pub fn zero_filled_and_adjoint(
                 value: if v.re.is_finite() { v.im } else { v.re } as f64,
             });
         }
-        let off_mask = kc.par_chunks(nx).enumerate().any(|(i, row)| {
-            row.iter()
-                .enumerate()
-                .any(|(j, v)| !mask.is_sampled(i, j) && *v != Complex32::default())
-        });
-        if off_mask {
+        if mask.any_off_mask(nx, kc) {
             t.copy_from_slice(kc);
             mask.apply(ny, nx, t);
             plan.ifft2c_with_scratch(t, scratch)?;

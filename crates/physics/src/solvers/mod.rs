@@ -113,7 +113,7 @@ fn data_name<T: Scalar>() -> &'static str {
 
 /// Error on the first NaN or infinity of `data`, naming it `what`.
 pub(crate) fn check_finite_all<T: Scalar>(what: &'static str, data: &[T]) -> Result<()> {
-    match data.iter().position(|v| !v.is_finite()) {
+    match crate::error::first_non_finite(data, T::is_finite) {
         None => Ok(()),
         Some(index) => {
             let c = data[index].to_c64();
