@@ -667,7 +667,8 @@ fn read_plain_le<T: PlainLe>(
         return None;
     }
     debug_assert_eq!(h.dtype.size(), std::mem::size_of::<T>());
-    let mut data = vec![T::default(); h.len];
+    let mut data = zeroed_vec::<T>(h.len);
+    advise_huge_pages(&mut data);
     // SAFETY: `T: PlainLe` has no padding and takes any bit pattern, so its `h.len` values are
     // `h.len · size_of::<T>()` initialised bytes that may be overwritten with any bytes; the
     // slice borrows `data` mutably for its whole life.
@@ -683,6 +684,51 @@ fn read_plain_le<T: PlainLe>(
             .map(|()| data)
             .map_err(|e| IoError::io("read", path, e)),
     )
+}
+
+/// `len` zero values as one zeroed allocation (`calloc`: fresh pages are not written, so that
+/// [`advise_huge_pages`] comes before their first touch; `vec![T::default(); len]` would write
+/// every element, `Complex32` not being a type `vec!` knows to be zero).
+fn zeroed_vec<T: PlainLe>(len: usize) -> Vec<T> {
+    let Ok(layout) = std::alloc::Layout::array::<T>(len) else {
+        // as `Vec` does for an impossible size
+        panic!("capacity overflow: {len} elements");
+    };
+    if layout.size() == 0 {
+        return Vec::new();
+    }
+    // SAFETY: `layout` has a non-zero size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `ptr` comes from the global allocator with `T`'s alignment and room for `len` values
+    // (`Layout::array`), whose bytes are all zero, a valid `T` (`PlainLe`): exactly what
+    // `Vec::from_raw_parts` needs for length and capacity `len`.
+    unsafe { Vec::from_raw_parts(ptr, len, len) }
+}
+
+/// Ask Linux to back the whole 2 MiB pages inside `v` with huge pages before they are first
+/// written (the hint `transparent_hugepage=madvise`, the kernel's default, honours): a freshly
+/// allocated 28 MB array then takes 14 page faults on its first write instead of about 6900.
+/// Elsewhere, or where the kernel ignores the hint, nothing changes.
+fn advise_huge_pages<T>(v: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE_PAGE: usize = 2 << 20;
+        let start = v.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(v);
+        let first = start.next_multiple_of(HUGE_PAGE);
+        let len = end.saturating_sub(first) / HUGE_PAGE * HUGE_PAGE;
+        if len > 0 {
+            // SAFETY: `[first, first + len)` lies inside `v`'s allocation, which `v` borrows
+            // mutably; `madvise(MADV_HUGEPAGE)` only sets how the kernel backs those pages, never
+            // their contents, and a failure is harmless (the pages stay small).
+            unsafe { libc::madvise(first as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }
 
 fn wrong_dtype(path: &Path, h: &NpyHeader, want: &str) -> IoError {
@@ -952,6 +998,25 @@ mod tests {
         assert_eq!(h.version, (1, 0));
         assert_eq!(h.data_offset, 128);
         assert_eq!(h.len, 6);
+    }
+
+    #[test]
+    fn native_arrays_read_straight_into_memory_round_trip_at_any_size() {
+        // empty, small, and larger than a huge page (the `madvise` path)
+        let dir = tmp();
+        let p = dir.path().join("big.npy");
+        for n in [0usize, 3, 300_001] {
+            let c: Vec<Complex32> = (0..n)
+                .map(|k| Complex32::new(k as f32 * 0.5, -(k as f32)))
+                .collect();
+            write_npy(&p, &[n], &c).unwrap();
+            let a = read_npy_as_c32(&p).unwrap();
+            assert_eq!((a.shape, a.data), (vec![n], c));
+            let r: Vec<f32> = (0..n).map(|k| k as f32 - 7.25).collect();
+            write_npy(&p, &[n], &r).unwrap();
+            let a = read_npy_as_f32(&p).unwrap();
+            assert_eq!((a.shape, a.data), (vec![n], r));
+        }
     }
 
     #[test]
