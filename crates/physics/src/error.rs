@@ -98,8 +98,9 @@ pub fn check_len(what: &'static str, shape: &[usize], got: usize) -> Result<()> 
 }
 
 /// The index of the first element of `data` that is not `finite`: chunks are tested without an
-/// early exit, so that the test vectorises (for 3.5 M complex values, about 1 ms instead of 4),
-/// and only a failing chunk is searched.
+/// early exit, so that the test vectorises, and only a failing chunk is searched (with the other
+/// changes of its commit, `SenseOperator::new` of 15 × 640 × 368 maps went from 3.7 to 2.5 ms at
+/// 1 thread).
 pub(crate) fn first_non_finite<T: Copy>(data: &[T], finite: impl Fn(T) -> bool) -> Option<usize> {
     const CHUNK: usize = 1024;
     data.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
